@@ -1,0 +1,59 @@
+"""The `llem` command line: thin click commands that parse, call library functions and print.
+
+Subcommands are imported only when invoked, so `llem --help` and `llem backends list` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+# command name -> "module:attribute" of the click command, imported on first use.
+COMMANDS = {
+    "backends": "llem.cli.backends:backends",
+    "config": "llem.cli.config:config",
+    "schema": "llem.cli.config:schema",
+    "models": "llem.cli.models:models",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version=None, package_name="llem-core", prog_name="llem", message="%(prog)s %(version)s")
+def cli() -> None:
+    """llem: measure the energy, throughput and latency of LLM inference, for any backend."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: user errors print one line and exit 2; bugs still raise."""
+    from llem.errors import UserError
+
+    try:
+        return cli.main(args=argv, prog_name="llem", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"llem: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("llem: aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        click.echo(f"llem: error: {exc.format_message()}{hint}", err=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,83 @@
+"""Turn a config file (or dict) plus overrides into a validated ExperimentConfig for the installed backends."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from llem.config.experiment import ExperimentBase
+from llem.config.load import apply_overrides, convert, read_file
+from llem.errors import ConfigError
+
+if TYPE_CHECKING:
+    from llem.plugins.manager import LlemPlugins
+
+# Fields that name or place a result but do not change what is measured: left out of the config hash.
+_NOT_HASHED = ("name", "output_dir")
+
+
+def load_experiment(
+    source: str | Path | Mapping[str, Any],
+    *,
+    overrides: Iterable[str] = (),
+    plugins: LlemPlugins | None = None,
+) -> ExperimentBase:
+    """Read, override and validate an experiment config; raises ConfigError with a one-line message."""
+    if plugins is None:
+        from llem.plugins.manager import get_plugin_manager
+
+        plugins = get_plugin_manager()
+    if isinstance(source, Mapping):
+        data, where, base_dir = dict(source), None, Path.cwd()
+    else:
+        data, where, base_dir = read_file(source), str(source), Path(source).resolve().parent
+    data = apply_overrides(data, overrides)
+    _check_backend_names(data, plugins, where)
+    _resolve_prompt_path(data, base_dir)
+    return convert(data, plugins.experiment_type(), source=where)
+
+
+def _check_backend_names(data: dict[str, Any], plugins: LlemPlugins, where: str | None) -> None:
+    """Say 'not installed' rather than msgspec's 'unknown field' for backends that exist but are missing here."""
+    installed = plugins.backends
+    known = {"pytorch", "vllm", "tensorrt"} | set(plugins.statuses)
+    for key in data:
+        if key in known and key not in installed:
+            raise ConfigError(f"$.{key}: {_not_installed(key, plugins)}", source=where)
+    backend = data.get("backend")
+    if isinstance(backend, str) and backend not in installed:
+        raise ConfigError(f"$.backend: {_not_installed(backend, plugins)}", source=where)
+
+
+def _not_installed(name: str, plugins: LlemPlugins) -> str:
+    status = plugins.statuses.get(name)
+    if status is not None and status.status == "broken":
+        return f"backend {name!r} is installed but broken ({status.error})"
+    if status is not None and status.status == "disabled":
+        return f"backend {name!r} is disabled by LLEM_DISABLE_PLUGINS"
+    choices = ", ".join(sorted(plugins.backends)) or "none"
+    return f"backend {name!r} is not installed (installed: {choices}; pip install llem-{name} adds it)"
+
+
+def _resolve_prompt_path(data: dict[str, Any], base_dir: Path) -> None:
+    prompts = data.get("prompts")
+    if isinstance(prompts, dict) and prompts.get("source") == "file" and isinstance(prompts.get("path"), str):
+        path = Path(prompts["path"]).expanduser()
+        if not path.is_absolute():
+            prompts["path"] = str(base_dir / path)
+
+
+def to_dict(config: msgspec.Struct) -> dict[str, Any]:
+    """The fully resolved config as plain data (every default filled in)."""
+    return msgspec.to_builtins(config)
+
+
+def config_hash(config: ExperimentBase) -> str:
+    """A short, stable hash of everything that affects what is measured (not the name or output folder)."""
+    data = {k: v for k, v in to_dict(config).items() if k not in _NOT_HASHED}
+    blob = msgspec.json.encode(data, order="sorted")
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Energy samplers, timers, the idle baseline and the environment snapshot."""
