@@ -67,3 +67,18 @@ def schema() -> None:
     from llem.plugins.manager import get_plugin_manager
 
     click.echo(json.dumps(json_schema(get_plugin_manager().experiment_type()), indent=2))
+
+
+@config.command("reference")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file (atomically).")
+def reference(output: str | None) -> None:
+    """Print (or write) the Markdown config reference generated from the installed backends' Structs."""
+    from llem.config.reference import render_config_reference
+    from llem.plugins.manager import get_plugin_manager
+    from llem.results_io import write_text_atomic
+
+    text = render_config_reference(get_plugin_manager())
+    if output:
+        write_text_atomic(output, text)
+    else:
+        click.echo(text, nl=False)

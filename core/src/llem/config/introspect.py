@@ -26,6 +26,7 @@ class ParamInfo(msgspec.Struct, kw_only=True):
     path: str
     type: str
     nullable: bool
+    required: bool = False
     default: Any
     description: str
     allowed_values: list[Any] | None = None
@@ -53,7 +54,7 @@ def _unwrap(t: mi.Type) -> tuple[mi.Type, dict[str, Any], dict[str, Any]]:
 def _split_optional(t: mi.Type) -> tuple[list[mi.Type], bool]:
     inner, _, _ = _unwrap(t)
     if isinstance(inner, mi.UnionType):
-        members = [m for m in inner.types if not isinstance(_unwrap(m)[0], (mi.NoneType, mi.UnsetType))]
+        members = [m for m in inner.types if not isinstance(_unwrap(m)[0], mi.NoneType)]
         nullable = any(isinstance(_unwrap(m)[0], mi.NoneType) for m in inner.types)
         return members, nullable
     return [t], False
@@ -177,6 +178,7 @@ def iter_params(struct: type[msgspec.Struct], prefix: str = "") -> Iterator[Para
             path=path,
             type=" | ".join(_type_name(m) for m in members) or "any",
             nullable=nullable,
+            required=field.required,
             default=default,
             description=schema.get("description", ""),
             allowed_values=list(literal.values) if literal is not None else None,
@@ -210,9 +212,14 @@ def _plugins(plugins: LlemPlugins | None) -> LlemPlugins:
     return plugins
 
 
-def get_shared_params() -> dict[str, ParamInfo]:
-    """Parameters common to every backend (top level, prompts, decoder, measurement)."""
-    return {p.path: p for p in iter_params(ExperimentBase)}
+def get_shared_params(plugins: LlemPlugins | None = None) -> dict[str, ParamInfo]:
+    """Parameters common to every backend (top level, prompts, decoder, measurement).
+
+    With `plugins`, `backend` lists the installed backends as its allowed values.
+    """
+    struct = plugins.experiment_type() if plugins is not None else ExperimentBase
+    sections = set(plugins.backends) if plugins is not None else set()
+    return {p.path: p for p in iter_params(struct) if p.path.split(".")[0] not in sections}
 
 
 def get_backend_params(name: str, plugins: LlemPlugins | None = None) -> dict[str, ParamInfo]:

@@ -16,6 +16,9 @@ from llem.errors import ConfigError
 if TYPE_CHECKING:
     from llem.plugins.manager import LlemPlugins
 
+# Backends published by the llem project: their sections get an "install it" hint instead of "unknown field".
+OFFICIAL_BACKENDS = ("pytorch", "vllm", "tensorrt")
+
 # Fields that name or place a result but do not change what is measured: left out of the config hash.
 _NOT_HASHED = ("name", "output_dir")
 
@@ -44,7 +47,7 @@ def load_experiment(
 def _check_backend_names(data: dict[str, Any], plugins: LlemPlugins, where: str | None) -> None:
     """Say 'not installed' rather than msgspec's 'unknown field' for backends that exist but are missing here."""
     installed = plugins.backends
-    known = {"pytorch", "vllm", "tensorrt"} | set(plugins.statuses)
+    known = set(OFFICIAL_BACKENDS) | set(plugins.statuses)
     for key in data:
         if key in known and key not in installed:
             raise ConfigError(f"$.{key}: {_not_installed(key, plugins)}", source=where)
@@ -60,11 +63,15 @@ def _not_installed(name: str, plugins: LlemPlugins) -> str:
     if status is not None and status.status == "disabled":
         return f"backend {name!r} is disabled by LLEM_DISABLE_PLUGINS"
     choices = ", ".join(sorted(plugins.backends)) or "none"
-    return f"backend {name!r} is not installed (installed: {choices}; pip install llem-{name} adds it)"
+    hint = f"; pip install llem-{name} adds it" if name in OFFICIAL_BACKENDS else ""
+    return f"backend {name!r} is not installed (installed: {choices}{hint})"
 
 
 def _resolve_prompt_path(data: dict[str, Any], base_dir: Path) -> None:
+    """Default `prompts.source` to synthetic, and make a file path relative to the config file's folder."""
     prompts = data.get("prompts")
+    if isinstance(prompts, dict) and "source" not in prompts:
+        prompts["source"] = "synthetic"
     if isinstance(prompts, dict) and prompts.get("source") == "file" and isinstance(prompts.get("path"), str):
         path = Path(prompts["path"]).expanduser()
         if not path.is_absolute():
