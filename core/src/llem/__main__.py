@@ -1,0 +1,5 @@
+"""`python -m llem` runs the CLI."""
+
+from llem.cli import main
+
+main()
