@@ -1,0 +1,281 @@
+"""Energy meters: cumulative energy counters read at the edges of a measured window.
+
+Energy is the difference of a hardware energy counter between two readings (NVML's total-energy counter per GPU,
+RAPL's energy_uj per CPU package), never integrated power samples: on Hopper the power reading is a ~1 s moving
+average that under-counts short phases by up to half (docs/methodology.md).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from llem.errors import ConfigError
+
+if TYPE_CHECKING:
+    from llem.config.measurement import MeasurementConfig
+    from llem.plugins.types import DeviceInfo
+
+
+class EnergyNotMeasured(RuntimeError):
+    """Raised when energy is read from a meter that cannot measure it (never a silent zero)."""
+
+
+class EnergyReading(msgspec.Struct, frozen=True, kw_only=True):
+    """One reading of the counters: a time and the energy per device since the meter was opened."""
+
+    t_s: Annotated[float, Meta(description="time.perf_counter() at the reading (midpoint of the counter reads).")]
+    joules: Annotated[tuple[float, ...], Meta(description="Cumulative energy per device since the meter opened (J).")]
+
+    @property
+    def total_j(self) -> float:
+        return sum(self.joules)
+
+
+class WindowEnergy(msgspec.Struct, frozen=True, kw_only=True):
+    """Energy of the window between two readings, with its uncertainty."""
+
+    energy_j: Annotated[float, Meta(description="Energy of the window, summed over devices (J).")]
+    per_device_j: Annotated[tuple[float, ...], Meta(description="Energy of the window per device (J).")]
+    duration_s: Annotated[float, Meta(description="Time between the two readings (s).")]
+    mean_power_w: Annotated[float, Meta(description="energy_j / duration_s (W).")]
+    bound_j: Annotated[float, Meta(description="± bound of energy_j from the counter period (J).")]
+    periods: Annotated[
+        float | None, Meta(description="Window length in counter update periods (None: period unknown).")
+    ]
+    short: Annotated[
+        bool, Meta(description="Shorter than min_window_periods counter periods: per-token energy is withheld.")
+    ]
+
+
+class EnergyMeter(ABC):
+    """A source of cumulative energy for a fixed set of devices.
+
+    `available` False means energy is not measured; `reason` says why in words a user can act on, and `read()`
+    raises EnergyNotMeasured instead of returning zeros.
+    """
+
+    name: Literal["nvml", "rapl", "none"]
+    scope: Literal["gpu", "cpu-package"] | None = None
+    devices: tuple[str, ...] = ()
+    available: bool = False
+    reason: str | None = None
+    update_period_s: float | None = None
+    read_cost_s: float | None = None
+
+    def __init__(self) -> None:
+        # Anomalies seen while reading (counter reset, an edge that never aligned): the run puts them in its notes.
+        self.notes: list[str] = []
+
+    @abstractmethod
+    def read(self) -> EnergyReading:
+        """Read all counters now."""
+
+    @abstractmethod
+    def read_edge(self) -> EnergyReading:
+        """Wait for the next counter update and return the reading right after it (a window edge)."""
+
+    def close(self) -> None:
+        """Release the counter's resources; the meter cannot be read afterwards."""
+
+    def __enter__(self) -> EnergyMeter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def describe(self) -> str:
+        """One line for users: what is measured, with which counter, on which devices."""
+        if not self.available:
+            return f"energy: NOT measured ({self.reason})"
+        n = len(self.devices)
+        what = {"gpu": "GPU", "cpu-package": "CPU package"}.get(self.scope or "", "device")
+        period = f", counter period {self.update_period_s * 1000:.1f} ms" if self.update_period_s else ""
+        return f"energy: measured with {self.name} on {n} {what}{'s' if n != 1 else ''}{period}"
+
+
+class NoneMeter(EnergyMeter):
+    """No energy source: every read raises EnergyNotMeasured carrying the reason."""
+
+    name = "none"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+    def read(self) -> EnergyReading:
+        raise EnergyNotMeasured(f"energy is not measured: {self.reason}")
+
+    read_edge = read
+
+
+class CounterMeter(EnergyMeter):
+    """A meter over monotonic integer counters, with wrap and reset handling and edge alignment.
+
+    Subclasses provide `_read_raw()` (one integer per device, in units of `_joules_per_unit`) and `_wrap_units`
+    (the value at which each counter wraps to 0, or None when it never does in practice).
+    """
+
+    _joules_per_unit: float = 1.0
+    _poll_s: float = 0.0002  # sleep between polls in read_edge; the NVML read itself already costs ~4 ms
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._wrap_units: list[int | None] = []
+        self._last: list[int] | None = None
+        self._cumulative: list[int] = []
+        self._closed = False
+
+    @abstractmethod
+    def _read_raw(self) -> list[int]:
+        """The raw counter value of each device."""
+
+    def _timed_raw(self) -> tuple[float, list[int]]:
+        t0 = time.perf_counter()
+        raw = self._read_raw()
+        return (t0 + time.perf_counter()) / 2, raw
+
+    def _accumulate(self, raw: Sequence[int]) -> EnergyReading | None:
+        if self._last is None:
+            self._last = list(raw)
+            self._cumulative = [0] * len(raw)
+            return None
+        for i, value in enumerate(raw):
+            last = self._last[i]
+            if value >= last:
+                self._cumulative[i] += value - last
+            else:
+                wrap = self._wrap_units[i] if i < len(self._wrap_units) else None
+                if wrap is not None and last > wrap // 2:  # a wrap: the counter passed its maximum once
+                    self._cumulative[i] += wrap - last + value
+                else:  # a reset (driver reload): what was used between the reads before the reset is lost
+                    self._cumulative[i] += value
+                    self.notes.append(
+                        f"{self.devices[i] if i < len(self.devices) else f'device {i}'}: energy counter went "
+                        f"backwards ({last} -> {value}, a driver reload?); energy across it may be under-counted"
+                    )
+            self._last[i] = value
+        return None
+
+    def _reading(self, t_s: float, raw: Sequence[int]) -> EnergyReading:
+        self._accumulate(raw)
+        return EnergyReading(t_s=t_s, joules=tuple(c * self._joules_per_unit for c in self._cumulative))
+
+    def read(self) -> EnergyReading:
+        if not self.available:
+            raise EnergyNotMeasured(f"energy is not measured: {self.reason}")
+        if self._closed:
+            raise RuntimeError(f"{self.name} meter is closed")
+        t_s, raw = self._timed_raw()
+        return self._reading(t_s, raw)
+
+    def read_edge(self, timeout_s: float | None = None) -> EnergyReading:
+        """Poll until every device's counter has moved since the call, keeping each one's first new value.
+
+        A counter value stands for the energy up to its last update, so a reading taken right after an update
+        has an edge error of about one poll (one read cost) instead of up to one update period.
+        """
+        if not self.available:
+            raise EnergyNotMeasured(f"energy is not measured: {self.reason}")
+        if timeout_s is None:
+            timeout_s = 5 * self.update_period_s if self.update_period_s else 1.0
+        _, start = self._timed_raw()
+        edge: list[int | None] = [None] * len(start)
+        t_edge = 0.0
+        deadline = time.perf_counter() + timeout_s
+        while True:
+            time.sleep(self._poll_s)
+            t_s, raw = self._timed_raw()
+            for i, value in enumerate(raw):
+                if edge[i] is None and value != start[i]:
+                    edge[i] = value
+                    t_edge = t_s
+            if all(v is not None for v in edge):
+                return self._reading(t_edge, [int(v) for v in edge])  # type: ignore[arg-type]
+            if time.perf_counter() > deadline:
+                self.notes.append(
+                    f"{self.name}: a counter did not update within {timeout_s:.2f} s at a window edge; "
+                    "that edge is not aligned (still within the ± bound)"
+                )
+                return self._reading(t_s, raw)
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def window_energy(
+    meter: EnergyMeter, start: EnergyReading, end: EnergyReading, *, min_window_periods: int = 10
+) -> WindowEnergy:
+    """Energy between two readings of `meter`, with its ± bound and the short-window flag."""
+    per_device = tuple(b - a for a, b in zip(start.joules, end.joules, strict=True))
+    duration_s = end.t_s - start.t_s
+    energy_j = sum(per_device)
+    mean_power_w = energy_j / duration_s if duration_s > 0 else 0.0
+    period = meter.update_period_s
+    periods = duration_s / period if period else None
+    return WindowEnergy(
+        energy_j=energy_j,
+        per_device_j=per_device,
+        duration_s=duration_s,
+        mean_power_w=mean_power_w,
+        bound_j=energy_bound_j(meter, mean_power_w),
+        periods=periods,
+        short=periods is not None and periods < min_window_periods,
+    )
+
+
+def energy_bound_j(meter: EnergyMeter, mean_power_w: float) -> float:
+    """± bound of a window's energy: each of its two edges is uncertain by up to one counter period of power.
+
+    The read cost is added to the period: a counter value is sampled somewhere inside its read call.
+    """
+    period = (meter.update_period_s or 0.0) + (meter.read_cost_s or 0.0)
+    return 2 * period * abs(mean_power_w)
+
+
+def open_meter(mc: MeasurementConfig, device: DeviceInfo, gpu_indices: list[int] | None = None) -> EnergyMeter:
+    """The meter `mc.energy_sampler` asks for.
+
+    auto: nvml if a GPU with a working energy counter is present, else rapl if /sys/class/powercap is readable,
+    else none (with the reason). An explicit nvml or rapl that cannot work is a user error naming the field.
+    """
+    from llem.measure import rapl
+    from llem.measure.nvml_meter import NvmlMeter
+
+    choice = mc.energy_sampler
+    if choice == "none":
+        return NoneMeter("measurement.energy_sampler is 'none'")
+    indices = gpu_indices if gpu_indices is not None else mc.gpu_indices
+    if indices is None:
+        indices = [g.index for g in device.gpus]
+    gpu_problem: str | None = None
+    if choice in ("auto", "nvml"):
+        if not indices:
+            gpu_problem = "no NVIDIA GPU"
+        else:
+            meter = NvmlMeter(indices)
+            if meter.available:
+                return meter
+            meter.close()
+            gpu_problem = meter.reason
+        if choice == "nvml":
+            raise ConfigError(
+                f"'nvml' cannot measure here: {gpu_problem} (use auto or none)",
+                source="$.measurement.energy_sampler",
+            )
+    rapl_meter = rapl.RaplMeter()
+    if rapl_meter.available:
+        return rapl_meter
+    if choice == "rapl":
+        raise ConfigError(
+            f"'rapl' cannot measure here: {rapl_meter.reason} (use auto or none)",
+            source="$.measurement.energy_sampler",
+        )
+    return NoneMeter(f"{gpu_problem} and {rapl_meter.reason}")
+
+
