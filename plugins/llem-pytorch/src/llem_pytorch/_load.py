@@ -1,0 +1,135 @@
+"""Load a model and its tokenizer onto the device, then compile it when asked (outside the measured window)."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llem.models import is_random, random_name
+
+from llem_pytorch import _kwargs
+
+if TYPE_CHECKING:
+    from llem.config.experiment import ExperimentBase
+
+    from llem_pytorch._parallel import WorkerPool
+    from llem_pytorch._steps import StepClock
+
+
+@dataclass
+class PyTorchHandle:
+    """What `llem_load` returns: a loaded model in this process, or a pool of data-parallel workers."""
+
+    model: Any = None
+    tokenizer: Any = None
+    device: Any = None  # torch.device the inputs go to
+    pad_token_id: int | None = None
+    eos_token_ids: frozenset[int] = frozenset()
+    clock: StepClock | None = None
+    compiled: bool = False
+    pool: WorkerPool | None = None
+    # Notes not yet handed to the core; each is reported once, in the next BatchOutput.
+    pending_notes: list[str] = field(default_factory=list)
+
+    def take_notes(self) -> list[str]:
+        notes, self.pending_notes = self.pending_notes, []
+        return notes
+
+
+def model_path(config: ExperimentBase) -> str:
+    """A local folder or hub id for transformers; random:NAME builds (once) the bundled architecture."""
+    if is_random(config.model):
+        from llem.models.build import random_checkpoint
+
+        return str(random_checkpoint(random_name(config.model), seed=config.random_seed))
+    return config.model
+
+
+def has_accelerate() -> bool:
+    return importlib.util.find_spec("accelerate") is not None
+
+
+def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTorchHandle:
+    """Load weights and tokenizer as the config says; `device_override` pins a data-parallel worker's device."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llem_pytorch._steps import StepClock
+
+    pt = config.section()
+    has_cuda = torch.cuda.is_available()
+    accel = has_accelerate()
+    path = model_path(config)
+    handle = PyTorchHandle()
+
+    tokenizer = AutoTokenizer.from_pretrained(path, **_kwargs.tokenizer_kwargs(config))
+    tokenizer.padding_side = "left"  # decoder-only models continue from the last position: pad on the left
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+        handle.pending_notes.append("tokenizer has no pad token: padding with the end-of-sequence token")
+
+    kwargs = _kwargs.model_kwargs(config, has_cuda=has_cuda, has_accelerate=accel, device_override=device_override)
+    _, move_to = _kwargs.placement(pt, has_cuda=has_cuda, has_accelerate=accel, device_override=device_override)
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if move_to is not None:
+        model = model.to(move_to)
+    model.eval()
+
+    handle.model = model
+    handle.tokenizer = tokenizer
+    handle.device = model.get_input_embeddings().weight.device
+    handle.pad_token_id = tokenizer.pad_token_id
+    handle.eos_token_ids = _eos_ids(model, tokenizer)
+    handle.clock = StepClock(handle.device, capacity=config.max_output_tokens + 8)
+    if pt.torch_compile:
+        _compile(handle, pt)
+    unvalidated = _kwargs.unvalidated_kwargs(config)
+    if unvalidated:
+        handle.pending_notes.append(
+            f"passthrough_kwargs reached model.generate unvalidated: {sorted(unvalidated)}"
+        )
+    return handle
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+    eos = model.generation_config.eos_token_id
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    if eos is None:
+        return frozenset()
+    return frozenset([eos] if isinstance(eos, int) else eos)
+
+
+def _compile(handle: PyTorchHandle, pt: Any) -> None:
+    """Compile the forward in place and run it once, so a failing compiler shows here rather than mid-run.
+
+    `model.compile()` (not `torch.compile(model)`) matters: generate calls the model's own `__call__`, which an
+    OptimizedModule wrapper would bypass. On failure the model runs uncompiled and the result says why.
+    """
+    import torch
+
+    model = handle.model
+    try:
+        model.compile(**_kwargs.compile_kwargs(pt))
+        probe = torch.tensor([[handle.pad_token_id or 0, 1]], device=handle.device)
+        with torch.inference_mode():
+            model(input_ids=probe)
+        handle.compiled = True
+    except Exception as exc:
+        uncompile(handle, exc)
+
+
+def uncompile(handle: PyTorchHandle, exc: BaseException) -> None:
+    """Fall back to the eager model after a compile failure and record it (never silent)."""
+    handle.model._compiled_call_impl = None
+    handle.compiled = False
+    reason = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
+    handle.pending_notes.append(f"torch_compile failed, ran uncompiled: {reason}")
+
+
+def is_compile_error(exc: BaseException) -> bool:
+    """Whether an exception came from torch.compile (dynamo/inductor) rather than from the model itself."""
+    module = type(exc).__module__ or ""
+    return module.startswith(("torch._dynamo", "torch._inductor")) or "BackendCompilerFailed" in type(exc).__name__
+

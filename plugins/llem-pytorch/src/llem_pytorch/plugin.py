@@ -1,0 +1,110 @@
+"""llem hook implementations for the pytorch backend: thin wiring to the private modules.
+
+torch and transformers are imported inside the hooks only: `llem backends list` imports this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llem.plugins import hookimpl
+from llem.plugins.types import Capabilities
+
+from llem_pytorch._config import PyTorchConfig
+
+if TYPE_CHECKING:
+    from llem.config.experiment import ExperimentBase
+    from llem.plugins.registry import BackendRegistry
+    from llem.plugins.types import Batch, BatchOutput, DeviceInfo
+
+    from llem_pytorch._load import PyTorchHandle
+
+NAME = "pytorch"
+
+CAPABILITIES = Capabilities(
+    precisions=("fp32", "fp16", "bf16"),
+    decoding_strategies=("greedy", "sampling", "beam_search"),
+    decoder_params=(
+        "temperature", "do_sample", "top_k", "top_p", "repetition_penalty", "min_p", "min_new_tokens", "preset",
+    ),
+    quantization=("bnb_4bit", "bnb_8bit"),
+    torch_compile=True,
+    cuda_graphs=True,  # torch_compile_mode: reduce-overhead, and transformers' auto-compile with a static cache
+    beam_search=True,
+    speculative_decoding=True,  # prompt lookup (prompt_lookup_num_tokens)
+    static_kv_cache=True,
+    prefix_caching=False,
+    continuous_batching=False,
+    multi_gpu=("data_parallel",),
+    runs_on_cpu=True,
+    ahead_of_time_build=False,
+    phase_boundary="measured",
+    per_token_timestamps=True,
+)  # fmt: skip
+
+
+def _is_parallel(config: ExperimentBase) -> bool:
+    return (config.section().num_processes or 1) > 1  # type: ignore[attr-defined]
+
+
+@hookimpl
+def llem_register_backends(register: BackendRegistry) -> None:
+    register.add_backend(
+        NAME,
+        config=PyTorchConfig,
+        description="Hugging Face transformers on PyTorch (CPU or NVIDIA GPU)",
+    )
+
+
+@hookimpl
+def llem_validate(config: ExperimentBase, device: DeviceInfo) -> list[str]:
+    from llem_pytorch._validate import problems
+
+    return problems(config, device)
+
+
+@hookimpl
+def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> Any:
+    return None  # nothing is built ahead of time; torch.compile happens at load
+
+
+@hookimpl
+def llem_load(config: ExperimentBase, engine: Any) -> PyTorchHandle:
+    from llem_pytorch._load import PyTorchHandle, load
+
+    if _is_parallel(config):
+        from llem_pytorch._parallel import WorkerPool
+
+        pool = WorkerPool(config, config.section().num_processes)  # type: ignore[attr-defined]
+        return PyTorchHandle(pool=pool)
+    return load(config)
+
+
+@hookimpl
+def llem_generate(handle: PyTorchHandle, batch: Batch, config: ExperimentBase) -> BatchOutput:
+    if handle.pool is not None:
+        return handle.pool.generate(batch)
+    from llem_pytorch._generate import run_batch
+
+    return run_batch(handle, batch, config)
+
+
+@hookimpl
+def llem_capabilities() -> Capabilities:
+    return CAPABILITIES
+
+
+@hookimpl
+def llem_unload(handle: PyTorchHandle) -> None:
+    if handle is None:
+        return
+    if handle.pool is not None:
+        handle.pool.close()
+        return
+    handle.model = None
+    handle.clock = None
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
