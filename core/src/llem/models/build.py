@@ -6,6 +6,7 @@ byte-level tokenizer, so transformers, vLLM and TensorRT-LLM load it like any lo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -24,7 +25,9 @@ def cache_root() -> Path:
 
 def random_checkpoint(name: str, seed: int = 0) -> Path:
     """Path of the random-weight checkpoint of architecture `name`, building it on first use."""
-    target = cache_root() / "models" / f"{name}-seed{seed}"
+    # The architecture's hash is part of the key: editing a bundled config must never reuse stale weights.
+    digest = hashlib.sha256(json.dumps(architecture(name), sort_keys=True).encode()).hexdigest()[:8]
+    target = cache_root() / "models" / f"{name}-{digest}-seed{seed}"
     if (target / "llem-complete").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
