@@ -31,6 +31,10 @@ class EnergyReading(msgspec.Struct, frozen=True, kw_only=True):
 
     t_s: Annotated[float, Meta(description="time.perf_counter() at the reading (midpoint of the counter reads).")]
     joules: Annotated[tuple[float, ...], Meta(description="Cumulative energy per device since the meter opened (J).")]
+    edge_power_w: Annotated[
+        float | None,
+        Meta(description="Power at this edge from the counter update read_edge waited for (W); None from read()."),
+    ] = None
 
     @property
     def total_j(self) -> float:
@@ -44,7 +48,13 @@ class WindowEnergy(msgspec.Struct, frozen=True, kw_only=True):
     per_device_j: Annotated[tuple[float, ...], Meta(description="Energy of the window per device (J).")]
     duration_s: Annotated[float, Meta(description="Time between the two readings (s).")]
     mean_power_w: Annotated[float, Meta(description="energy_j / duration_s (W).")]
-    bound_j: Annotated[float, Meta(description="± bound of energy_j from the counter period (J).")]
+    bound_j: Annotated[
+        float | None,
+        Meta(
+            description="± bound of energy_j from the counter period (J). None for a window under two periods "
+            "read without read_edge: its mean power, which the bound needs, is itself unknown."
+        ),
+    ]
     periods: Annotated[
         float | None, Meta(description="Window length in counter update periods (None: period unknown).")
     ]
@@ -162,9 +172,16 @@ class CounterMeter(EnergyMeter):
             self._last[i] = value
         return None
 
-    def _reading(self, t_s: float, raw: Sequence[int]) -> EnergyReading:
+    def _reading(self, t_s: float, raw: Sequence[int], edge_power_w: float | None = None) -> EnergyReading:
         self._accumulate(raw)
-        return EnergyReading(t_s=t_s, joules=tuple(c * self._joules_per_unit for c in self._cumulative))
+        joules = tuple(c * self._joules_per_unit for c in self._cumulative)
+        return EnergyReading(t_s=t_s, joules=joules, edge_power_w=edge_power_w)
+
+    def _edge_power_w(self, before: Sequence[int], after: Sequence[int]) -> float | None:
+        """Power during the update interval that ends at the edge: one update's increment over the period."""
+        if not self.update_period_s or any(b < a for a, b in zip(before, after, strict=True)):
+            return None
+        return sum(b - a for a, b in zip(before, after, strict=True)) * self._joules_per_unit / self.update_period_s
 
     def read(self) -> EnergyReading:
         if not self.available:
@@ -196,7 +213,8 @@ class CounterMeter(EnergyMeter):
                     edge[i] = value
                     t_edge = t_s
             if all(v is not None for v in edge):
-                return self._reading(t_edge, [int(v) for v in edge])  # type: ignore[arg-type]
+                after = [int(v) for v in edge]  # type: ignore[arg-type]
+                return self._reading(t_edge, after, self._edge_power_w(start, after))
             if time.perf_counter() > deadline:
                 self.notes.append(
                     f"{self.name}: a counter did not update within {timeout_s:.2f} s at a window edge; "
@@ -218,24 +236,34 @@ def window_energy(
     mean_power_w = energy_j / duration_s if duration_s > 0 else 0.0
     period = meter.update_period_s
     periods = duration_s / period if period else None
+    edges = (start.edge_power_w, end.edge_power_w)
+    unaligned_short = periods is not None and periods < 2 and None in edges
     return WindowEnergy(
         energy_j=energy_j,
         per_device_j=per_device,
         duration_s=duration_s,
         mean_power_w=mean_power_w,
-        bound_j=energy_bound_j(meter, mean_power_w),
+        bound_j=None if unaligned_short else energy_bound_j(meter, mean_power_w, edge_powers_w=edges),
         periods=periods,
         short=periods is not None and periods < min_window_periods,
     )
 
 
-def energy_bound_j(meter: EnergyMeter, mean_power_w: float) -> float:
+def energy_bound_j(
+    meter: EnergyMeter,
+    mean_power_w: float,
+    *,
+    edge_powers_w: tuple[float | None, float | None] = (None, None),
+) -> float:
     """± bound of a window's energy: each of its two edges is uncertain by up to one counter period of power.
 
-    The read cost is added to the period: a counter value is sampled somewhere inside its read call.
+    The read cost is added to the period (a counter value is sampled somewhere inside its read call). The power at
+    an edge is the larger of the window's mean power and, when read_edge measured it, the power at that edge: a
+    window that ends in a burst has more energy per period at its end than on average.
     """
     period = (meter.update_period_s or 0.0) + (meter.read_cost_s or 0.0)
-    return 2 * period * abs(mean_power_w)
+    mean = abs(mean_power_w)
+    return sum(period * max(mean, p if p is not None else 0.0) for p in edge_powers_w)
 
 
 def open_meter(mc: MeasurementConfig, device: DeviceInfo, gpu_indices: list[int] | None = None) -> EnergyMeter:
