@@ -17,6 +17,7 @@ COMMANDS = {
     "config": "llem.cli.config:config",
     "schema": "llem.cli.config:schema",
     "models": "llem.cli.models:models",
+    "run": "llem.cli.run:run",
 }
 
 

@@ -1,0 +1,14 @@
+"""Experiment results: the result Struct, metric computations, atomic writers and the reader."""
+
+from llem.results.load import load_result
+from llem.results.schema import SCHEMA_VERSION, Energy, ExperimentResult, LatencyStats, Metrics, Timings
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Energy",
+    "ExperimentResult",
+    "LatencyStats",
+    "Metrics",
+    "Timings",
+    "load_result",
+]

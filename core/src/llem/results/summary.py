@@ -1,0 +1,74 @@
+"""The plain-text summary of a result that `llem run` prints (energy as 'not measured (why)' when it was not)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from llem.cli.output import table
+
+if TYPE_CHECKING:
+    from llem.results.schema import ExperimentResult, LatencyStats
+
+
+def _num(value: float | None, unit: str = "", digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.{digits}g}{unit}"
+
+
+def _lat(stats: LatencyStats, scale: float = 1000.0) -> str:
+    if stats.mean is None:
+        return "—"
+    return (
+        f"mean {stats.mean * scale:.3g}  p50 {stats.p50 * scale:.3g}  p90 {stats.p90 * scale:.3g}  "  # type: ignore[operator]
+        f"p99 {stats.p99 * scale:.3g} ms"  # type: ignore[operator]
+    )
+
+
+def summary(result: ExperimentResult) -> str:
+    """The summary table `llem run` prints: energy as 'not measured (why)' when it was not measured."""
+    e, mt, t = result.energy, result.metrics, result.timings
+    rows: list[tuple[str, str]] = [
+        ("experiment", result.experiment_id),
+        ("status", result.status + (f": {result.error}" if result.error else "")),
+        ("model / backend", f"{result.model} / {result.backend}"),
+        ("requests", f"{mt.n_requests} in {mt.n_batches} batches of {mt.batch_size}" if mt.n_requests else "—"),
+        ("tokens in / out", f"{mt.input_tokens} / {mt.output_tokens}" if mt.n_requests else "—"),
+        ("window", _num(t.window_s, " s")),
+        ("output tokens/s", _num(mt.output_tokens_per_s, "", 5)),
+        ("total tokens/s", _num(mt.total_tokens_per_s, "", 5)),
+        ("requests/s", _num(mt.requests_per_s)),
+        ("TTFT", _lat(mt.ttft_s)),
+        ("ITL", _lat(mt.itl_s)),
+        ("end to end", _lat(mt.e2e_s)),
+    ]
+    if not e.measured:
+        reason = e.not_measured_reason or ("the run failed" if result.status != "ok" else "no reading")
+        rows.append(("energy", f"not measured ({reason})"))
+    else:
+        scope = f"{e.sampler}, {e.scope}, {len(e.devices)} device{'s' if len(e.devices) != 1 else ''}"
+        rows.append(("energy (total)", f"{e.total_j:.4g} ± {e.total_j_bound:.2g} J  [{scope}]"))
+        if e.dynamic_j is not None:
+            rows.append(("energy (dynamic)", f"{e.dynamic_j:.4g} J above idle {e.idle_power_w:.4g} W "
+                         f"({e.baseline_source})"))
+        else:
+            rows.append(("energy (dynamic)", "— (no idle baseline)"))
+        rows.append(("mean power", _num(e.mean_power_w, " W")))
+        if mt.energy_per_output_token_j is not None:
+            rows.append(("J / output token", f"{mt.energy_per_output_token_j:.4g}"
+                         + (f"  (dynamic {mt.dynamic_energy_per_output_token_j:.4g})"
+                            if mt.dynamic_energy_per_output_token_j is not None else "")))
+            rows.append(("J / token (in+out)", _num(mt.energy_per_token_j)))
+        elif e.short_window:
+            rows.append(("J / output token", "withheld (short window; see notes)"))
+        if e.phase_split is not None:
+            rows.append((f"prefill / decode ({e.phase_split})", f"{e.prefill_j:.4g} / {e.decode_j:.4g} J"))
+    if mt.peak_memory_mib is not None:
+        rows.append(("peak memory", f"{mt.peak_memory_mib:,.0f} MiB"))
+    if mt.mfu is not None:
+        rows.append(("MFU / MBU", f"{mt.mfu:.2%} / {mt.mbu:.2%}" if mt.mbu is not None else f"{mt.mfu:.2%} / —"))
+    rows.append(("load / warm-up", f"{_num(t.load_s, ' s')} / {_num(t.warmup_s, ' s')} ({t.warmup_batches} batches)"))
+    text = table(["", ""], rows).split("\n", 2)[2]  # no header lines: a two-column key/value listing
+    if result.notes:
+        text += "\nnotes:\n" + "\n".join(f"  - {n}" for n in result.notes)
+    return text

@@ -1,0 +1,122 @@
+"""Write an experiment folder atomically: everything is staged in a hidden folder, then renamed into place.
+
+A crash before the rename leaves only a hidden `.staging-*` folder (removed on any Python-level failure), never
+a half-written result folder; each file is also written through a temp file + os.replace.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from llem.results.schema import ExperimentResult
+
+RESULT_FILE = "result.json"
+CONFIG_FILE = "config.yaml"
+STAGING_PREFIX = ".staging-"
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def experiment_id(name: str | None, model: str, backend: str, config_hash: str, when: datetime) -> str:
+    """`<name or model-backend>-<UTC timestamp>-<hash8>`, safe as a folder name."""
+    stem = name or f"{model}-{backend}"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.") or "experiment"
+    return f"{stem}-{when.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{config_hash[:8]}"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temp file in the same folder and os.replace."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644 & ~_UMASK)  # mkstemp makes files 0600; results are meant to be shared
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def timeseries_bytes(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> tuple[str, bytes]:
+    """(file name, content) of the timeseries: Parquet when pyarrow is importable, else CSV."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(row.get(k)) for k in columns})
+        return "timeseries.csv", buf.getvalue().encode("utf-8")
+    table = pa.table({c: [_cell(r.get(c)) for r in rows] for c in columns})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return "timeseries.parquet", sink.getvalue().to_pybytes()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list | tuple | dict):
+        return msgspec.json.encode(value).decode()
+    return value
+
+
+def write_experiment(
+    output_dir: Path,
+    result: ExperimentResult,
+    *,
+    timeseries: tuple[Sequence[Mapping[str, Any]], Sequence[str]] | None,
+) -> Path:
+    """Write result.json, config.yaml and the timeseries into output_dir/<experiment_id>; returns that folder."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    final = _free_name(output_dir, result.experiment_id)
+    result.experiment_id = final.name
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{final.name}-", dir=output_dir))
+    try:
+        files: dict[str, str] = {"config": CONFIG_FILE}
+        atomic_write_bytes(
+            staging / CONFIG_FILE,
+            (f"# config_hash: {result.config_hash}\n" + yaml.safe_dump(result.config, sort_keys=False)).encode(),
+        )
+        if timeseries is not None:
+            fname, blob = timeseries_bytes(*timeseries)
+            atomic_write_bytes(staging / fname, blob)
+            files["timeseries"] = fname
+        result.files = files
+        atomic_write_bytes(staging / RESULT_FILE, msgspec.json.format(msgspec.json.encode(result), indent=2))
+        os.chmod(staging, 0o755 & ~_UMASK)  # mkdtemp makes it 0700; a result folder is for sharing
+        os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def _free_name(output_dir: Path, stem: str) -> Path:
+    candidate = output_dir / stem
+    n = 2
+    while candidate.exists():
+        candidate = output_dir / f"{stem}-{n}"
+        n += 1
+    return candidate

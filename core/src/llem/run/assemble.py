@@ -1,0 +1,305 @@
+"""Turn what the lifecycle recorded (RunState) into the ExperimentResult and the timeseries table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+import llem
+from llem.config.resolve import config_hash, to_dict
+from llem.results import metrics as m
+from llem.results.schema import Energy, ExperimentResult, Metrics, Timings
+from llem.results.write import experiment_id
+from llem.run.phases import measured_split
+
+if TYPE_CHECKING:
+    from llem.measure.telemetry import TelemetrySample
+    from llem.run.lifecycle import RunState, WindowRecord
+
+# Section fields that, like passthrough_kwargs, carry unvalidated arguments into a library.
+_ESCAPE_HATCH_FIELDS = ("extra_build_args", "extra_runtime_args", "passthrough_kwargs")
+
+
+def assemble(state: RunState) -> ExperimentResult:
+    """The complete result of a run (ok or failed); energy fields stay None unless energy was measured."""
+    config = state.config
+    chash = config_hash(config)
+    notes = list(state.notes)
+    metrics, energy = Metrics(batch_size=state.batch_size, n_batches=state.n_batches), _energy_header(state)
+    rec = state.window
+    if rec is not None and rec.outputs and state.error is None:
+        metrics, energy = _window_metrics(state, rec, metrics, energy, notes)
+    notes += [n for n in state.meter.notes if n not in notes]
+    environment = dict(state.environment)
+    if state.end_temperatures_c:
+        environment["temperatures_end_c"] = {str(k): v for k, v in state.end_temperatures_c.items()}
+    environment["throttle_events"] = state.throttle_events
+    packages = dict(environment.get("packages", {}))
+    packages.setdefault("llem-core", llem.__version__)
+    if state.backend_distribution and state.backend_version:
+        packages.setdefault(state.backend_distribution, state.backend_version)
+    return ExperimentResult(
+        llem_version=llem.__version__,
+        experiment_id=experiment_id(config.name, config.model, config.backend, chash, state.started_at),
+        name=config.name,
+        config_hash=chash,
+        config=to_dict(config),
+        backend=config.backend,
+        model=config.model,
+        status="failed" if state.error else "ok",
+        error=state.error,
+        error_traceback=state.error_traceback,
+        started_at=state.started_at.isoformat(timespec="seconds"),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        environment=environment,
+        packages=packages,
+        timings=msgspec.convert(
+            {**state.timings, "window_s": (rec.end_s - rec.start_s) if rec and rec.end_s else None}, Timings
+        ),
+        energy=energy,
+        metrics=metrics,
+        prompts_source=state.prompts_source,
+        notes=notes,
+        unvalidated=_unvalidated(config),
+    )
+
+
+def _energy_header(state: RunState) -> Energy:
+    meter = state.meter
+    return Energy(
+        measured=False,
+        not_measured_reason=meter.reason if not meter.available else None,
+        sampler=meter.name,
+        scope=meter.scope,
+        devices=list(meter.devices),
+        counter_period_s=meter.update_period_s,
+        read_cost_s=meter.read_cost_s,
+    )
+
+
+def _window_metrics(
+    state: RunState, rec: WindowRecord, metrics: Metrics, energy: Energy, notes: list[str]
+) -> tuple[Metrics, Energy]:
+    config = state.config
+    mc = config.measurement
+    window_s = rec.end_s - rec.start_s
+    requests = [r for out in rec.outputs for r in out.requests]
+    input_tokens = sum(r.input_tokens for r in requests)
+    output_tokens = sum(r.output_tokens for r in requests)
+    cached = [r.cached_input_tokens for r in requests if r.cached_input_tokens is not None]
+    lat = m.latencies(rec.outputs, rec.durations_s)
+    notes += lat.notes
+    for out in rec.outputs:
+        notes += [n for n in out.notes if n not in notes]
+    if rec.telemetry_note:
+        notes.append(rec.telemetry_note)
+    if state.n_batches > 1 and len(rec.outputs[-1].requests) != len(rec.outputs[0].requests):
+        notes.append(
+            f"the last batch has {len(rec.outputs[-1].requests)} prompts, the others {len(rec.outputs[0].requests)}"
+            " (n_prompts is not a multiple of the batch size)"
+        )
+
+    energy, per_token = _window_energy(state, rec, energy, input_tokens, output_tokens, notes)
+    flops, bytes_moved, mfu, mbu, peak_source = _utilisation(state, rec, window_s, notes)
+    peak_mib, peak_src = rec.peak_memory_mib, rec.peak_memory_source
+    if peak_mib is None:
+        peak_mib, peak_src = _nvml_peak_memory(rec.samples)
+    metrics = msgspec.structs.replace(
+        metrics,
+        n_requests=len(requests),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_input_tokens=sum(cached) if cached else None,
+        output_tokens_per_s=m.rate(output_tokens, window_s),
+        total_tokens_per_s=m.rate(input_tokens + output_tokens, window_s),
+        requests_per_s=m.rate(len(requests), window_s),
+        energy_per_output_token_j=per_token.energy_per_output_token_j,
+        energy_per_token_j=per_token.energy_per_token_j,
+        dynamic_energy_per_output_token_j=per_token.dynamic_energy_per_output_token_j,
+        ttft_s=lat.ttft_s,
+        itl_s=lat.itl_s,
+        e2e_s=lat.e2e_s,
+        timing_source=", ".join(sorted({out.timing_source for out in rec.outputs})),
+        peak_memory_mib=peak_mib,
+        peak_memory_source=peak_src,
+        flops=flops,
+        bytes_moved=bytes_moved,
+        mfu=mfu,
+        mbu=mbu,
+        peak_source=peak_source,
+    )
+    return metrics, energy
+
+
+def _window_energy(
+    state: RunState, rec: WindowRecord, energy: Energy, input_tokens: int, output_tokens: int, notes: list[str]
+) -> tuple[Energy, m.PerToken]:
+    from llem.measure.energy import window_energy
+
+    mc = state.config.measurement
+    if rec.edge_start is None or rec.edge_end is None:
+        return energy, m.PerToken(None, None, None, None)
+    we = window_energy(state.meter, rec.edge_start, rec.edge_end, min_window_periods=mc.min_window_periods)
+    baseline = state.baseline
+    idle_w = baseline.power_w if baseline is not None else None
+    dynamic = m.dynamic_energy_j(we.energy_j, idle_w, we.duration_s)
+    if state.baseline_note:
+        notes.append(state.baseline_note)
+    if dynamic is not None and dynamic < 0:
+        notes.append(
+            f"dynamic energy is negative ({dynamic:.3g} J): the window drew less than the idle baseline "
+            f"({idle_w:.1f} W); the baseline may be stale (measurement.baseline: fresh re-measures it)"
+        )
+    if state.meter.update_period_s is None:
+        notes.append("energy counter period unknown: the short-window check was not applied")
+    reason = m.short_window_reason(
+        we.duration_s, state.meter.update_period_s, mc.min_window_periods, we.energy_j, we.bound_j
+    )
+    if reason is not None and mc.allow_short_window:
+        notes.append(
+            "short window: per-token energy reported anyway (allow_short_window); "
+            f"its uncertainty is ± {we.bound_j:.2g} J of {we.energy_j:.3g} J"
+        )
+    per_token = m.per_token_energy(
+        we.energy_j, dynamic, input_tokens, output_tokens, withheld_reason=None if mc.allow_short_window else reason
+    )
+    if per_token.note:
+        notes.append(per_token.note)
+    prefill, decode, split, phase_bound = _phase_split(state, rec, we.energy_j, we.bound_j, notes)
+    energy = msgspec.structs.replace(
+        energy,
+        measured=True,
+        window_s=we.duration_s,
+        total_j=we.energy_j,
+        total_j_bound=we.bound_j,
+        per_device_j=list(we.per_device_j),
+        mean_power_w=we.mean_power_w,
+        idle_power_w=idle_w,
+        baseline_source=baseline.source if baseline is not None else None,
+        baseline_state=baseline.state if baseline is not None else None,
+        baseline_measured_at=baseline.measured_at if baseline is not None else None,
+        dynamic_j=dynamic,
+        prefill_j=prefill,
+        decode_j=decode,
+        phase_bound_j=phase_bound,
+        phase_split=split,
+        short_window=we.short,
+        min_window_s=(
+            mc.min_window_periods * state.meter.update_period_s if state.meter.update_period_s else None
+        ),
+    )
+    return energy, per_token
+
+
+def _phase_split(
+    state: RunState, rec: WindowRecord, total_j: float, bound_j: float, notes: list[str]
+) -> tuple[float | None, float | None, str | None, float | None]:
+    """Prefill/decode energy: measured from counter reads at each batch's first token, else by time share."""
+    phases = rec.phases
+    if phases is not None:
+        notes += phases.errors
+        split = measured_split(phases.marks, state.n_batches, rec.edge_start, rec.edge_end)  # type: ignore[arg-type]
+        if split is not None:
+            # Every batch adds a boundary read and an end read, each off by up to one counter period.
+            return split[0], split[1], "measured", bound_j * state.n_batches
+    if state.caps.continuous_batching and state.n_batches == 1 and len(rec.outputs[0].requests) > 1:
+        notes.append(
+            "prefill/decode energy not split: the engine overlaps prefill and decode of different requests and "
+            "reported no phase boundary"
+        )
+        return None, None, None, None
+    prefill_s = []
+    for out, duration in zip(rec.outputs, rec.durations_s, strict=True):
+        ttfts = [r.ttft_s for r in out.requests if r.ttft_s is not None]
+        if not ttfts:
+            return None, None, None, None
+        prefill_s.append(min(max(ttfts), duration))
+    window_s = sum(rec.durations_s)
+    if window_s <= 0:
+        return None, None, None, None
+    share = sum(prefill_s) / window_s
+    notes.append(
+        "prefill/decode energy estimated: the backend reported no phase boundary, so total energy was split by "
+        f"time share ({share:.1%} prefill), assuming equal power in both phases"
+    )
+    return total_j * share, total_j * (1 - share), "estimated", None
+
+
+def _utilisation(
+    state: RunState, rec: WindowRecord, window_s: float, notes: list[str]
+) -> tuple[float | None, float | None, float | None, float | None, str | None]:
+    """(flops, bytes, mfu, mbu, peak source), estimated from the architecture and the devices' datasheet peaks."""
+    from llem.errors import UserError
+    from llem.models.info import model_info
+    from llem.results.estimates import BYTES_PER_VALUE, batch_bytes, request_flops
+    from llem.results.peaks import device_peak
+
+    config = state.config
+    try:
+        info = model_info(config.model)
+    except UserError as exc:
+        notes.append(f"FLOPs and bytes not estimated: {exc}")
+        return None, None, None, None, None
+    flops = sum(request_flops(info, r.input_tokens, r.output_tokens) for out in rec.outputs for r in out.requests)
+    bpv = BYTES_PER_VALUE[config.precision]
+    bytes_moved = sum(
+        batch_bytes(info, [(r.input_tokens, r.output_tokens) for r in out.requests], bpv) for out in rec.outputs
+    )
+    names = [g.get("name") for g in state.environment.get("gpus", [])]
+    if not names:
+        return flops, bytes_moved, None, None, None
+    peaks = [device_peak(name, config.precision) for name in names]
+    peak_flops = sum(p[0] for p in peaks if p[0]) if all(p[0] for p in peaks) else None
+    peak_bw = sum(p[1] for p in peaks if p[1]) if all(p[1] for p in peaks) else None
+    source = ", ".join(sorted({p[2] for p in peaks if p[2]})) or None
+    if peak_flops is None or peak_bw is None:
+        notes.append(
+            f"MFU/MBU not computed: no peak known for {', '.join(map(str, names))} "
+            "(set LLEM_PEAK_TFLOPS and LLEM_PEAK_BANDWIDTH_GBS per device)"
+        )
+    notes.append(
+        "mfu/mbu are estimates from the architecture at the config's precision (quantised weights and "
+        "speculative decoding are not modelled)"
+    )
+    mfu = flops / window_s / peak_flops if peak_flops and window_s > 0 else None
+    mbu = bytes_moved / window_s / peak_bw if peak_bw and window_s > 0 else None
+    return flops, bytes_moved, mfu, mbu, source
+
+
+def _nvml_peak_memory(samples: list[TelemetrySample]) -> tuple[float | None, str | None]:
+    """Peak of NVML's memory used, summed over GPUs (all processes on them, so it includes other users)."""
+    per_gpu: dict[int, float] = {}
+    for s in samples:
+        if s.memory_used_mib is not None:
+            per_gpu[s.gpu] = max(per_gpu.get(s.gpu, 0.0), s.memory_used_mib)
+    if not per_gpu:
+        return None, None
+    return sum(per_gpu.values()), "nvml memory used (peak per GPU, all processes)"
+
+
+def _unvalidated(config: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if config.passthrough_kwargs:
+        out["passthrough_kwargs"] = dict(config.passthrough_kwargs)
+    section = config.section()
+    for name in _ESCAPE_HATCH_FIELDS:
+        value = getattr(section, name, None)
+        if value:
+            out[f"{config.backend}.{name}"] = msgspec.to_builtins(value)
+    return out
+
+
+def timeseries_table(samples: list[TelemetrySample], rec: WindowRecord | None) -> tuple[list[dict], list[str]]:
+    """Rows and columns of the timeseries: one row per GPU sample, with time relative to the window start."""
+    from llem.measure.telemetry import TelemetrySample
+
+    columns = ["t_rel_s", *(f.name for f in msgspec.structs.fields(TelemetrySample))]
+    origin = rec.start_s if rec is not None and rec.start_s else (samples[0].t_s if samples else 0.0)
+    rows = []
+    for s in samples:
+        row = msgspec.structs.asdict(s)
+        row["t_rel_s"] = s.t_s - origin
+        rows.append(row)
+    return rows, columns

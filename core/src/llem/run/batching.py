@@ -1,0 +1,34 @@
+"""Split prompts into the batches the backend runs, per the batching contract."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+import msgspec
+
+if TYPE_CHECKING:
+    from llem.config.base import Section
+    from llem.plugins.types import Capabilities
+
+T = TypeVar("T")
+
+
+def batch_size(section: Section, caps: Capabilities, n_prompts: int) -> int:
+    """Prompts per `generate` call.
+
+    The section's `batch_size` field when it has one (None: 1); else, for a continuous-batching engine, all
+    prompts at once (the engine schedules them); else one prompt per call.
+    """
+    fields = {f.name for f in msgspec.structs.fields(type(section))}
+    if "batch_size" in fields:
+        return getattr(section, "batch_size") or 1
+    if caps.continuous_batching:
+        return n_prompts
+    return 1
+
+
+def split(items: list[T], size: int) -> list[list[T]]:
+    """Consecutive chunks of `size` (the last may be shorter)."""
+    if size < 1:
+        raise ValueError("batch size must be >= 1")
+    return [items[i : i + size] for i in range(0, len(items), size)]

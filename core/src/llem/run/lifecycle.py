@@ -1,0 +1,394 @@
+"""The experiment lifecycle: validate → build → load → warm-up → idle baseline → settle → measured window → result.
+
+Only the measured window is timed for throughput and bracketed by energy-counter edges; everything else is timed
+and reported on its own. The backend is unloaded on every path once loaded. User errors (bad config, missing
+prompt file, a setting this machine cannot run) raise before anything is loaded and write nothing; any other
+failure after loading is recorded as a complete result with status "failed" (KeyboardInterrupt is recorded, then
+re-raised).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from llem.errors import UserError
+from llem.plugins.types import Batch, BatchOutput, Prompt
+from llem.run.batching import batch_size, split
+from llem.run.phases import PhaseReader
+from llem.run.progress import Progress, ProgressEvent, no_progress
+from llem.run.warmup import run_warmup
+
+if TYPE_CHECKING:
+    from llem.config.experiment import ExperimentBase
+    from llem.measure.baseline import Baseline
+    from llem.measure.energy import EnergyMeter, EnergyReading
+    from llem.measure.telemetry import TelemetrySample
+    from llem.plugins.manager import Backend, LlemPlugins
+    from llem.plugins.types import Capabilities, DeviceInfo
+    from llem.results.schema import ExperimentResult
+
+# Warm-up batches draw sampling seeds from a range the measured batches never use.
+_WARMUP_SEED_OFFSET = 1_000_003
+
+
+@dataclass
+class WindowRecord:
+    """What the measured window produced, before any metric is computed."""
+
+    start_s: float = 0.0
+    end_s: float = 0.0
+    outputs: list[BatchOutput] = field(default_factory=list)
+    durations_s: list[float] = field(default_factory=list)
+    edge_start: EnergyReading | None = None
+    edge_end: EnergyReading | None = None
+    phases: PhaseReader | None = None
+    samples: list[TelemetrySample] = field(default_factory=list)
+    telemetry_note: str | None = None
+    peak_memory_mib: float | None = None
+    peak_memory_source: str | None = None
+
+
+@dataclass
+class RunState:
+    """Everything the lifecycle learned; `assemble` turns it into an ExperimentResult."""
+
+    config: ExperimentBase
+    caps: Capabilities
+    device: DeviceInfo
+    gpu_indices: list[int]
+    meter: EnergyMeter
+    prompts_source: str
+    batch_size: int
+    n_batches: int
+    started_at: datetime
+    backend_distribution: str | None = None
+    backend_version: str | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
+    baseline: Baseline | None = None
+    baseline_note: str | None = None
+    window: WindowRecord | None = None
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    error_traceback: str | None = None
+    end_temperatures_c: dict[int, float | None] = field(default_factory=dict)
+    throttle_events: list[str] = field(default_factory=list)
+
+
+def run_experiment(
+    config: ExperimentBase,
+    *,
+    plugins: LlemPlugins | None = None,
+    output_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> ExperimentResult:
+    """Run one experiment and write its result folder; returns the result (status "ok" or "failed").
+
+    output_dir: where the result folder goes (default: config.output_dir). Raises UserError, writing nothing,
+    when the config cannot run on this machine.
+    """
+    from llem.config.validate import validate_experiment
+    from llem.measure.devices import detect_devices
+    from llem.measure.energy import open_meter
+    from llem.prompts import load_prompts
+
+    if plugins is None:
+        from llem.plugins.manager import get_plugin_manager
+
+        plugins = get_plugin_manager()
+    emit = progress or no_progress
+    started_at = datetime.now(UTC)
+    emit(ProgressEvent(stage="validate", state="start"))
+    device = detect_devices()
+    backend = plugins.backend(config.backend)
+    problems = validate_experiment(config, device, plugins)
+    if problems:
+        raise UserError(f"this config cannot run here: {'; '.join(problems)}")
+    caps = backend.capabilities()
+    prompt_set = load_prompts(config)
+    gpu_indices = _gpu_indices(config, device)
+    meter = open_meter(config.measurement, device, gpu_indices)
+    try:
+        size = batch_size(config.section(), caps, config.n_prompts)
+        batches = split(prompt_set.measured, size)
+        status = plugins.statuses.get(backend.entry.plugin_name)
+        state = RunState(
+            config=config,
+            caps=caps,
+            device=device,
+            gpu_indices=gpu_indices,
+            meter=meter,
+            prompts_source=prompt_set.source,
+            batch_size=size,
+            n_batches=len(batches),
+            started_at=started_at,
+            backend_distribution=status.distribution if status is not None else None,
+            backend_version=status.version if status is not None else None,
+        )
+        emit(ProgressEvent(stage="validate", state="done"))
+        interrupted: BaseException | None = None
+        try:
+            _execute(state, backend, batches, prompt_set.warmup, emit)
+        except UserError:
+            raise
+        except KeyboardInterrupt as exc:
+            state.error = "interrupted by the user (KeyboardInterrupt)"
+            interrupted = exc
+        except Exception as exc:
+            state.error = _one_line(exc)
+            state.error_traceback = traceback.format_exc()
+        result = _finish(state, output_dir, emit)
+        if interrupted is not None:
+            raise interrupted
+        return result
+    finally:
+        meter.close()
+
+
+def _gpu_indices(config: ExperimentBase, device: DeviceInfo) -> list[int]:
+    if config.measurement.gpu_indices is not None:
+        return list(config.measurement.gpu_indices)
+    return [g.index for g in device.gpus]
+
+
+def _execute(
+    state: RunState,
+    backend: Backend,
+    batches: list[list[Prompt]],
+    warmup_prompts: Any,
+    emit: Progress,
+) -> None:
+    from llem.measure.environment import snapshot_environment
+    from llem.models.build import cache_root
+
+    config = state.config
+    mc = config.measurement
+    state.environment = msgspec.to_builtins(snapshot_environment(state.gpu_indices))
+
+    emit(ProgressEvent(stage="build", state="start"))
+    t = time.perf_counter()
+    engine = backend.build_engine(config, cache_root() / "engines")
+    state.timings["build_s"] = time.perf_counter() - t
+    emit(ProgressEvent(stage="build", state="done"))
+
+    emit(ProgressEvent(stage="load", state="start", detail=config.model))
+    t = time.perf_counter()
+    handle = backend.load(config, engine)
+    state.timings["load_s"] = time.perf_counter() - t
+    emit(ProgressEvent(stage="load", state="done"))
+    try:
+        _warm_up(state, backend, handle, batches, warmup_prompts, emit)
+        _baseline(state, emit)
+        _settle(state, emit)
+        state.window = WindowRecord()
+        _measure(state, backend, handle, batches, state.window, emit)
+    finally:
+        emit(ProgressEvent(stage="unload", state="start"))
+        t = time.perf_counter()
+        try:
+            backend.unload(handle)
+        except Exception as exc:  # the measurement is complete; a failing unload is noted, not fatal
+            state.notes.append(f"backend unload failed: {_one_line(exc)}")
+        state.timings["unload_s"] = time.perf_counter() - t
+        emit(ProgressEvent(stage="unload", state="done"))
+
+
+def _run_batch(
+    backend: Backend, handle: Any, config: ExperimentBase, batch: Batch
+) -> tuple[BatchOutput, float]:
+    """Run one batch; returns its output and wall time (perf_counter around the generate call only)."""
+    t0 = time.perf_counter()
+    out = backend.generate(handle, batch, config)
+    elapsed = time.perf_counter() - t0
+    if not isinstance(out, BatchOutput):
+        raise TypeError(f"backend {config.backend!r} returned {type(out).__name__} from generate, not BatchOutput")
+    if len(out.requests) != len(batch.prompts):
+        raise RuntimeError(
+            f"backend {config.backend!r} returned {len(out.requests)} request outputs for {len(batch.prompts)} "
+            f"prompts (batch {batch.index}, {batch.phase})"
+        )
+    return out, elapsed
+
+
+def _warm_up(
+    state: RunState, backend: Backend, handle: Any, batches: list[list[Prompt]], warmup_prompts: Any, emit: Progress
+) -> None:
+    config = state.config
+    mc = config.measurement
+    total = mc.warmup_batches if mc.warmup == "fixed" else mc.max_warmup_batches
+    # Warm-up batches have the measured batches' size, so kernels, graphs and caches see the measured shapes.
+    size = len(batches[0])
+    emit(ProgressEvent(stage="warmup", state="start", current=0, total=total))
+
+    def one(k: int) -> float:
+        batch = Batch(
+            prompts=warmup_prompts(size * (k + 1))[size * k :],
+            max_new_tokens=config.max_output_tokens,
+            fixed_output_length=config.fixed_output_length,
+            index=k,
+            phase="warmup",
+            seed=config.random_seed + _WARMUP_SEED_OFFSET + k,
+        )
+        _, elapsed = _run_batch(backend, handle, config, batch)
+        emit(ProgressEvent(stage="warmup", state="advance", current=k + 1, total=total))
+        return elapsed
+
+    outcome = run_warmup(one, mc)
+    state.timings.update(
+        warmup_s=outcome.duration_s,
+        warmup_batches=outcome.batches,
+        warmup_converged=outcome.converged,
+        warmup_cv=outcome.cv,
+    )
+    if outcome.converged is False:
+        state.notes.append(
+            f"warm-up did not converge: batch latency CV {outcome.cv if outcome.cv is not None else float('nan'):.3f}"
+            f" >= warmup_cv {mc.warmup_cv} after {outcome.batches} batches (max_warmup_batches)"
+        )
+    emit(ProgressEvent(stage="warmup", state="done", current=outcome.batches, total=total))
+
+
+def _baseline(state: RunState, emit: Progress) -> None:
+    from llem.measure.baseline import baseline_key, idle_baseline
+
+    mc = state.config.measurement
+    if not state.meter.available:
+        return
+    if mc.baseline == "off":
+        state.baseline_note = "no idle baseline (measurement.baseline: off): dynamic energy not reported"
+        return
+    emit(ProgressEvent(stage="baseline", state="start", detail=f"{mc.baseline}, up to {mc.baseline_duration_s:g} s"))
+    config = state.config
+    idle_state = f"{config.backend} backend, {config.model} ({config.precision}) loaded, idle"
+    t = time.perf_counter()
+    state.baseline = idle_baseline(state.meter, mc, baseline_key(list(state.meter.devices), idle_state), idle_state)
+    state.timings["baseline_s"] = time.perf_counter() - t
+    emit(ProgressEvent(stage="baseline", state="done"))
+
+
+def _settle(state: RunState, emit: Progress) -> None:
+    from llem.measure.environment import settle_temperature
+
+    mc = state.config.measurement
+    if not mc.settle_temperature:
+        return
+    if not state.gpu_indices:
+        state.notes.append("settle_temperature: no GPU to settle; skipped")
+        return
+    emit(ProgressEvent(stage="settle", state="start", detail=f"until ΔT < {mc.settle_delta_c:g} °C"))
+    settled, waited = settle_temperature(state.gpu_indices, mc.settle_delta_c, mc.settle_timeout_s)
+    state.timings["settle_s"] = waited
+    if not settled:
+        state.notes.append(f"GPU temperature did not settle within {mc.settle_timeout_s:g} s")
+    emit(ProgressEvent(stage="settle", state="done"))
+
+
+def _measure(
+    state: RunState, backend: Backend, handle: Any, batches: list[list[Prompt]], rec: WindowRecord, emit: Progress
+) -> None:
+    config = state.config
+    mc = config.measurement
+    meter = state.meter
+    n = len(batches)
+    emit(ProgressEvent(stage="measure", state="start", current=0, total=n))
+    sampler = _start_sampler(state, rec)
+    torch_cuda = _torch_cuda()
+    if torch_cuda is not None:
+        for i in range(torch_cuda.device_count()):
+            torch_cuda.reset_peak_memory_stats(i)
+    rec.phases = PhaseReader(meter if meter.available else None)
+    try:
+        if meter.available:
+            rec.edge_start = meter.read_edge()
+        rec.start_s = time.perf_counter()
+        for k, prompts in enumerate(batches):
+            batch = Batch(
+                prompts=prompts,
+                max_new_tokens=config.max_output_tokens,
+                fixed_output_length=config.fixed_output_length,
+                index=k,
+                phase="measure",
+                seed=config.random_seed + k,
+                mark_first_token=rec.phases.mark_callback(k),
+            )
+            out, elapsed = _run_batch(backend, handle, config, batch)
+            if k < n - 1:
+                rec.phases.batch_ended(k)
+            rec.outputs.append(out)
+            rec.durations_s.append(elapsed)
+            emit(ProgressEvent(stage="measure", state="advance", current=k + 1, total=n))
+        rec.end_s = time.perf_counter()
+        rec.phases.close()
+        if meter.available:
+            rec.edge_end = meter.read_edge()
+    finally:
+        rec.phases.close()
+        if sampler is not None:
+            rec.samples = list(sampler.stop())
+            if sampler.error:
+                rec.telemetry_note = sampler.error
+    if torch_cuda is not None:
+        peak = sum(torch_cuda.max_memory_allocated(i) for i in range(torch_cuda.device_count()))
+        if peak > 0:
+            rec.peak_memory_mib = peak / 2**20
+            rec.peak_memory_source = "torch.cuda.max_memory_allocated (this process, all visible devices)"
+    emit(ProgressEvent(stage="measure", state="done", current=n, total=n))
+
+
+def _start_sampler(state: RunState, rec: WindowRecord) -> Any:
+    from llem.measure.nvml import NvmlUnavailable
+    from llem.measure.telemetry import TelemetrySampler
+
+    mc = state.config.measurement
+    if not state.gpu_indices:
+        return None
+    try:
+        return TelemetrySampler(state.gpu_indices, mc.sample_interval_s).start()
+    except NvmlUnavailable as exc:
+        rec.telemetry_note = f"no GPU telemetry: {exc}"
+        return None
+
+
+def _torch_cuda() -> Any:
+    """torch.cuda if torch is already imported (by the backend) and CUDA is usable; never imports torch."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    try:
+        return torch.cuda if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    except Exception:
+        return None
+
+
+def _finish(state: RunState, output_dir: str | Path | None, emit: Progress) -> ExperimentResult:
+    from llem.measure.environment import gpu_temperatures
+    from llem.measure.telemetry import throttle_events
+    from llem.run.assemble import assemble, timeseries_table
+    from llem.results.write import write_experiment
+
+    if state.gpu_indices:
+        state.end_temperatures_c = gpu_temperatures(state.gpu_indices)
+    if state.window is not None:
+        state.throttle_events = throttle_events(state.window.samples)
+    result = assemble(state)
+    emit(ProgressEvent(stage="write", state="start"))
+    table = None
+    if state.config.measurement.timeseries:
+        table = timeseries_table(state.window.samples if state.window else [], state.window)
+    folder = write_experiment(Path(output_dir or state.config.output_dir), result, timeseries=table)
+    emit(ProgressEvent(stage="write", state="done", detail=str(folder)))
+    return result
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
