@@ -94,8 +94,7 @@ def idle_baseline(meter: EnergyMeter, mc: MeasurementConfig, key: str, state: st
             if abs(check.power_w - cached.power_w) <= mc.baseline_tolerance * cached.power_w:
                 return msgspec.structs.replace(cached, source="cached", check_power_w=check.power_w)
     fresh = measure_idle(meter, mc.baseline_duration_s, state=state)
-    if mc.baseline == "cached":
-        _store(cache_dir() / CACHE_FILE, full_key, fresh)
+    _store(cache_dir() / CACHE_FILE, full_key, fresh)  # fresh runs refresh the cache for later cached ones
     return fresh
 
 
