@@ -18,6 +18,8 @@ COMMANDS = {
     "schema": "llem.cli.config:schema",
     "models": "llem.cli.models:models",
     "run": "llem.cli.run:run",
+    "study": "llem.cli.study:study",
+    "report": "llem.cli.report:report",
 }
 
 

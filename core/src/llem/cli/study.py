@@ -1,0 +1,91 @@
+"""`llem study plan|run`: expand a study without running it; run or resume it."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def study() -> None:
+    """Sweeps of experiments: plan them, run them (each in its own process), resume them."""
+
+
+@study.command("plan")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--output",
+    "output",
+    type=click.Path(file_okay=False),
+    help="A folder of an earlier run of this study: its measured times replace the rough estimate.",
+)
+@click.option(
+    "--overhead-s", type=float, help="Assumed seconds per experiment outside generation (estimate)."
+)
+@click.option("--tokens-per-s", type=float, help="Assumed output tokens per second (estimate).")
+@click.option("--json", "as_json", is_flag=True, help="Print the planned manifest as JSON.")
+def plan(
+    file: str, output: str | None, overhead_s: float | None, tokens_per_s: float | None, as_json: bool
+) -> None:
+    """Show what FILE expands to on this machine: experiments, pruned points and why, duplicates, duration."""
+    from pathlib import Path
+
+    import msgspec
+
+    from llem.study.api import plan as plan_study
+    from llem.study.estimate import estimate, previous_rows
+    from llem.study.render import plan_text
+
+    manifest = plan_study(file)
+    base_dir = Path(str(manifest.study.get("output_dir", "studies")))
+    folders = sorted(base_dir.glob(f"{manifest.name}-*")) if base_dir.is_dir() else []
+    folders += [Path(output)] if output else []
+    est = estimate(manifest, previous_rows(folders), overhead_s=overhead_s, output_tokens_per_s=tokens_per_s)
+    if as_json:
+        data = msgspec.to_builtins(manifest)
+        data["estimate"] = msgspec.to_builtins(est)
+        click.echo(msgspec.json.format(msgspec.json.encode(data), indent=2))
+    else:
+        click.echo(plan_text(manifest, est))
+
+
+@study.command("run")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Study folder to create (default: a timestamped folder under the study's output_dir).",
+)
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False),
+    help="Continue the study in this folder; completed runs are not run again (FILE is then optional).",
+)
+@click.option("--retry-failed", is_flag=True, help="With --resume: run failed experiments again too.")
+def run(file: str | None, output: str | None, resume: str | None, retry_failed: bool) -> None:
+    """Run study FILE: every experiment in its own process; failures are recorded and the study goes on."""
+    from llem.study.api import run as run_study
+    from llem.study.render import ProgressView
+    from llem.study.runner import StudyInterrupted
+
+    if output and resume:
+        raise click.UsageError("--output and --resume exclude each other (a resumed study keeps its folder)")
+    try:
+        with ProgressView() as view:
+            manifest, folder = run_study(
+                file, output=output, resume=resume, progress=view, retry_failed=retry_failed
+            )
+    except StudyInterrupted as exc:
+        click.echo(
+            f"llem: study interrupted ({exc}); continue it with: llem study run --resume DIR", err=True
+        )
+        raise SystemExit(130) from None
+    counts: dict[str, int] = {}
+    for r in manifest.runs:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    click.echo(f"study {manifest.status}: {summary}")
+    click.echo(
+        f"results: {folder}  (tables in {folder / 'summary'}; llem report {folder} renders the report)"
+    )
+    if manifest.status != "complete":
+        raise SystemExit(1)

@@ -1,0 +1,97 @@
+"""The study manifest (study.json): what the study is, its points, and the state of every run, written atomically."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from llem.study.expand import DuplicatePoint, Point, PrunedPoint
+
+MANIFEST = "study.json"
+SCHEMA_VERSION = 1
+
+RunStatus = Literal["pending", "running", "ok", "failed", "skipped"]
+
+
+class RunRecord(msgspec.Struct, kw_only=True):
+    """One (point, cycle) run and what became of it."""
+
+    id: str
+    point_id: str
+    cycle: int
+    status: RunStatus = "pending"
+    error: str | None = None
+    failure: Literal["error", "crash", "timeout", "breaker", "interrupted"] | None = None
+    result_dir: str | None = None
+    log: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    wall_s: float | None = None
+    exit_code: int | None = None
+    model_reused: bool = False
+    attempts: int = 0
+
+
+class StudyManifest(msgspec.Struct, kw_only=True):
+    """Everything needed to resume, tabulate and report a study."""
+
+    schema_version: int = SCHEMA_VERSION
+    llem_version: str
+    name: str
+    study_file: str | None
+    status: Literal["planned", "running", "complete", "aborted", "interrupted"] = "planned"
+    created_at: str
+    updated_at: str
+    study: dict[str, Any]
+    base: dict[str, Any]
+    device: dict[str, Any]
+    varied: list[str]
+    points: list[Point]
+    pruned: list[PrunedPoint]
+    duplicates: list[DuplicatePoint]
+    runs: list[RunRecord]
+    notes: list[str] = msgspec.field(default_factory=list)
+
+    def point(self, point_id: str) -> Point:
+        for p in self.points:
+            if p.id == point_id:
+                return p
+        raise KeyError(point_id)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temp file and a rename: readers see the old or the new file, never half of one."""
+    from llem.results_io import write_bytes_atomic
+
+    write_bytes_atomic(path, data)
+
+
+def save_manifest(study_dir: Path, manifest: StudyManifest) -> None:
+    manifest.updated_at = now_iso()
+    write_atomic(study_dir / MANIFEST, msgspec.json.format(msgspec.json.encode(manifest), indent=2))
+
+
+def load_manifest(study_dir: str | Path) -> StudyManifest:
+    """Read study.json of a study folder; a missing or unreadable one is a UserError naming the folder."""
+    from llem.errors import UserError
+
+    path = Path(study_dir) / MANIFEST
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"not a study folder (no {MANIFEST})", source=str(study_dir)) from None
+    try:
+        return msgspec.json.decode(raw, type=StudyManifest)
+    except msgspec.ValidationError as exc:
+        raise UserError(
+            f"{MANIFEST} does not match this llem version's schema ({exc})", source=str(study_dir)
+        ) from None
+    except msgspec.DecodeError as exc:
+        raise UserError(f"{MANIFEST} is not valid JSON ({exc})", source=str(study_dir)) from None

@@ -1,0 +1,122 @@
+"""Text views of a study for the terminal: the plan (grid, pruned, duplicates, estimate) and run progress."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from llem.study.estimate import Estimate
+from llem.study.expand import config_value
+from llem.study.manifest import StudyManifest
+from llem.study.runner import StudyEvent
+
+
+def duration(seconds: float | None) -> str:
+    """12 s, 3 min 05 s, 2 h 10 min."""
+    if seconds is None:
+        return "?"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def plan_text(manifest: StudyManifest, est: Estimate) -> str:
+    """The plan as plain text: every point with its swept values, what was pruned and why, the duplicates."""
+    from llem.cli.output import table
+
+    study = manifest.study
+    lines = [
+        f"study {manifest.name}: {len(manifest.points)} experiments × {study['cycles']} cycles = "
+        f"{len(manifest.runs)} runs, order {study['order']}, isolation {study['isolation']}"
+        + (", model reuse on" if study.get("reuse_model") else ""),
+        "",
+    ]
+    varied = manifest.varied
+    rows = [
+        [
+            p.id,
+            *(_show(config_value(p.config, v)) for v in varied),
+            p.config_hash[:8],
+            duration(est.per_run_s.get(p.id)),
+        ]
+        for p in manifest.points
+    ]
+    if rows:
+        lines.append(table(["id", *varied, "hash", "est/run"], rows))
+    else:
+        lines.append("no experiment can run: every combination was pruned")
+    if manifest.pruned:
+        lines += ["", f"pruned ({len(manifest.pruned)}): cannot run here"]
+        lines += [f"  - {p.label}: {p.reason}" for p in manifest.pruned]
+    if manifest.duplicates:
+        lines += ["", f"duplicates ({len(manifest.duplicates)}): resolve to the same config, measured once"]
+        lines += [f"  - {d.label} = {d.same_as}" for d in manifest.duplicates]
+    lines += ["", f"estimated duration: {duration(est.total_s)} ({est.basis})"]
+    return "\n".join(lines)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class ProgressView:
+    """Renders StudyEvents: a rich progress bar on a terminal, one plain line per event otherwise (logs, CI)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self._rich: Any = None
+        self._task: Any = None
+        if self.stream.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._rich = Progress(
+                TextColumn("[bold]experiment {task.completed}/{task.total}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA {task.fields[eta]}"),
+                TextColumn("{task.description}"),
+                console=Console(file=self.stream),
+            )
+
+    def __enter__(self) -> ProgressView:
+        if self._rich is not None:
+            self._rich.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+
+    def __call__(self, event: StudyEvent) -> None:
+        eta = duration(event.eta_s)
+        if self._rich is not None:
+            if self._task is None:
+                self._task = self._rich.add_task("", total=event.total, eta=eta)
+            if event.kind == "start":
+                self._rich.update(self._task, description=f"{event.run_id}: {event.label}", eta=eta)
+            else:
+                self._rich.update(self._task, advance=1, eta=eta)
+                if event.status != "ok":
+                    self._rich.console.print(f"[red]{event.run_id} {event.status}[/red]: {event.error}")
+            return
+        if event.kind == "start":
+            print(
+                f"[{event.index}/{event.total}] {event.run_id} ({event.label}) started; ETA {eta}",
+                file=self.stream,
+                flush=True,
+            )
+        else:
+            tail = f": {event.error}" if event.error else ""
+            print(
+                f"[{event.index}/{event.total}] {event.run_id} {event.status} in {duration(event.wall_s)}{tail}",
+                file=self.stream,
+                flush=True,
+            )

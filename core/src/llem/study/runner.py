@@ -1,0 +1,459 @@
+"""Run a planned study: every experiment in a worker process, with timeouts, a circuit breaker and resume.
+
+The manifest (study.json) is rewritten atomically after every state change, and each experiment's result folder is
+written atomically by the run engine, so a study killed at any moment (SIGKILL included) loses at most the
+experiment in flight; `resume_study` picks up from the manifest and the outcome files on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from llem.study.config import StudyConfig
+from llem.study.estimate import estimate, previous_rows
+from llem.study.manifest import RunRecord, StudyManifest, now_iso, save_manifest, write_atomic
+from llem.study.order import Run, model_key, worker_batches
+from llem.study.table import find_result, read_result, write_tables
+from llem.study.worker import OUTCOME, JobRun, Outcome, WorkerJob
+
+RUNS_DIR = "runs"
+JOBS_DIR = "jobs"
+LOGS_DIR = "logs"
+POLL_S = 0.1
+KILL_GRACE_S = 3.0
+
+
+class StudyEvent(msgspec.Struct, kw_only=True):
+    """Progress of a study, for a progress display: run k of n started or finished, and the time left."""
+
+    kind: Literal["start", "finish"]
+    run_id: str
+    label: str
+    index: int
+    total: int
+    status: str | None = None
+    error: str | None = None
+    wall_s: float | None = None
+    eta_s: float | None = None
+
+
+StudyProgress = Callable[[StudyEvent], None]
+
+
+class StudyInterrupted(Exception):
+    """The study was stopped by SIGINT/SIGTERM; the manifest says so and `--resume` continues it."""
+
+
+def new_study_dir(manifest: StudyManifest, output: str | Path | None, base_output_dir: str) -> Path:
+    """The folder of a new study: `output` if given (it must not hold a study yet), else a timestamped one."""
+    from llem.errors import UserError
+
+    if output is not None:
+        folder = Path(output)
+        if (folder / "study.json").exists():
+            raise UserError(
+                "already holds a study; continue it with --resume, or choose another --output",
+                source=str(folder),
+            )
+    else:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        folder = Path(base_output_dir) / f"{manifest.name}-{stamp}"
+        n = 2
+        while folder.exists():
+            folder = Path(base_output_dir) / f"{manifest.name}-{stamp}-{n}"
+            n += 1
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def run_study(
+    manifest: StudyManifest,
+    study_dir: Path,
+    *,
+    progress: StudyProgress | None = None,
+    retry_failed: bool = False,
+    python: str = sys.executable,
+) -> StudyManifest:
+    """Run every run of `manifest` not yet done; returns the manifest as finally saved in `study_dir`.
+
+    A run is done when it is ok, or failed (unless `retry_failed`). Raises StudyInterrupted on SIGINT/SIGTERM
+    after recording the state.
+    """
+    study = msgspec.convert(manifest.study, StudyConfig)
+    _reconcile(manifest, study_dir)
+    todo = [
+        r
+        for r in manifest.runs
+        if r.status in ("pending", "running", "skipped") or (retry_failed and r.status == "failed")
+    ]
+    for r in todo:
+        r.status, r.error, r.failure = "pending", None, None
+    manifest.status = "running"
+    save_manifest(study_dir, manifest)
+
+    keys = {p.id: model_key(p.config) for p in manifest.points}
+    history = previous_rows([study_dir])
+    per_run = estimate(manifest, history).per_run_s
+    records = {r.id: r for r in manifest.runs}
+    labels = {p.id: p.label for p in manifest.points}
+    runs = [Run(point_id=r.point_id, cycle=r.cycle) for r in todo]
+    queue = deque(worker_batches(runs, keys, study.reuse_model))
+    state = _State(total=len(runs), per_run_estimate=per_run)
+
+    previous = _install_signal_handlers()
+    try:
+        while queue:
+            batch = queue.popleft()
+            leftover = _run_batch(batch, manifest, study, study_dir, records, labels, state, progress, python)
+            if leftover:
+                queue.appendleft(leftover)
+            limit = study.max_consecutive_failures
+            if limit is not None and state.consecutive_failures >= limit and queue:
+                reason = f"not run: the study stopped after {limit} consecutive failures (max_consecutive_failures)"
+                for b in queue:
+                    for run in b:
+                        rec = records[run.id]
+                        rec.status, rec.failure, rec.error = "skipped", "breaker", reason
+                queue.clear()
+                manifest.status = "aborted"
+                manifest.notes.append(reason.replace("not run: ", ""))
+        if manifest.status == "running":
+            manifest.status = "complete"
+    except StudyInterrupted:
+        manifest.status = "interrupted"
+        raise
+    finally:
+        _restore_signal_handlers(previous)
+        save_manifest(study_dir, manifest)
+        write_tables(study_dir, manifest)
+    return manifest
+
+
+class _State:
+    def __init__(self, total: int, per_run_estimate: dict[str, float]) -> None:
+        self.total = total
+        self.done = 0
+        self.consecutive_failures = 0
+        self.walls: list[float] = []
+        self.per_run_estimate = per_run_estimate
+        self.started = time.monotonic()
+
+    def eta(self, remaining: list[str]) -> float | None:
+        """Seconds left: mean wall time of this session's runs so far, else the plan's per-point estimate."""
+        if self.walls:
+            return sum(self.walls) / len(self.walls) * len(remaining)
+        est = [self.per_run_estimate.get(p) for p in remaining]
+        return sum(e for e in est if e is not None) if est else None
+
+
+def _run_batch(
+    batch: list[Run],
+    manifest: StudyManifest,
+    study: StudyConfig,
+    study_dir: Path,
+    records: dict[str, RunRecord],
+    labels: dict[str, str],
+    state: _State,
+    progress: StudyProgress | None,
+    python: str,
+) -> list[Run]:
+    """Run one worker process over `batch`; returns the runs it did not get to (after a crash or timeout)."""
+    first = batch[0].id
+    job = WorkerJob(
+        parent_pid=os.getpid(),
+        reuse_model=study.reuse_model,
+        runs=[
+            JobRun(
+                run_id=r.id,
+                run_dir=str(_fresh_run_dir(study_dir, r.id)),
+                config=manifest.point(r.point_id).config,
+            )
+            for r in batch
+        ],
+    )
+    job_path = study_dir / JOBS_DIR / f"{first}.json"
+    write_atomic(job_path, msgspec.json.encode(job))
+    log_path = study_dir / LOGS_DIR / f"{first}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def start(i: int) -> float:
+        rec = records[batch[i].id]
+        rec.status, rec.started_at, rec.attempts = "running", now_iso(), rec.attempts + 1
+        rec.log = str(log_path.relative_to(study_dir))
+        save_manifest(study_dir, manifest)
+        _emit(progress, state, "start", batch, i, records, labels, batch_remaining=_remaining(records))
+        return time.monotonic()
+
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [python, "-m", "llem.study.worker", str(job_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        i = 0
+        t0 = start(0)
+        try:
+            while True:
+                time.sleep(POLL_S)
+                run = batch[i]
+                outcome = _read_outcome(Path(job.runs[i].run_dir))
+                if outcome is not None:
+                    _finish(records[run.id], outcome, study_dir, state)
+                    save_manifest(study_dir, manifest)
+                    _emit(
+                        progress,
+                        state,
+                        "finish",
+                        batch,
+                        i,
+                        records,
+                        labels,
+                        batch_remaining=_remaining(records),
+                    )
+                    i += 1
+                    if i == len(batch):
+                        _reap(proc)
+                        return []
+                    t0 = start(i)
+                    continue
+                code = proc.poll()
+                if code is not None:
+                    outcome = _read_outcome(Path(job.runs[i].run_dir))  # written just before it exited?
+                    if outcome is not None:
+                        continue
+                    _fail(
+                        records[run.id],
+                        "crash",
+                        _crash_message(code, log_path),
+                        study_dir,
+                        state,
+                        time.monotonic() - t0,
+                        code,
+                    )
+                    break
+                if time.monotonic() - t0 > study.timeout_s:
+                    _kill_group(proc)
+                    _fail(
+                        records[run.id],
+                        "timeout",
+                        f"timed out after {study.timeout_s:g} s (timeout_s); its worker process group was killed",
+                        study_dir,
+                        state,
+                        time.monotonic() - t0,
+                        proc.returncode,
+                    )
+                    break
+        except StudyInterrupted:
+            _kill_group(proc)
+            rec = records[batch[i].id]
+            rec.status, rec.started_at = "pending", None
+            raise
+    save_manifest(study_dir, manifest)
+    _emit(progress, state, "finish", batch, i, records, labels, batch_remaining=_remaining(records))
+    return batch[i + 1 :]
+
+
+def _remaining(records: dict[str, RunRecord]) -> list[str]:
+    return [r.point_id for r in records.values() if r.status in ("pending", "running")]
+
+
+def _emit(
+    progress: StudyProgress | None,
+    state: _State,
+    kind: Literal["start", "finish"],
+    batch: list[Run],
+    i: int,
+    records: dict[str, RunRecord],
+    labels: dict[str, str],
+    *,
+    batch_remaining: list[str],
+) -> None:
+    if progress is None:
+        return
+    rec = records[batch[i].id]
+    index = state.done + (1 if kind == "start" else 0)
+    progress(
+        StudyEvent(
+            kind=kind,
+            run_id=rec.id,
+            label=labels[rec.point_id],
+            index=index,
+            total=state.total,
+            status=rec.status if kind == "finish" else None,
+            error=rec.error if kind == "finish" else None,
+            wall_s=rec.wall_s if kind == "finish" else None,
+            eta_s=state.eta(batch_remaining),
+        )
+    )
+
+
+def _finish(rec: RunRecord, outcome: Outcome, study_dir: Path, state: _State) -> None:
+    rec.status = outcome.status
+    rec.error = outcome.error
+    rec.failure = None if outcome.status == "ok" else "error"
+    rec.result_dir = _relative(outcome.result_dir, study_dir)
+    rec.wall_s = round(outcome.finished_at - outcome.started_at, 3)
+    rec.finished_at = now_iso()
+    rec.model_reused = outcome.model_reused
+    _count(rec, state)
+
+
+def _fail(
+    rec: RunRecord,
+    failure: Literal["crash", "timeout"],
+    error: str,
+    study_dir: Path,
+    state: _State,
+    wall_s: float,
+    code: int | None,
+) -> None:
+    rec.status, rec.failure, rec.error = "failed", failure, error
+    rec.wall_s = round(wall_s, 3)
+    rec.finished_at = now_iso()
+    rec.exit_code = code
+    found = find_result(study_dir / RUNS_DIR / rec.id)
+    rec.result_dir = _relative(str(found.parent), study_dir) if found else None
+    _count(rec, state)
+
+
+def _count(rec: RunRecord, state: _State) -> None:
+    state.done += 1
+    if rec.wall_s is not None:
+        state.walls.append(rec.wall_s)
+    state.consecutive_failures = 0 if rec.status == "ok" else state.consecutive_failures + 1
+
+
+def _relative(path: str | None, study_dir: Path) -> str | None:
+    if path is None:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(study_dir.resolve()))
+    except ValueError:
+        return path
+
+
+def _fresh_run_dir(study_dir: Path, run_id: str) -> Path:
+    """The run's folder, emptied: what an earlier, unfinished attempt left there must not count as its result."""
+    folder = (study_dir / RUNS_DIR / run_id).resolve()
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _read_outcome(run_dir: Path) -> Outcome | None:
+    try:
+        return msgspec.json.decode((run_dir / OUTCOME).read_bytes(), type=Outcome)
+    except (FileNotFoundError, msgspec.DecodeError):
+        return None
+
+
+def _crash_message(code: int, log_path: Path) -> str:
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        why = " (the kernel's out-of-memory killer sends this)" if -code == signal.SIGKILL else ""
+        head = f"worker process killed by {name}{why}"
+    else:
+        head = f"worker process exited with status {code} before writing a result"
+    tail = _last_line(log_path)
+    return f"{head}; last log line: {tail}" if tail else head
+
+
+def _last_line(path: Path) -> str | None:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return None
+    return lines[-1].strip()[:300] if lines else None
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the worker's process group, then SIGKILL whatever is left after a grace period."""
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:  # the group may outlive its leader (a child that ignored SIGTERM)
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+
+
+def _reconcile(manifest: StudyManifest, study_dir: Path) -> None:
+    """Adopt what finished on disk but never reached the manifest (the study died between the two writes)."""
+    for rec in manifest.runs:
+        if rec.status not in ("pending", "running"):
+            continue
+        run_dir = study_dir / RUNS_DIR / rec.id
+        outcome = _read_outcome(run_dir)
+        if outcome is not None:
+            rec.status, rec.error = outcome.status, outcome.error
+            rec.failure = None if outcome.status == "ok" else "error"
+            rec.result_dir = _relative(outcome.result_dir, study_dir)
+            rec.wall_s = round(outcome.finished_at - outcome.started_at, 3)
+            rec.model_reused = outcome.model_reused
+            rec.finished_at = rec.finished_at or now_iso()
+            continue
+        found = find_result(run_dir)
+        result = read_result(found) if found else None
+        if result is not None and result.get("status") == "ok":
+            rec.status, rec.result_dir = "ok", _relative(str(found.parent), study_dir)
+            rec.finished_at = rec.finished_at or now_iso()
+        elif rec.status == "running":
+            rec.status = "pending"
+
+
+def _install_signal_handlers() -> dict[int, object]:
+    """SIGINT/SIGTERM stop the study cleanly (worker killed, manifest saved). Main thread only."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def _stop(signum: int, frame: object) -> None:
+        raise StudyInterrupted(signal.Signals(signum).name)
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, _stop)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def resume_dir_check(study_dir: Path) -> None:
+    """A --resume folder must exist and hold a study."""
+    from llem.errors import UserError
+
+    if not (study_dir / "study.json").is_file():
+        raise UserError("not a study folder (no study.json); nothing to resume", source=str(study_dir))

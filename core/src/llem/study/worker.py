@@ -1,0 +1,154 @@
+"""The study worker: `python -m llem.study.worker JOB.json` runs one experiment (or, with model reuse, several).
+
+It runs in its own process group, started by the study runner, so that a crash, an out-of-memory kill or a hang
+takes down only this process; the runner kills the whole group on timeout. Each experiment's outcome is written
+atomically to `<run_dir>/outcome.json` as soon as it finishes, which is how the runner (and a resumed study) learns
+what completed. If the runner dies (even by SIGKILL), the kernel sends this process SIGTERM (PR_SET_PDEATHSIG), and
+it kills its own group: a killed study leaves no orphan holding the GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+OUTCOME = "outcome.json"
+
+
+class JobRun(msgspec.Struct, kw_only=True):
+    run_id: str
+    run_dir: str
+    config: dict[str, Any]
+
+
+class WorkerJob(msgspec.Struct, kw_only=True):
+    """What one worker process runs, in order."""
+
+    parent_pid: int
+    reuse_model: bool = False
+    runs: list[JobRun]
+
+
+class Outcome(msgspec.Struct, kw_only=True):
+    """What became of one experiment, as the worker saw it."""
+
+    run_id: str
+    status: Literal["ok", "failed"]
+    error: str | None = None
+    result_dir: str | None = None
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    model_reused: bool = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m llem.study.worker JOB.json", file=sys.stderr)
+        return 2
+    job = msgspec.json.decode(Path(args[0]).read_bytes(), type=WorkerJob)
+    _die_with_parent(job.parent_pid)
+    return run_job(job)
+
+
+def run_job(job: WorkerJob) -> int:
+    """Run every experiment of the job; returns 0 when all ran (whatever their status), 1 on a worker bug."""
+    from llem.config.resolve import load_experiment
+    from llem.results_io import write_bytes_atomic
+    from llem.study.reuse import ModelCache, reusing_plugin_manager
+
+    cache = ModelCache()
+    if job.reuse_model:
+        plugins = reusing_plugin_manager(cache)
+    else:
+        from llem.plugins.manager import get_plugin_manager
+
+        plugins = get_plugin_manager()
+    try:
+        for run in job.runs:
+            run_dir = Path(run.run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            started = time.time()
+            print(
+                f"llem-study-worker: {run.run_id} starting (pid {os.getpid()})", file=sys.stderr, flush=True
+            )
+            outcome = _run_one(run, run_dir, plugins, load_experiment, cache)
+            outcome.started_at, outcome.finished_at = started, time.time()
+            if outcome.status != "ok" and job.reuse_model:
+                cache.drop()
+            write_bytes_atomic(run_dir / OUTCOME, msgspec.json.encode(outcome))
+            print(f"llem-study-worker: {run.run_id} {outcome.status}", file=sys.stderr, flush=True)
+    finally:
+        cache.drop()
+    return 0
+
+
+def _run_one(run: JobRun, run_dir: Path, plugins: Any, load_experiment: Any, cache: Any) -> Outcome:
+    from llem.run import run_experiment
+    from llem.study.table import find_result
+
+    cache.last_load_reused = False
+    try:
+        config = load_experiment(run.config, plugins=plugins)
+        result = run_experiment(config, plugins=plugins, output_dir=run_dir)
+    except Exception as exc:
+        traceback.print_exc()
+        return Outcome(
+            run_id=run.run_id,
+            status="failed",
+            error=_one_line(exc),
+            result_dir=_result_dir(find_result(run_dir), run_dir),
+        )
+    status = getattr(result, "status", "ok")
+    error = getattr(result, "error", None)
+    return Outcome(
+        run_id=run.run_id,
+        status="ok" if status == "ok" else "failed",
+        error=error,
+        result_dir=_result_dir(find_result(run_dir), run_dir),
+        model_reused=cache.last_load_reused,
+    )
+
+
+def _result_dir(result_json: Path | None, run_dir: Path) -> str | None:
+    return str(result_json.parent) if result_json is not None else None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".replace("\n", " ").strip()
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel for SIGTERM when the runner dies, and turn SIGTERM into killing our whole process group."""
+
+    def _terminate(signum: int, frame: Any) -> None:
+        try:
+            if os.getpgrp() == os.getpid():  # only when we lead our own group (the runner starts us so)
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+        finally:
+            os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _terminate)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the runner died before prctl took effect
+        _terminate(signal.SIGTERM, None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
