@@ -15,6 +15,7 @@ import click
 COMMANDS = {
     "backends": "llem.cli.backends:backends",
     "config": "llem.cli.config:config",
+    "doctor": "llem.cli.doctor:doctor",
     "schema": "llem.cli.config:schema",
     "models": "llem.cli.models:models",
     "run": "llem.cli.run:run",
