@@ -93,10 +93,10 @@ def run_batch(
     end_s = time.perf_counter() - t0
     steps_s = clock.times_s()
 
-    output_tokens = count_output_tokens(generated, handle.eos_token_ids)
+    output_tokens = count_output_tokens(generated, _eos_ids(handle, kwargs))
     per_token = "prompt_lookup_num_tokens" not in kwargs and "assistant_model" not in kwargs
     requests = _requests(input_lengths, output_tokens, steps_s, end_s, per_token)
-    notes = handle.take_notes()
+    notes = list(handle.notes)
     if not per_token:
         notes.append(
             "assisted generation verifies several tokens per forward pass: per-token times (itl_s) are not "
@@ -108,6 +108,14 @@ def run_batch(
         notes=notes,
         output_token_ids=[row[:n] for row, n in zip(generated, output_tokens, strict=True)],
     )
+
+
+def _eos_ids(handle: PyTorchHandle, kwargs: dict[str, Any]) -> frozenset[int]:
+    """The ids generate stops at: the model's, unless a passthrough eos_token_id replaced them."""
+    override = kwargs.get("eos_token_id")
+    if override is None:
+        return handle.eos_token_ids
+    return frozenset([override] if isinstance(override, int) else override)
 
 
 def _generate(handle: PyTorchHandle, inputs: dict[str, Any], processors: Any, kwargs: dict[str, Any]) -> Any:

@@ -29,12 +29,9 @@ class PyTorchHandle:
     clock: StepClock | None = None
     compiled: bool = False
     pool: WorkerPool | None = None
-    # Notes not yet handed to the core; each is reported once, in the next BatchOutput.
-    pending_notes: list[str] = field(default_factory=list)
-
-    def take_notes(self) -> list[str]:
-        notes, self.pending_notes = self.pending_notes, []
-        return notes
+    # Notes for the result (compile fallback, padding token, ...), repeated in every BatchOutput: the core keeps
+    # only the measured batches' notes and drops duplicates.
+    notes: list[str] = field(default_factory=list)
 
 
 def model_path(config: ExperimentBase) -> str:
@@ -67,7 +64,7 @@ def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTor
     tokenizer.padding_side = "left"  # decoder-only models continue from the last position: pad on the left
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-        handle.pending_notes.append("tokenizer has no pad token: padding with the end-of-sequence token")
+        handle.notes.append("tokenizer has no pad token: padding with the end-of-sequence token")
 
     kwargs = _kwargs.model_kwargs(config, has_cuda=has_cuda, has_accelerate=accel, device_override=device_override)
     _, move_to = _kwargs.placement(pt, has_cuda=has_cuda, has_accelerate=accel, device_override=device_override)
@@ -86,7 +83,7 @@ def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTor
         _compile(handle, pt)
     unvalidated = _kwargs.unvalidated_kwargs(config)
     if unvalidated:
-        handle.pending_notes.append(
+        handle.notes.append(
             f"passthrough_kwargs reached model.generate unvalidated: {sorted(unvalidated)}"
         )
     return handle
@@ -125,7 +122,7 @@ def uncompile(handle: PyTorchHandle, exc: BaseException) -> None:
     handle.model._compiled_call_impl = None
     handle.compiled = False
     reason = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
-    handle.pending_notes.append(f"torch_compile failed, ran uncompiled: {reason}")
+    handle.notes.append(f"torch_compile failed, ran uncompiled: {reason}")
 
 
 def is_compile_error(exc: BaseException) -> bool:

@@ -98,14 +98,14 @@ class WorkerPool:
             batch.mark_first_token()
         requests: list[RequestOutput] = []
         token_ids: list[list[int]] = []
-        notes, self.notes = list(self.notes), []
+        notes = list(self.notes)
         source = None
         for rank in busy:
             _, output, worker_t0 = self._recv(rank, self.conns[rank])
             shift = worker_t0 - t0
             requests += [_shifted(r, shift) for r in output.requests]
             token_ids += output.output_token_ids or []
-            notes += [f"worker {rank}: {note}" for note in output.notes]
+            notes += [f"worker {rank}: {note}" for note in output.notes if f"worker {rank}: {note}" not in notes]
             source = output.timing_source
         return BatchOutput(
             requests=requests,
@@ -158,7 +158,7 @@ def _worker_main(conn: Connection, data: dict[str, Any], rank: int, n: int) -> N
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // n))
             device = "cpu"
         handle = load(config, device_override=device)
-        conn.send(("ready", handle.take_notes() + [f"device {device}, {torch.get_num_threads()} CPU threads"]))
+        conn.send(("ready", [f"device {device}, {torch.get_num_threads()} CPU threads"]))
     except Exception:
         conn.send(("error", _last_lines()))
         return
