@@ -4,16 +4,20 @@ Usage (on a machine with an NVIDIA GPU, plain python3 with pynvml and torch; lle
 
     python3 bench/record_nvml_trace.py tests/fixtures/nvml/h100.json [--gpu 0]
 
-Phases, with a live CUDA context throughout: idle 5 s, a bf16 matmul burst of ~0.6 s, idle 3 s, sustained matmul
+Phases, with a live CUDA context throughout: idle 5 s, a bf16 matmul burst of ~0.6 s, idle 3 s, sustained
+matmul
 load 5 s, idle 5 s. One thread polls the energy counter as fast as it answers (every change is seen within one
-read); another polls power at ~100 Hz and temperature, clocks, memory and throttle reasons at ~10 Hz. Every value
-is stamped with time.perf_counter() relative to the start of the trace. Also recorded: the counter's update period
+read); another polls power at ~100 Hz and temperature, clocks, memory and throttle reasons at ~10 Hz. Every
+value
+is stamped with time.perf_counter() relative to the start of the trace. Also recorded: the counter's update
+period
 (median interval between changes) and the median cost of each NVML call.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -66,7 +70,7 @@ def counter_period(h, seconds: float = 2.0) -> tuple[float, list[float]]:
         if v != last:
             changes.append(time.perf_counter())
             last = v
-    intervals = [b - a for a, b in zip(changes, changes[1:])]
+    intervals = [b - a for a, b in itertools.pairwise(changes)]
     return statistics.median(intervals), intervals
 
 
@@ -82,7 +86,9 @@ def main() -> None:
     name = s(pynvml.nvmlDeviceGetName(h))
     print(f"recording {name} (GPU {args.gpu})")
 
-    torch.cuda.set_device(args.gpu)  # assumes CUDA and NVML order agree (CUDA_DEVICE_ORDER=PCI_BUS_ID to be sure)
+    torch.cuda.set_device(
+        args.gpu
+    )  # assumes CUDA and NVML order agree (CUDA_DEVICE_ORDER=PCI_BUS_ID to be sure)
     a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
     b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
     for _ in range(5):
@@ -107,8 +113,17 @@ def main() -> None:
     power_t: list[float] = []
     power_mw: list[int] = []
     instant_mw: list[int | None] = []
-    tele: dict[str, list] = {k: [] for k in ("t_s", "temperature_c", "sm_clock_mhz", "mem_clock_mhz",
-                                              "memory_used_mib", "throttle_reasons")}
+    tele: dict[str, list] = {
+        k: []
+        for k in (
+            "t_s",
+            "temperature_c",
+            "sm_clock_mhz",
+            "mem_clock_mhz",
+            "memory_used_mib",
+            "throttle_reasons",
+        )
+    }
     stop = threading.Event()
     start = time.perf_counter()
     has_instant = "power_instant" in costs
@@ -138,7 +153,10 @@ def main() -> None:
             i += 1
             time.sleep(max(0.0, 0.01 - (time.perf_counter() - tp)))
 
-    threads = [threading.Thread(target=poll_energy, daemon=True), threading.Thread(target=poll_power, daemon=True)]
+    threads = [
+        threading.Thread(target=poll_energy, daemon=True),
+        threading.Thread(target=poll_power, daemon=True),
+    ]
     for t in threads:
         t.start()
     phases = []
@@ -160,12 +178,12 @@ def main() -> None:
         t.join()
 
     def window_j(p):
-        sel = [(t, e) for t, e in zip(energy_t, energy_mj) if p["t0_s"] <= t <= p["t1_s"]]
+        sel = [(t, e) for t, e in zip(energy_t, energy_mj, strict=False) if p["t0_s"] <= t <= p["t1_s"]]
         return (sel[-1][1] - sel[0][1]) / 1000, sel[-1][0] - sel[0][0]
 
     def power_integral_j(p):
-        sel = [(t, w / 1000) for t, w in zip(power_t, power_mw) if p["t0_s"] <= t <= p["t1_s"]]
-        return sum((t1 - t0) * w0 for (t0, w0), (t1, _) in zip(sel, sel[1:]))
+        sel = [(t, w / 1000) for t, w in zip(power_t, power_mw, strict=False) if p["t0_s"] <= t <= p["t1_s"]]
+        return sum((t1 - t0) * w0 for (t0, w0), (t1, _) in itertools.pairwise(sel))
 
     print("phase      counter J   counter W   integrated-power J   power/counter")
     for p in phases:
@@ -191,8 +209,11 @@ def main() -> None:
         "read_cost_s": costs,
         "phases": phases,
         "energy": {"t_s": [round(t, 6) for t in energy_t], "mj": energy_mj},
-        "power": {"t_s": [round(t, 6) for t in power_t], "mw": power_mw,
-                  **({"instant_mw": instant_mw} if has_instant else {})},
+        "power": {
+            "t_s": [round(t, 6) for t in power_t],
+            "mw": power_mw,
+            **({"instant_mw": instant_mw} if has_instant else {}),
+        },
         "telemetry": {k: ([round(x, 6) for x in v] if k == "t_s" else v) for k, v in tele.items()},
     }
     with open(args.output, "w") as f:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import sys
 import types
 
-import pytest
-from nvml_replay import FakeNvml, Trace, VirtualClock, all_traces
-
 import llem.measure.baseline
 import llem.measure.counter_period
 import llem.measure.energy
 import llem.measure.environment
+import pytest
+from nvml_replay import FakeNvml, Trace, VirtualClock, all_traces
 
 TRACES = all_traces()
 
@@ -31,9 +30,15 @@ def replay(monkeypatch: pytest.MonkeyPatch):
         clock = VirtualClock(start_s)
         fake = FakeNvml(traces, clock, **kwargs)
         monkeypatch.setitem(sys.modules, "pynvml", fake)
-        fake_time = types.SimpleNamespace(perf_counter=clock.perf_counter, monotonic=clock.monotonic, sleep=clock.sleep)
-        for module in (llem.measure.energy, llem.measure.counter_period, llem.measure.baseline,
-                       llem.measure.environment):
+        fake_time = types.SimpleNamespace(
+            perf_counter=clock.perf_counter, monotonic=clock.monotonic, sleep=clock.sleep
+        )
+        for module in (
+            llem.measure.energy,
+            llem.measure.counter_period,
+            llem.measure.baseline,
+            llem.measure.environment,
+        ):
             monkeypatch.setattr(module, "time", fake_time)
         return fake, clock
 

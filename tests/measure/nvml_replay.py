@@ -1,16 +1,20 @@
 """Replay of recorded NVML traces through a fake `pynvml` module.
 
 CI has no GPU, so NVML cannot run there. This fake serves, at each instant, exactly what a real GPU's NVML
-returned at that instant of a recorded trace (tests/fixtures/nvml/*.json, written by bench/record_nvml_trace.py on
+returned at that instant of a recorded trace (tests/fixtures/nvml/*.json, written by
+bench/record_nvml_trace.py on
 an H100): the energy counter as the step function it is, the (averaged) power reading, temperature, clocks and
-throttle reasons. Time is virtual: each counter read advances it by the recorded cost of that call, sleeps advance
-it by their length, so replays are exact and fast. A small synthetic trace with a known true power curve is built
+throttle reasons. Time is virtual: each counter read advances it by the recorded cost of that call, sleeps
+advance
+it by their length, so replays are exact and fast. A small synthetic trace with a known true power curve is
+built
 here too, so every test also runs against an exact ground truth.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 import types
@@ -71,7 +75,8 @@ class Trace:
         return self._updates
 
     def true_energy_j(self, a: float, b: float) -> float:
-        """Best knowledge of the energy used in [a, b]: exact for the synthetic trace, else the counter's update
+        """Best knowledge of the energy used in [a, b]: exact for the synthetic trace, else the counter's
+        update
         points joined linearly (the counter value at an update is the energy up to that update)."""
         if self.exact_energy_j is not None:
             return self.exact_energy_j(b) - self.exact_energy_j(a)
@@ -92,17 +97,23 @@ class Trace:
         """What integrating nvmlDeviceGetPowerUsage samples over [a, b] gives."""
         ts, mw = self.data["power"]["t_s"], self.data["power"]["mw"]
         pts = [(t, w / 1000) for t, w in zip(ts, mw, strict=True) if a <= t <= b]
-        return sum((t1 - t0) * w0 for (t0, w0), (t1, _) in zip(pts, pts[1:], strict=False))
+        return sum((t1 - t0) * w0 for (t0, w0), (t1, _) in itertools.pairwise(pts))
 
 
 def synthetic_trace(
     *, period_s: float = 0.1, phase_offset_s: float = 0.037, read_cost_s: float = 0.004
 ) -> Trace:
-    """A trace shaped like the recorded ones, from a known power curve: idle 120 W, a 0.6 s burst at 550 W, idle,
+    """A trace shaped like the recorded ones, from a known power curve: idle 120 W, a 0.6 s burst at 550 W,
+    idle,
     5 s at 600 W, idle. The counter publishes the exact integral every `period_s`; the power reading is a 1 s
     moving average of the true power (as on Hopper); sw_power_cap is set during the sustained phase."""
-    phases = [("idle", 0.0, 5.0), ("burst", 5.0, 5.6), ("idle", 5.6, 8.6), ("sustained", 8.6, 13.6),
-              ("idle", 13.6, 18.6)]
+    phases = [
+        ("idle", 0.0, 5.0),
+        ("burst", 5.0, 5.6),
+        ("idle", 5.6, 8.6),
+        ("sustained", 8.6, 13.6),
+        ("idle", 13.6, 18.6),
+    ]
     level = {"idle": 120.0, "burst": 550.0, "sustained": 600.0}
     start_mj = 1_234_567_890  # mJ since driver load: large, like a real counter
 
@@ -125,12 +136,20 @@ def synthetic_trace(
         energy_mj.append(start_mj + int(energy_j(max(0.0, last_update)) * 1000))
         t += read_cost_s
     power_t = [round(i * 0.01, 6) for i in range(int(end / 0.01) + 1)]
-    power_mw = [int(1000 * (energy_j(t) - energy_j(max(0.0, t - 1.0))) / min(1.0, max(t, 0.01))) for t in power_t]
+    power_mw = [
+        int(1000 * (energy_j(t) - energy_j(max(0.0, t - 1.0))) / min(1.0, max(t, 0.01))) for t in power_t
+    ]
     tele_t = [round(i * 0.1, 6) for i in range(int(end / 0.1) + 1)]
     data = {
         "format": "llem-nvml-trace/1",
-        "gpu": {"index": 0, "name": "Synthetic H100", "uuid": "GPU-synthetic-0", "driver": "580.00",
-                "power_limit_w": 700.0, "memory_total_mib": 81559},
+        "gpu": {
+            "index": 0,
+            "name": "Synthetic H100",
+            "uuid": "GPU-synthetic-0",
+            "driver": "580.00",
+            "power_limit_w": 700.0,
+            "memory_total_mib": 81559,
+        },
         "counter_period_s": period_s,
         "read_cost_s": {"energy": read_cost_s, "power": 0.0001, "temperature": 0.0001},
         "phases": [{"name": n, "t0_s": a, "t1_s": b} for n, a, b in phases],
@@ -187,8 +206,13 @@ class FakeNvml(types.ModuleType):
     NVML_CLOCK_MEM = 2
     NVMLError = NVMLError
 
-    def __init__(self, traces: list[Trace], clock: Any, offsets: list[float] | None = None,
-                 energy_supported: bool = True) -> None:
+    def __init__(
+        self,
+        traces: list[Trace],
+        clock: Any,
+        offsets: list[float] | None = None,
+        energy_supported: bool = True,
+    ) -> None:
         super().__init__("pynvml")
         self.traces = traces
         self.clock = clock

@@ -9,12 +9,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from nvml_replay import Trace, synthetic_trace
-
 from llem.config.measurement import MeasurementConfig
 from llem.measure.baseline import baseline_key, idle_baseline, measure_idle
 from llem.measure.energy import EnergyNotMeasured, NoneMeter
 from llem.measure.nvml_meter import NvmlMeter
+from nvml_replay import Trace, synthetic_trace
 
 STATE = "model loaded, CUDA context alive"
 
@@ -26,9 +25,9 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_idle_power_is_measured_from_the_counter(trace: Trace, replay) -> None:
-    fake, clock = replay([trace], start_s=0.3)
+    _fake, clock = replay([trace], start_s=0.3)
     meter = NvmlMeter([0])
-    a, _ = trace.phase("idle")
+    _a, _ = trace.phase("idle")
     b = measure_idle(meter, 3.0, state=STATE)
     truth_w = trace.true_energy_j(clock.t - b.duration_s, clock.t) / b.duration_s
     assert b.duration_s == pytest.approx(3.0, abs=2 * trace.period_s)
@@ -39,7 +38,7 @@ def test_idle_power_is_measured_from_the_counter(trace: Trace, replay) -> None:
 
 
 def test_cached_baseline_is_reused_after_a_quick_check(replay, cache) -> None:
-    fake, clock = replay([synthetic_trace()], start_s=0.3)
+    _fake, clock = replay([synthetic_trace()], start_s=0.3)
     meter = NvmlMeter([0])
     mc = MeasurementConfig(baseline="cached", baseline_duration_s=2.0)  # idle lasts until t = 5 s
     key = baseline_key(["GPU-synthetic-0"], STATE)
@@ -55,7 +54,7 @@ def test_cached_baseline_is_reused_after_a_quick_check(replay, cache) -> None:
 
 def test_drift_triggers_a_new_measurement(replay, cache) -> None:
     trace = synthetic_trace()
-    fake, clock = replay([trace], start_s=0.3)
+    _fake, clock = replay([trace], start_s=0.3)
     meter = NvmlMeter([0])
     mc = MeasurementConfig(baseline="cached", baseline_duration_s=2.0, baseline_tolerance=0.1)
     key = baseline_key(["GPU-synthetic-0"], STATE)
@@ -68,7 +67,7 @@ def test_drift_triggers_a_new_measurement(replay, cache) -> None:
 
 
 def test_expired_baseline_is_measured_again(replay, cache) -> None:
-    fake, clock = replay([synthetic_trace()], start_s=0.3)
+    _fake, _clock = replay([synthetic_trace()], start_s=0.3)
     meter = NvmlMeter([0])
     mc = MeasurementConfig(baseline="cached", baseline_duration_s=1.0, baseline_ttl_s=600)
     key = baseline_key(["GPU-synthetic-0"], STATE)
@@ -82,7 +81,7 @@ def test_expired_baseline_is_measured_again(replay, cache) -> None:
 
 
 def test_state_and_devices_key_the_cache(replay, cache) -> None:
-    fake, clock = replay([synthetic_trace()], start_s=0.3)
+    _fake, _clock = replay([synthetic_trace()], start_s=0.3)
     meter = NvmlMeter([0])
     mc = MeasurementConfig(baseline="cached", baseline_duration_s=1.0)
     idle_baseline(meter, mc, baseline_key(["GPU-a"], STATE), STATE)
@@ -94,7 +93,7 @@ def test_state_and_devices_key_the_cache(replay, cache) -> None:
 
 
 def test_fresh_always_measures_and_off_gives_none(replay, cache) -> None:
-    fake, clock = replay([synthetic_trace()], start_s=0.3)
+    _fake, _clock = replay([synthetic_trace()], start_s=0.3)
     meter = NvmlMeter([0])
     key = baseline_key(["GPU-a"], STATE)
     idle_baseline(meter, MeasurementConfig(baseline="cached", baseline_duration_s=1.0), key, STATE)
@@ -104,7 +103,7 @@ def test_fresh_always_measures_and_off_gives_none(replay, cache) -> None:
 
 
 def test_corrupt_cache_is_replaced(replay, cache) -> None:
-    fake, clock = replay([synthetic_trace()], start_s=0.3)
+    _fake, _clock = replay([synthetic_trace()], start_s=0.3)
     cache.write_text("{not json")
     meter = NvmlMeter([0])
     b = idle_baseline(meter, MeasurementConfig(baseline_duration_s=1.0), "k", STATE)

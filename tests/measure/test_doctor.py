@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from click.testing import CliRunner
-from nvml_replay import synthetic_trace
-
 from llem.cli.doctor import doctor
+from nvml_replay import synthetic_trace
 
 
 def test_doctor_on_this_cpu_machine_says_energy_is_not_measured(llem_cli) -> None:

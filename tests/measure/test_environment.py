@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from nvml_replay import synthetic_trace
-
 from llem.measure.environment import (
     Environment,
     gpu_temperatures,
@@ -13,6 +11,7 @@ from llem.measure.environment import (
     settle_temperature,
     snapshot_environment,
 )
+from nvml_replay import synthetic_trace
 
 
 def test_snapshot_records_what_reproduction_needs(replay, monkeypatch) -> None:
@@ -48,10 +47,10 @@ def test_versions_come_from_metadata_without_importing() -> None:
 
 
 def test_settle_waits_for_a_steady_temperature(replay) -> None:
-    fake, clock = replay([synthetic_trace()], start_s=13.7)  # the last idle phase: temperature constant
+    replay([synthetic_trace()], start_s=13.7)  # the last idle phase: temperature constant
     settled, waited = settle_temperature([0], delta_c=1.0, timeout_s=30.0)
     assert settled and waited == pytest.approx(5.0, abs=0.6)
-    fake, clock = replay([synthetic_trace()], start_s=7.0)  # the load starts at 8.6 s: +12 °C
+    _fake, _clock = replay([synthetic_trace()], start_s=7.0)  # the load starts at 8.6 s: +12 °C
     settled, waited = settle_temperature([0], delta_c=1.0, timeout_s=4.0)
     assert not settled and waited == pytest.approx(4.0, abs=0.6)
     assert gpu_temperatures([0]) == {0: 50.0}

@@ -1,15 +1,15 @@
 """The NVML energy meter, replayed against real counter traces recorded on an H100.
 
-There is no GPU in CI: NVML is replaced by a fake pynvml module that serves, at each instant of a virtual clock,
-what the real GPU's NVML returned at that instant of the recording (tests/measure/nvml_replay.py). The traces are
+There is no GPU in CI: NVML is replaced by a fake pynvml module that serves, at each instant of a virtual
+clock,
+what the real GPU's NVML returned at that instant of the recording (tests/measure/nvml_replay.py). The traces
+are
 parametrised: every file in tests/fixtures/nvml plus a synthetic trace with an exact ground truth.
 """
 
 from __future__ import annotations
 
 import pytest
-from nvml_replay import Trace, synthetic_trace
-
 from llem.config.measurement import MeasurementConfig
 from llem.errors import ConfigError
 from llem.measure.counter_period import measure_update_period
@@ -22,6 +22,7 @@ from llem.measure.energy import (
 )
 from llem.measure.nvml_meter import NvmlMeter
 from llem.plugins.types import DeviceInfo, GpuInfo
+from nvml_replay import Trace, synthetic_trace
 
 H100 = DeviceInfo(gpus=(GpuInfo(index=0, name="NVIDIA H100 80GB HBM3", compute_capability=(9, 0)),))
 
@@ -36,7 +37,7 @@ def measure_window(meter: NvmlMeter, clock, a: float, b: float, *, edge: bool = 
 
 
 def test_update_period_is_recovered(trace: Trace, replay) -> None:
-    fake, clock = replay([trace], start_s=1.0)
+    fake, _clock = replay([trace], start_s=1.0)
     period = measure_update_period(fake.nvmlDeviceGetHandleByIndex(0))
     assert period == pytest.approx(trace.period_s, rel=0.1)
 
@@ -53,7 +54,7 @@ def test_meter_reports_what_it_measures(trace: Trace, replay) -> None:
 
 @pytest.mark.parametrize("phase", ["idle", "burst", "sustained"])
 def test_window_energy_is_the_counter_difference_and_the_bound_covers_the_truth(trace, replay, phase) -> None:
-    fake, clock = replay([trace], start_s=0.5)
+    _fake, clock = replay([trace], start_s=0.5)
     meter = NvmlMeter([0])
     a, b = trace.phase(phase)
     start, end = measure_window(meter, clock, a, b)
@@ -69,9 +70,9 @@ def test_window_energy_is_the_counter_difference_and_the_bound_covers_the_truth(
 
 
 def test_plain_reads_in_steady_power_stay_within_the_bound(trace: Trace, replay) -> None:
-    fake, clock = replay([trace], start_s=0.5)
+    _fake, clock = replay([trace], start_s=0.5)
     meter = NvmlMeter([0])
-    a, b = trace.phase("sustained")
+    a, _b = trace.phase("sustained")
     for k, offset in enumerate((0.013, 0.051, 0.087)):  # edges anywhere between two counter updates
         t0 = a + 0.2 + 1.5 * k + offset
         start, end = measure_window(meter, clock, t0, t0 + 1.2, edge=False)
@@ -82,7 +83,7 @@ def test_plain_reads_in_steady_power_stay_within_the_bound(trace: Trace, replay)
 
 def test_unaligned_window_under_two_periods_has_no_bound(replay) -> None:
     trace = synthetic_trace()
-    fake, clock = replay([trace], start_s=9.0)
+    _fake, _clock = replay([trace], start_s=9.0)
     meter = NvmlMeter([0])
     start = meter.read()
     end = meter.read()  # one read later: usually the same counter value, i.e. 0 J for real work
@@ -91,7 +92,7 @@ def test_unaligned_window_under_two_periods_has_no_bound(replay) -> None:
 
 
 def test_read_edge_aligns_to_a_counter_update(trace: Trace, replay) -> None:
-    fake, clock = replay([trace], start_s=2.0)
+    _fake, _clock = replay([trace], start_s=2.0)
     meter = NvmlMeter([0])
     reading = meter.read_edge()
     times, _ = trace.updates()
@@ -103,7 +104,7 @@ def test_read_edge_aligns_to_a_counter_update(trace: Trace, replay) -> None:
 
 def test_counter_beats_integrated_power_on_a_short_burst(replay) -> None:
     trace = synthetic_trace()  # its power reading is a 1 s moving average, like Hopper's
-    fake, clock = replay([trace], start_s=0.5)
+    _fake, clock = replay([trace], start_s=0.5)
     meter = NvmlMeter([0])
     a, b = trace.phase("burst")
     start, end = measure_window(meter, clock, a, b)
@@ -111,11 +112,13 @@ def test_counter_beats_integrated_power_on_a_short_burst(replay) -> None:
     truth = trace.true_energy_j(start.t_s, end.t_s)
     integrated = trace.integrated_power_j(start.t_s, end.t_s)
     assert abs(w.energy_j - truth) / truth < 0.05
-    assert integrated < 0.8 * truth  # the averaged power under-counts the burst by far more than the counter's error
+    assert (
+        integrated < 0.8 * truth
+    )  # the averaged power under-counts the burst by far more than the counter's error
 
 
 def test_short_windows_are_flagged(trace: Trace, replay) -> None:
-    fake, clock = replay([trace], start_s=0.5)
+    _fake, clock = replay([trace], start_s=0.5)
     meter = NvmlMeter([0])
     a, b = trace.phase("burst")  # ~0.6 s: about 6 counter periods
     short = window_energy(meter, *measure_window(meter, clock, a, b), min_window_periods=10)
@@ -127,9 +130,11 @@ def test_short_windows_are_flagged(trace: Trace, replay) -> None:
 
 
 def test_two_gpus_are_summed_per_device(trace: Trace, replay) -> None:
-    fake, clock = replay([trace, trace], start_s=0.5, offsets=[0.0, 0.043])  # counters out of step
-    meter = open_meter(MeasurementConfig(), DeviceInfo(gpus=(H100.gpus[0], GpuInfo(index=1, name="x",
-                                                                               compute_capability=(9, 0)))))
+    _fake, clock = replay([trace, trace], start_s=0.5, offsets=[0.0, 0.043])  # counters out of step
+    meter = open_meter(
+        MeasurementConfig(),
+        DeviceInfo(gpus=(H100.gpus[0], GpuInfo(index=1, name="x", compute_capability=(9, 0)))),
+    )
     assert len(meter.devices) == 2
     a, b = trace.phase("sustained")
     start, end = measure_window(meter, clock, a, b)
@@ -173,7 +178,9 @@ def test_unknown_gpu_index_is_a_user_error(replay) -> None:
 
 
 def test_none_meter_says_why_and_never_returns_zero(monkeypatch) -> None:
-    monkeypatch.setattr("llem.measure.rapl.POWERCAP_ROOT", __import__("pathlib").Path("/nonexistent/powercap"))
+    monkeypatch.setattr(
+        "llem.measure.rapl.POWERCAP_ROOT", __import__("pathlib").Path("/nonexistent/powercap")
+    )
     meter = open_meter(MeasurementConfig(), DeviceInfo())
     assert (meter.name, meter.available, meter.scope) == ("none", False, None)
     assert meter.reason == (

@@ -1,7 +1,9 @@
 """RAPL meter against a fake /sys/class/powercap tree in tmp_path.
 
-The development and CI machines expose no powercap. RAPL is a plain file interface (energy_uj, max_energy_range_uj,
-name), so a directory of such files is a faithful stand-in; a thread advances energy_uj the way the kernel does.
+The development and CI machines expose no powercap. RAPL is a plain file interface (energy_uj,
+max_energy_range_uj,
+name), so a directory of such files is a faithful stand-in; a thread advances energy_uj the way the kernel
+does.
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 import llem.measure.rapl as rapl
+import pytest
 from llem.config.measurement import MeasurementConfig
 from llem.errors import ConfigError
 from llem.measure.energy import open_meter, window_energy

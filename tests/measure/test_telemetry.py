@@ -1,6 +1,7 @@
 """The background telemetry sampler, on a fake pynvml replaying recorded traces in real time, sped up.
 
-No GPU in CI: the fake (nvml_replay.FakeNvml) answers what the recorded GPU answered at the same (scaled) instant.
+No GPU in CI: the fake (nvml_replay.FakeNvml) answers what the recorded GPU answered at the same (scaled)
+instant.
 The sampler runs its real thread against it.
 """
 
@@ -9,13 +10,12 @@ from __future__ import annotations
 import sys
 import time
 
-from nvml_replay import FakeNvml, Trace
-
 from llem.measure.telemetry import (
     TelemetrySampler,
     decode_throttle_reasons,
     throttle_events,
 )
+from nvml_replay import FakeNvml, Trace
 
 SPEED = 20.0  # trace seconds per real second
 

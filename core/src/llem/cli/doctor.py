@@ -32,28 +32,57 @@ def doctor(as_json: bool) -> None:
         for g in report.gpus:
             visible = g.index in report.visible_gpus
             counter = "yes" if report.energy.meter == "nvml" and visible else ("-" if not visible else "no")
-            rows.append((
-                g.index, g.name, g.driver, _w(g.power_limit_w), _w(g.default_power_limit_w),
-                {True: "on", False: "off"}.get(g.persistence_mode, "-"),
-                f"{g.temperature_c:.0f} °C" if g.temperature_c is not None else "-",
-                counter, _ms(periods.get(g.index)), "yes" if visible else "no (CUDA_VISIBLE_DEVICES)",
-            ))
-        click.echo(table(["gpu", "name", "driver", "power limit", "default", "persistence", "temp",
-                          "energy counter", "counter period", "visible"], rows))
+            rows.append(
+                (
+                    g.index,
+                    g.name,
+                    g.driver,
+                    _w(g.power_limit_w),
+                    _w(g.default_power_limit_w),
+                    {True: "on", False: "off"}.get(g.persistence_mode, "-"),
+                    f"{g.temperature_c:.0f} °C" if g.temperature_c is not None else "-",
+                    counter,
+                    _ms(periods.get(g.index)),
+                    "yes" if visible else "no (CUDA_VISIBLE_DEVICES)",
+                )
+            )
+        click.echo(
+            table(
+                [
+                    "gpu",
+                    "name",
+                    "driver",
+                    "power limit",
+                    "default",
+                    "persistence",
+                    "temp",
+                    "energy counter",
+                    "counter period",
+                    "visible",
+                ],
+                rows,
+            )
+        )
         if report.energy.meter == "nvml":
             click.echo(f"energy counter read (all GPUs): {_ms(report.energy.read_cost_s)}")
     else:
         click.echo(f"GPUs: none ({report.nvml_error or 'NVML sees no GPU'})")
     r = report.rapl
     if r.available:
-        click.echo(f"RAPL: readable, {', '.join(r.devices)}; counter period {_ms(r.update_period_s)}, "
-                   f"read {_ms(r.read_cost_s)}")
+        click.echo(
+            f"RAPL: readable, {', '.join(r.devices)}; counter period {_ms(r.update_period_s)}, "
+            f"read {_ms(r.read_cost_s)}"
+        )
     else:
         click.echo(f"RAPL: {r.reason}")
     click.echo("")
     if report.backends:
-        click.echo(table(["backend", "version", "status", "error"],
-                         [(b.name, b.version, b.status, b.error or "") for b in report.backends]))
+        click.echo(
+            table(
+                ["backend", "version", "status", "error"],
+                [(b.name, b.version, b.status, b.error or "") for b in report.backends],
+            )
+        )
     else:
         click.echo("backends: none installed (pip install llem-pytorch)")
     click.echo("")

@@ -1,6 +1,8 @@
-"""Idle power baseline: measured with the experiment's own state (context alive, model loaded, nothing running).
+"""Idle power baseline: measured with the experiment's own state (context alive, model loaded, nothing
+running).
 
-Idle draw depends on the GPU's state (an H100: ~71 W with no CUDA process, ~123-125 W with a context and a model
+Idle draw depends on the GPU's state (an H100: ~71 W with no CUDA process, ~123-125 W with a context and a
+model
 resident), so a baseline records the state it was measured in and is cached per device set and state.
 """
 
@@ -34,12 +36,19 @@ class Baseline(msgspec.Struct, kw_only=True, frozen=True):
     per_device_w: Annotated[tuple[float, ...], Meta(description="Idle power per device (W).")]
     duration_s: Annotated[float, Meta(description="How long idle power was measured (s).")]
     measured_at: Annotated[str, Meta(description="When it was measured (ISO 8601, UTC).")]
-    source: Annotated[Literal["fresh", "cached"], Meta(description="Measured in this run, or reused from the cache.")]
-    state: Annotated[str, Meta(description="Device state it was measured in, e.g. 'model loaded, CUDA context alive'.")]
-    bound_w: Annotated[float | None, Meta(description="± bound of power_w from the counter period (W).")] = None
+    source: Annotated[
+        Literal["fresh", "cached"], Meta(description="Measured in this run, or reused from the cache.")
+    ]
+    state: Annotated[
+        str, Meta(description="Device state it was measured in, e.g. 'model loaded, CUDA context alive'.")
+    ]
+    bound_w: Annotated[float | None, Meta(description="± bound of power_w from the counter period (W).")] = (
+        None
+    )
     meter: Annotated[str | None, Meta(description="Energy meter it was measured with (nvml, rapl).")] = None
     check_power_w: Annotated[
-        float | None, Meta(description="Idle power of the quick re-validation check, when the cache was used (W).")
+        float | None,
+        Meta(description="Idle power of the quick re-validation check, when the cache was used (W)."),
     ] = None
 
 
@@ -80,7 +89,8 @@ def baseline_key(device_ids: list[str], state: str) -> str:
 def idle_baseline(meter: EnergyMeter, mc: MeasurementConfig, key: str, state: str) -> Baseline | None:
     """The idle baseline `mc.baseline` asks for: None for off, a new measurement for fresh.
 
-    cached: reuse the stored baseline for `key` if it is younger than baseline_ttl_s and a quick idle check (about
+    cached: reuse the stored baseline for `key` if it is younger than baseline_ttl_s and a quick idle check
+    (about
     1 s) agrees with it within baseline_tolerance; otherwise measure again and store it. The cache file is
     $LLEM_CACHE_DIR/baselines.json, written atomically.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from collections.abc import Callable
@@ -15,8 +16,10 @@ class CounterStuck(RuntimeError):
 def measure_period(read: Callable[[], int | float], *, changes: int = 6, timeout_s: float = 3.0) -> float:
     """Median time between successive changes of `read()`, polled as fast as the read allows.
 
-    Each change is seen up to one read late, so a single interval is uncertain by about one read cost; the median of
-    several intervals is not. A counter that changes on every read reports (about) the read cost itself: its real
+    Each change is seen up to one read late, so a single interval is uncertain by about one read cost; the
+    median of
+    several intervals is not. A counter that changes on every read reports (about) the read cost itself: its
+    real
     period is then no longer than that.
     """
     deadline = time.perf_counter() + timeout_s
@@ -30,9 +33,10 @@ def measure_period(read: Callable[[], int | float], *, changes: int = 6, timeout
             last = value
         elif now > deadline:
             raise CounterStuck(
-                f"the energy counter changed {len(change_times)} times in {timeout_s:g} s (need {changes + 1})"
+                f"the energy counter changed {len(change_times)} times in {timeout_s:g} s "
+                f"(need {changes + 1})"
             )
-    intervals = [b - a for a, b in zip(change_times, change_times[1:], strict=False)]
+    intervals = [b - a for a, b in itertools.pairwise(change_times)]
     return statistics.median(intervals)
 
 

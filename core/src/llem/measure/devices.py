@@ -8,7 +8,7 @@ from llem.plugins.types import DeviceInfo, GpuInfo
 
 
 def detect_devices() -> DeviceInfo:
-    """The GPUs NVML sees (all of them; CUDA_VISIBLE_DEVICES is applied by `visible_gpus`); none if NVML fails."""
+    """The GPUs NVML sees, restricted by CUDA_VISIBLE_DEVICES (`visible_gpus`); none if NVML fails."""
     if os.environ.get("LLEM_FORCE_NO_GPU", "") not in ("", "0"):
         return DeviceInfo()
     try:
@@ -33,8 +33,12 @@ def detect_devices() -> DeviceInfo:
             except Exception:
                 mem = None
             gpus.append(
-                GpuInfo(index=i, name=name if isinstance(name, str) else name.decode(), compute_capability=cc,
-                        memory_total_mib=mem)
+                GpuInfo(
+                    index=i,
+                    name=name if isinstance(name, str) else name.decode(),
+                    compute_capability=cc,
+                    memory_total_mib=mem,
+                )
             )
         return DeviceInfo(gpus=tuple(visible_gpus(gpus)))
     finally:

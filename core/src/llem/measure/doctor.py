@@ -23,7 +23,9 @@ class CounterCheck(msgspec.Struct, kw_only=True):
     devices: list[str]
     available: bool
     reason: str | None = None
-    update_period_s: Annotated[float | None, Meta(description="Measured update period (slowest device).")] = None
+    update_period_s: Annotated[float | None, Meta(description="Measured update period (slowest device).")] = (
+        None
+    )
     update_periods_s: list[float] = msgspec.field(default_factory=list)
     read_cost_s: Annotated[float | None, Meta(description="Cost of one read of all its counters.")] = None
 
@@ -46,7 +48,7 @@ class DoctorReport(msgspec.Struct, kw_only=True):
 
 
 def diagnose(plugins: LlemPlugins | None = None) -> DoctorReport:
-    """Probe this machine as `llem run` would (opening the meters measures their counter periods: ~1 s per GPU)."""
+    """Probe this machine as `llem run` would; opening a meter measures its counter period (~1 s per GPU)."""
     from llem.measure.rapl import RaplMeter
     from llem.plugins.manager import get_plugin_manager
 

@@ -1,7 +1,9 @@
 """Energy meters: cumulative energy counters read at the edges of a measured window.
 
-Energy is the difference of a hardware energy counter between two readings (NVML's total-energy counter per GPU,
-RAPL's energy_uj per CPU package), never integrated power samples: on Hopper the power reading is a ~1 s moving
+Energy is the difference of a hardware energy counter between two readings (NVML's total-energy counter per
+GPU,
+RAPL's energy_uj per CPU package), never integrated power samples: on Hopper the power reading is a ~1 s
+moving
 average that under-counts short phases by up to half (docs/methodology.md).
 """
 
@@ -29,11 +31,17 @@ class EnergyNotMeasured(RuntimeError):
 class EnergyReading(msgspec.Struct, frozen=True, kw_only=True):
     """One reading of the counters: a time and the energy per device since the meter was opened."""
 
-    t_s: Annotated[float, Meta(description="time.perf_counter() at the reading (midpoint of the counter reads).")]
-    joules: Annotated[tuple[float, ...], Meta(description="Cumulative energy per device since the meter opened (J).")]
+    t_s: Annotated[
+        float, Meta(description="time.perf_counter() at the reading (midpoint of the counter reads).")
+    ]
+    joules: Annotated[
+        tuple[float, ...], Meta(description="Cumulative energy per device since the meter opened (J).")
+    ]
     edge_power_w: Annotated[
         float | None,
-        Meta(description="Power at this edge from the counter update read_edge waited for (W); None from read()."),
+        Meta(
+            description="Power at this edge, from the counter update read_edge waited for (W); None: read()."
+        ),
     ] = None
 
     @property
@@ -51,7 +59,7 @@ class WindowEnergy(msgspec.Struct, frozen=True, kw_only=True):
     bound_j: Annotated[
         float | None,
         Meta(
-            description="± bound of energy_j from the counter period (J). None for a window under two periods "
+            description="± bound of energy_j from the counter period (J). None: a window under two periods "
             "read without read_edge: its mean power, which the bound needs, is itself unknown."
         ),
     ]
@@ -59,7 +67,8 @@ class WindowEnergy(msgspec.Struct, frozen=True, kw_only=True):
         float | None, Meta(description="Window length in counter update periods (None: period unknown).")
     ]
     short: Annotated[
-        bool, Meta(description="Shorter than min_window_periods counter periods: per-token energy is withheld.")
+        bool,
+        Meta(description="Shorter than min_window_periods counter periods: per-token energy is withheld."),
     ]
 
 
@@ -79,7 +88,8 @@ class EnergyMeter(ABC):
     read_cost_s: float | None = None
 
     def __init__(self) -> None:
-        # Anomalies seen while reading (counter reset, an edge that never aligned): the run puts them in its notes.
+        # Anomalies seen while reading (counter reset, an edge that never aligned): the run puts them in its
+        # notes.
         self.notes: list[str] = []
 
     @abstractmethod
@@ -90,7 +100,7 @@ class EnergyMeter(ABC):
     def read_edge(self) -> EnergyReading:
         """Wait for the next counter update and return the reading right after it (a window edge)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (most meters hold nothing to release)
         """Release the counter's resources; the meter cannot be read afterwards."""
 
     def __enter__(self) -> EnergyMeter:
@@ -127,7 +137,8 @@ class NoneMeter(EnergyMeter):
 class CounterMeter(EnergyMeter):
     """A meter over monotonic integer counters, with wrap and reset handling and edge alignment.
 
-    Subclasses provide `_read_raw()` (one integer per device, in units of `_joules_per_unit`) and `_wrap_units`
+    Subclasses provide `_read_raw()` (one integer per device, in units of `_joules_per_unit`) and
+    `_wrap_units`
     (the value at which each counter wraps to 0, or None when it never does in practice).
     """
 
@@ -167,7 +178,8 @@ class CounterMeter(EnergyMeter):
                     self._cumulative[i] += value
                     self.notes.append(
                         f"{self.devices[i] if i < len(self.devices) else f'device {i}'}: energy counter went "
-                        f"backwards ({last} -> {value}, a driver reload?); energy across it may be under-counted"
+                        f"backwards ({last} -> {value}, a driver reload?); energy across it may be "
+                        "under-counted"
                     )
             self._last[i] = value
         return None
@@ -181,7 +193,11 @@ class CounterMeter(EnergyMeter):
         """Power during the update interval that ends at the edge: one update's increment over the period."""
         if not self.update_period_s or any(b < a for a, b in zip(before, after, strict=True)):
             return None
-        return sum(b - a for a, b in zip(before, after, strict=True)) * self._joules_per_unit / self.update_period_s
+        return (
+            sum(b - a for a, b in zip(before, after, strict=True))
+            * self._joules_per_unit
+            / self.update_period_s
+        )
 
     def read(self) -> EnergyReading:
         if not self.available:
@@ -257,8 +273,10 @@ def energy_bound_j(
 ) -> float:
     """± bound of a window's energy: each of its two edges is uncertain by up to one counter period of power.
 
-    The read cost is added to the period (a counter value is sampled somewhere inside its read call). The power at
-    an edge is the larger of the window's mean power and, when read_edge measured it, the power at that edge: a
+    The read cost is added to the period (a counter value is sampled somewhere inside its read call). The
+    power at
+    an edge is the larger of the window's mean power and, when read_edge measured it, the power at that edge:
+    a
     window that ends in a burst has more energy per period at its end than on average.
     """
     period = (meter.update_period_s or 0.0) + (meter.read_cost_s or 0.0)
@@ -266,10 +284,13 @@ def energy_bound_j(
     return sum(period * max(mean, p if p is not None else 0.0) for p in edge_powers_w)
 
 
-def open_meter(mc: MeasurementConfig, device: DeviceInfo, gpu_indices: list[int] | None = None) -> EnergyMeter:
+def open_meter(
+    mc: MeasurementConfig, device: DeviceInfo, gpu_indices: list[int] | None = None
+) -> EnergyMeter:
     """The meter `mc.energy_sampler` asks for.
 
-    auto: nvml if a GPU with a working energy counter is present, else rapl if /sys/class/powercap is readable,
+    auto: nvml if a GPU with a working energy counter is present, else rapl if /sys/class/powercap is
+    readable,
     else none (with the reason). An explicit nvml or rapl that cannot work is a user error naming the field.
     """
     from llem.measure import rapl
@@ -305,5 +326,3 @@ def open_meter(mc: MeasurementConfig, device: DeviceInfo, gpu_indices: list[int]
             source="$.measurement.energy_sampler",
         )
     return NoneMeter(f"{gpu_problem} and {rapl_meter.reason}")
-
-

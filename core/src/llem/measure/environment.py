@@ -41,9 +41,9 @@ class GpuEnvironment(msgspec.Struct, kw_only=True):
     name: str | None = None
     uuid: str | None = None
     driver: Annotated[str | None, Meta(description="NVIDIA driver version.")] = None
-    cuda_driver_version: Annotated[str | None, Meta(description="CUDA version the driver supports, e.g. '13.0'.")] = (
-        None
-    )
+    cuda_driver_version: Annotated[
+        str | None, Meta(description="CUDA version the driver supports, e.g. '13.0'.")
+    ] = None
     compute_capability: tuple[int, int] | None = None
     memory_total_mib: int | None = None
     power_limit_w: Annotated[float | None, Meta(description="Enforced power limit (W).")] = None
@@ -66,11 +66,13 @@ class Environment(msgspec.Struct, kw_only=True):
     os: str = ""
     python: str = ""
     hostname: str = ""
-    packages: Annotated[dict[str, str], Meta(description="Installed versions of the packages that matter.")] = (
-        msgspec.field(default_factory=dict)
-    )
+    packages: Annotated[
+        dict[str, str], Meta(description="Installed versions of the packages that matter.")
+    ] = msgspec.field(default_factory=dict)
     cuda_visible_devices: str | None = None
-    nvml_error: Annotated[str | None, Meta(description="Why GPUs could not be read, if they could not.")] = None
+    nvml_error: Annotated[str | None, Meta(description="Why GPUs could not be read, if they could not.")] = (
+        None
+    )
 
 
 def snapshot_environment(gpu_indices: list[int] | None) -> Environment:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,10 +30,8 @@ def nvml_init() -> Any:
 
 
 def nvml_shutdown(pynvml: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # shut down twice or after a driver failure: nothing to release
         pynvml.nvmlShutdown()
-    except Exception:  # shutting down twice or after a driver failure: nothing left to release
-        pass
 
 
 def error_text(exc: BaseException) -> str:

@@ -13,8 +13,10 @@ from llem.measure.nvml import NvmlUnavailable, device_label, error_text, nvml_in
 class NvmlMeter(CounterMeter):
     """Energy of the given GPUs (NVML indices) from their energy counters.
 
-    Opening measures each counter's real update period (about 0.1 s on an H100, ~0.6 s per GPU to find) and the
-    cost of one read of all counters. If a GPU has no counter (pre-Volta) or NVML fails, `available` is False and
+    Opening measures each counter's real update period (about 0.1 s on an H100, ~0.6 s per GPU to find) and
+    the
+    cost of one read of all counters. If a GPU has no counter (pre-Volta) or NVML fails, `available` is False
+    and
     `reason` says why.
     """
 
@@ -47,7 +49,9 @@ class NvmlMeter(CounterMeter):
                 source="$.measurement.gpu_indices",
             )
         self._handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in self.gpu_indices]
-        self.devices = tuple(device_label(nv, h, i) for h, i in zip(self._handles, self.gpu_indices, strict=True))
+        self.devices = tuple(
+            device_label(nv, h, i) for h, i in zip(self._handles, self.gpu_indices, strict=True)
+        )
         for label, handle in zip(self.devices, self._handles, strict=True):
             try:
                 nv.nvmlDeviceGetTotalEnergyConsumption(handle)
@@ -59,9 +63,7 @@ class NvmlMeter(CounterMeter):
             periods = []
             for label, handle in zip(self.devices, self._handles, strict=True):
                 try:
-                    periods.append(
-                        measure_period(lambda h=handle: nv.nvmlDeviceGetTotalEnergyConsumption(h))
-                    )
+                    periods.append(measure_period(lambda h=handle: nv.nvmlDeviceGetTotalEnergyConsumption(h)))
                 except CounterStuck as exc:
                     self.reason = f"{label}: {exc}"
                     return

@@ -1,4 +1,4 @@
-"""RAPL energy meter: /sys/class/powercap/intel-rapl:N/energy_uj per CPU package (µJ, wraps at max_energy_range_uj)."""
+"""RAPL energy meter: /sys/class/powercap/intel-rapl:N/energy_uj per CPU package (µJ, wraps at max_range)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ POWERCAP_ROOT = Path("/sys/class/powercap")
 
 
 def package_domains(root: Path) -> list[Path]:
-    """Top-level RAPL domains (intel-rapl:0, intel-rapl:1, ...: one per CPU package; AMD uses the same driver)."""
+    """Top-level RAPL domains intel-rapl:0, intel-rapl:1, ...: one per CPU package (AMD uses this driver too)."""
     if not root.is_dir():
         return []
     domains = [p for p in root.glob("intel-rapl:*") if p.name.count(":") == 1 and (p / "energy_uj").exists()]

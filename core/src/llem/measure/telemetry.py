@@ -1,7 +1,8 @@
 """Background sampler of GPU power, temperature, clocks, memory and throttle reasons, for the timeseries only.
 
 Energy never comes from these samples (see energy.py). The sampler's thread spends its time inside NVML calls,
-which ctypes makes without the GIL, and appends one small Struct per GPU per tick: it does not slow the workload.
+which ctypes makes without the GIL, and appends one small Struct per GPU per tick: it does not slow the
+workload.
 `cost_s` and `overhead` report what it actually cost.
 """
 
@@ -39,17 +40,19 @@ class TelemetrySample(msgspec.Struct, kw_only=True, gc=False):
 
     t_s: Annotated[float, Meta(description="time.perf_counter() when the sample was taken.")]
     gpu: Annotated[int, Meta(description="NVML index of the GPU.")]
-    power_w: Annotated[float | None, Meta(description="nvmlDeviceGetPowerUsage (on Hopper a ~1 s average).")] = None
+    power_w: Annotated[
+        float | None, Meta(description="nvmlDeviceGetPowerUsage (on Hopper a ~1 s average).")
+    ] = None
     temperature_c: float | None = None
     sm_clock_mhz: int | None = None
     mem_clock_mhz: int | None = None
     memory_used_mib: float | None = None
-    throttle_reasons: Annotated[int | None, Meta(description="Clocks-event reason bitmask (see THROTTLE_REASONS).")] = (
-        None
-    )
-    energy_mj: Annotated[int | None, Meta(description="Energy counter (mJ), only when asked for: it costs ~4 ms.")] = (
-        None
-    )
+    throttle_reasons: Annotated[
+        int | None, Meta(description="Clocks-event reason bitmask (see THROTTLE_REASONS).")
+    ] = None
+    energy_mj: Annotated[
+        int | None, Meta(description="Energy counter (mJ), only when asked for: it costs ~4 ms.")
+    ] = None
 
 
 def decode_throttle_reasons(mask: int) -> list[str]:
@@ -62,7 +65,7 @@ def decode_throttle_reasons(mask: int) -> list[str]:
 
 
 def throttle_events(samples: Iterable[TelemetrySample], *, include_benign: bool = False) -> list[str]:
-    """Slowdowns seen in the samples, one line per GPU and reason, e.g. 'GPU 0 sw_power_cap: 12 of 50 samples'."""
+    """Slowdowns seen in the samples, one line per GPU and reason ('GPU 0 sw_power_cap: 12 of 50 samples')."""
     totals: Counter[int] = Counter()
     seen: Counter[tuple[int, str]] = Counter()
     first: dict[tuple[int, str], float] = {}
@@ -124,7 +127,7 @@ class TelemetrySampler:
 
     @property
     def overhead(self) -> float:
-        """Fraction of the sampling span this thread spent sampling (an upper bound on what it took from a core)."""
+        """Fraction of the sampling span spent sampling (an upper bound on what it took from a core)."""
         span = (self._stopped_s or time.perf_counter()) - self._started_s
         return self.cost_s / span if span > 0 else 0.0
 
@@ -165,7 +168,9 @@ class TelemetrySampler:
             mem = self._get(gpu, "mem", nv.nvmlDeviceGetClockInfo, h, nv.NVML_CLOCK_MEM)
             meminfo = self._get(gpu, "meminfo", nv.nvmlDeviceGetMemoryInfo, h)
             reasons = self._get(gpu, "reasons", _reasons_fn(nv), h)
-            energy = self._get(gpu, "energy", nv.nvmlDeviceGetTotalEnergyConsumption, h) if self.energy else None
+            energy = (
+                self._get(gpu, "energy", nv.nvmlDeviceGetTotalEnergyConsumption, h) if self.energy else None
+            )
             self.samples.append(
                 TelemetrySample(
                     t_s=t_s,
@@ -183,4 +188,7 @@ class TelemetrySampler:
 
 def _reasons_fn(nv: Any) -> Any:
     # Renamed "clocks event reasons" in newer NVML; the old name is kept as an alias in nvidia-ml-py.
-    return getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None) or nv.nvmlDeviceGetCurrentClocksThrottleReasons
+    return (
+        getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None)
+        or nv.nvmlDeviceGetCurrentClocksThrottleReasons
+    )
