@@ -1,0 +1,133 @@
+"""The one mapping from the experiment config to vLLM's arguments (pure functions: config in, kwargs out).
+
+A section field left None produces no argument: vLLM's own default applies. The tables below are also what the
+drift test checks against the installed vLLM (every name must still exist there).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llem.config.experiment import ExperimentBase
+    from llem.plugins.types import Batch
+
+    from llem_vllm._config import VLLMConfig
+
+PRECISION_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+# section field -> vllm.LLM / EngineArgs keyword, passed as given when set.
+ENGINE_FIELDS = {
+    name: name
+    for name in (
+        "gpu_memory_utilization", "kv_cache_memory_bytes", "kv_cache_dtype", "block_size", "enable_prefix_caching",
+        "cpu_offload_gb", "max_num_seqs", "max_num_batched_tokens", "max_model_len", "enable_chunked_prefill",
+        "async_scheduling", "tensor_parallel_size", "pipeline_parallel_size", "distributed_executor_backend",
+        "disable_custom_all_reduce", "quantization", "enforce_eager", "cudagraph_capture_sizes",
+        "max_cudagraph_capture_size", "optimization_level", "performance_mode", "seed",
+    )
+}  # fmt: skip
+# section field -> key of EngineArgs.compilation_config (a vllm.config.CompilationConfig field).
+COMPILATION_FIELDS = {"compilation_mode": "mode", "cudagraph_mode": "cudagraph_mode"}
+# section field -> key of EngineArgs.speculative_config (a vllm.config.SpeculativeConfig field).
+SPECULATIVE_FIELDS = {
+    "speculative_method": "method",
+    "speculative_model": "model",
+    "num_speculative_tokens": "num_speculative_tokens",
+    "prompt_lookup_min": "prompt_lookup_min",
+    "prompt_lookup_max": "prompt_lookup_max",
+}
+# section field -> vllm.SamplingParams field.
+SAMPLING_FIELDS = {
+    "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+    "ignore_eos": "ignore_eos",
+    "n": "n",
+    "sampling_seed": "seed",
+}
+# shared decoder field -> vllm.SamplingParams field (greedy decoding becomes temperature 0).
+DECODER_FIELDS = {
+    "temperature": "temperature",
+    "top_k": "top_k",
+    "top_p": "top_p",
+    "min_p": "min_p",
+    "repetition_penalty": "repetition_penalty",
+    "min_new_tokens": "min_tokens",
+}
+# Fields that are llem's own (no vLLM argument of that name): how the engine is run and timed.
+LLEM_FIELDS = ("multiprocessing", "per_token_timestamps", "extra_runtime_args")
+# Decoder fields that only shape sampling: vLLM ignores them at temperature 0, so llem does not send them.
+_SAMPLING_ONLY = ("top_k", "top_p", "min_p")
+
+
+def _section(config: ExperimentBase) -> VLLMConfig:
+    return config.section()  # type: ignore[return-value]
+
+
+def engine_kwargs(config: ExperimentBase, model_path: str, *, skip_tokenizer_init: bool = False) -> dict[str, Any]:
+    """Keyword arguments for `vllm.LLM(...)`, extra_runtime_args merged last."""
+    vc = _section(config)
+    kwargs: dict[str, Any] = {
+        "model": model_path,
+        "dtype": PRECISION_DTYPES[config.precision],
+        "seed": config.random_seed,
+        # LLM() turns request statistics off by default; llem reads TTFT/e2e from them (RequestStateStats).
+        "disable_log_stats": False,
+    }
+    if skip_tokenizer_init:
+        kwargs["skip_tokenizer_init"] = True
+    for name, arg in ENGINE_FIELDS.items():
+        value = getattr(vc, name)
+        if value is not None:
+            kwargs[arg] = value
+    compilation = {arg: getattr(vc, f) for f, arg in COMPILATION_FIELDS.items() if getattr(vc, f) is not None}
+    if compilation:
+        kwargs["compilation_config"] = compilation
+    speculative = {arg: getattr(vc, f) for f, arg in SPECULATIVE_FIELDS.items() if getattr(vc, f) is not None}
+    if speculative:
+        kwargs["speculative_config"] = speculative
+    if vc.extra_runtime_args:
+        kwargs.update(vc.extra_runtime_args)
+    return kwargs
+
+
+def engine_env(config: ExperimentBase) -> dict[str, str]:
+    """Environment variables vLLM must see before the engine starts (the llem-only `multiprocessing` field)."""
+    vc = _section(config)
+    if vc.multiprocessing is None:
+        return {}
+    return {"VLLM_ENABLE_V1_MULTIPROCESSING": "1" if vc.multiprocessing else "0"}
+
+
+def sampling_kwargs(config: ExperimentBase, batch: Batch) -> dict[str, Any]:
+    """Keyword arguments for `vllm.SamplingParams(...)`, passthrough_kwargs merged last.
+
+    Fixed output length is `ignore_eos` plus `min_tokens = max_tokens`: every request generates exactly
+    max_new_tokens tokens. Text is never needed by llem, so detokenisation is off (no per-token host work).
+    """
+    vc = _section(config)
+    dec = config.decoder
+    kwargs: dict[str, Any] = {"max_tokens": batch.max_new_tokens, "detokenize": False}
+    if dec.greedy:
+        kwargs["temperature"] = 0.0
+    for name, arg in DECODER_FIELDS.items():
+        value = getattr(dec, name)
+        if value is None or (name == "temperature" and dec.greedy) or (dec.greedy and name in _SAMPLING_ONLY):
+            continue
+        kwargs[arg] = value
+    for name, arg in SAMPLING_FIELDS.items():
+        value = getattr(vc, name)
+        if value is not None:
+            kwargs[arg] = value
+    if batch.fixed_output_length:
+        kwargs["ignore_eos"] = True
+        kwargs["min_tokens"] = batch.max_new_tokens
+    if config.passthrough_kwargs:
+        kwargs.update(config.passthrough_kwargs)
+    return kwargs
+
+
+def unvalidated_keys(config: ExperimentBase) -> list[str]:
+    """Names that reach vLLM without llem validating them (passthrough_kwargs and extra_runtime_args)."""
+    vc = _section(config)
+    return sorted(config.passthrough_kwargs or {}) + [f"LLM.{k}" for k in sorted(vc.extra_runtime_args or {})]

