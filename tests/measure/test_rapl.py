@@ -71,14 +71,18 @@ def test_auto_uses_rapl_without_a_gpu(tmp_path, monkeypatch) -> None:
         meter = open_meter(MeasurementConfig(), DeviceInfo())
         assert (meter.name, meter.scope, meter.available) == ("rapl", "cpu-package", True)
         assert meter.devices == ("CPU package-0", "CPU package-1")
-        assert meter.update_period_s is not None and 0.001 < meter.update_period_s < 0.05
+        # The writer updates every >= 2 ms (slower when this shared machine is busy).
+        assert meter.update_period_s is not None and 0.0019 < meter.update_period_s < 0.5
         start = meter.read_edge()
         time.sleep(0.2)
         end = meter.read_edge()
     w = window_energy(meter, start, end)
     assert len(w.per_device_j) == 2
-    # 50 W per package, give or take the scheduling of the writer thread on a busy machine.
-    assert all(0.3 * 50 * w.duration_s < e < 1.5 * 50 * w.duration_s for e in w.per_device_j)
+    # Both edges sit on counter updates, so each package's energy is a whole number of 0.1 J updates (50 W × 2 ms),
+    # and at most 50 W: the writer never updates faster than every 2 ms.
+    for e in w.per_device_j:
+        assert e > 0 and e / 0.1 == pytest.approx(round(e / 0.1), abs=1e-6)
+        assert e <= 1.2 * 50 * w.duration_s
 
 
 def test_wrap_at_max_energy_range(tmp_path) -> None:

@@ -12,7 +12,7 @@ POWERCAP_ROOT = Path("/sys/class/powercap")
 
 
 def package_domains(root: Path) -> list[Path]:
-    """Top-level RAPL domains intel-rapl:0, intel-rapl:1, ...: one per CPU package (AMD uses this driver too)."""
+    """Top-level RAPL domains intel-rapl:0, intel-rapl:1, ...: one per CPU package (AMD too)."""
     if not root.is_dir():
         return []
     domains = [p for p in root.glob("intel-rapl:*") if p.name.count(":") == 1 and (p / "energy_uj").exists()]
