@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -67,10 +69,22 @@ def now_iso() -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temp file and a rename: readers see the old or the new file, never half of one."""
-    from llem.results_io import write_bytes_atomic
+    """Write through a temp file and a rename: readers see the old or the new file, never half of one.
 
-    write_bytes_atomic(path, data)
+    Study files are for sharing, so they get the usual 0644 (a bare mkstemp file would be 0600).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fchmod(f.fileno(), 0o644)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def save_manifest(study_dir: Path, manifest: StudyManifest) -> None:

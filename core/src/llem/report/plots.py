@@ -1,0 +1,175 @@
+"""The report's figures as PNG bytes (matplotlib, no pyplot global state): efficiency with its Pareto front, each
+metric against each swept parameter, and power over time for chosen runs."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llem.errors import UserError
+from llem.report.pareto import pareto_front
+from llem.report.timeseries import read_timeseries
+
+FRONT_COLOR = "#d62728"
+POINT_COLOR = "#1f77b4"
+
+
+@dataclass
+class Plot:
+    """One figure of the report."""
+
+    title: str
+    caption: str
+    png: bytes
+
+
+def _figure(width: float = 7.5, height: float = 4.8) -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise UserError("llem report needs matplotlib: pip install 'llem-core[report]'") from None
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def energy_measured(agg: Sequence[Mapping[str, Any]]) -> bool:
+    return any(r.get("energy_per_output_token_j_mean") is not None for r in agg)
+
+
+def efficiency_plot(agg: Sequence[Mapping[str, Any]], not_measured_reason: str | None) -> Plot | None:
+    """Energy per output token vs output throughput (mean ± 95% CI), Pareto front marked. Without energy: mean
+    end-to-end latency instead, said in the title."""
+    with_energy = energy_measured(agg)
+    ykey = "energy_per_output_token_j" if with_energy else "e2e_mean_s"
+    rows = [r for r in agg if r.get(f"{ykey}_mean") is not None and r.get("output_tokens_per_s_mean") is not None]
+    if not rows:
+        return None
+    xs = [float(r["output_tokens_per_s_mean"]) for r in rows]
+    ys = [float(r[f"{ykey}_mean"]) for r in rows]
+    xerr = [r.get("output_tokens_per_s_ci95") or 0.0 for r in rows]
+    yerr = [r.get(f"{ykey}_ci95") or 0.0 for r in rows]
+    front = pareto_front(xs, ys)
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="o", color=POINT_COLOR, ecolor="#9ecae1", capsize=3,
+                label="configuration (mean ± 95% CI)")
+    ax.plot([xs[i] for i in front], [ys[i] for i in front], "-", color=FRONT_COLOR, linewidth=1.5, zorder=3)
+    ax.scatter([xs[i] for i in front], [ys[i] for i in front], s=90, facecolors="none", edgecolors=FRONT_COLOR,
+               linewidths=2, zorder=4, label="Pareto front")
+    for x, y, r in zip(xs, ys, rows, strict=True):
+        ax.annotate(r["point_id"], (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xlabel("output throughput (tokens/s)")
+    if with_energy:
+        ax.set_ylabel("energy per output token (J)")
+        title = "Energy per output token vs throughput"
+        caption = ("Lower and further right is better. Red: the Pareto front (no other configuration is both "
+                   "faster and cheaper). Error bars: 95% confidence intervals over cycles (t distribution).")
+    else:
+        ax.set_ylabel("mean end-to-end latency per request (s)")
+        title = "Latency vs throughput (energy not measured)"
+        caption = ("Energy was not measured on this machine"
+                   + (f" ({not_measured_reason})" if not_measured_reason else "")
+                   + ", so the front trades throughput against mean end-to-end latency instead. Red: the Pareto "
+                   "front. Error bars: 95% confidence intervals over cycles (t distribution).")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return Plot(title=title, caption=caption, png=_png(fig))
+
+
+def parameter_plots(agg: Sequence[Mapping[str, Any]], varied: Sequence[str]) -> list[Plot]:
+    """For each swept parameter: energy per output token (when measured) and throughput against its values."""
+    metrics = [("output_tokens_per_s", "output throughput (tokens/s)")]
+    if energy_measured(agg):
+        metrics.insert(0, ("energy_per_output_token_j", "energy per output token (J)"))
+    rows = [r for r in agg if r.get("n_ok")]
+    plots = []
+    for param in varied:
+        values = _ordered_values([r.get(param) for r in rows])
+        if len(values) < 2:
+            continue
+        others = [p for p in varied if p != param]
+        groups = list(dict.fromkeys(_group_label(r, others) for r in rows))
+        fig = _figure(4.2 * len(metrics) + 1.0, 4.2)
+        for k, (metric, label) in enumerate(metrics):
+            ax = fig.add_subplot(1, len(metrics), k + 1)
+            for g, group in enumerate(groups):
+                mine = [r for r in rows if _group_label(r, others) == group and r.get(f"{metric}_mean") is not None]
+                if not mine:
+                    continue
+                offset = (g - (len(groups) - 1) / 2) * 0.08 if len(groups) > 1 else 0.0
+                xs = [values.index(_key(r.get(param))) + offset for r in mine]
+                ax.errorbar(xs, [r[f"{metric}_mean"] for r in mine], yerr=[r.get(f"{metric}_ci95") or 0 for r in mine],
+                            fmt="o-" if len(groups) <= 8 else "o", capsize=3, label=group if len(groups) <= 8 else None)
+            ax.set_xticks(range(len(values)), [_tick(v) for v in values], rotation=20 if len(values) > 4 else 0)
+            ax.set_xlabel(param)
+            ax.set_ylabel(label)
+            ax.grid(True, alpha=0.3)
+            if 1 < len(groups) <= 8 and k == len(metrics) - 1:
+                ax.legend(fontsize=7, loc="best")
+        title = f"Metrics vs {param}"
+        fig.suptitle(title)
+        plots.append(Plot(title=title, caption=f"Mean ± 95% CI over cycles per configuration; one line per setting "
+                          f"of the other swept parameters ({', '.join(others) or 'none'}).", png=_png(fig)))
+    return plots
+
+
+def power_plot(study_dir: Path, runs: Sequence[Mapping[str, Any]]) -> Plot | None:
+    """Power over time (summed over the GPUs sampled) of the chosen runs; the measured window starts at t = 0."""
+    fig = _figure(7.5, 4.0)
+    ax = fig.add_subplot()
+    drawn = 0
+    for run in runs:
+        if not run.get("result_dir"):
+            continue
+        rows = [r for r in read_timeseries(study_dir / run["result_dir"]) if r.get("power_w") is not None]
+        if not rows:
+            continue
+        by_t: dict[float, float] = {}
+        for r in rows:
+            t = round(float(r.get("t_rel_s") or 0.0), 3)
+            by_t[t] = by_t.get(t, 0.0) + float(r["power_w"])
+        ts = sorted(by_t)
+        ax.plot(ts, [by_t[t] for t in ts], linewidth=1.2, label=f"{run['run_id']} ({run['label']})")
+        if run.get("window_s"):
+            ax.axvspan(0, float(run["window_s"]), alpha=0.06, color="gray")
+        drawn += 1
+    if not drawn:
+        return None
+    ax.set_xlabel("time from the start of the measured window (s)")
+    ax.set_ylabel("power (W)")
+    ax.set_title("Power during chosen runs")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return Plot(title="Power during chosen runs", caption="Sampled power (W, summed over the measured GPUs; the "
+                "sampled power is a moving average on some GPUs and is shown for shape only: energy comes from the "
+                "energy counter). Grey: measured windows.", png=_png(fig))
+
+
+def _key(value: Any) -> Any:
+    return "unset" if value is None else value
+
+
+def _ordered_values(values: Sequence[Any]) -> list[Any]:
+    unique = list(dict.fromkeys(_key(v) for v in values))
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in unique):
+        return sorted(unique)
+    return unique
+
+
+def _group_label(row: Mapping[str, Any], others: Sequence[str]) -> str:
+    return ", ".join(f"{p.split('.')[-1]}={_tick(_key(row.get(p)))}" for p in others) or "all"
+
+
+def _tick(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
