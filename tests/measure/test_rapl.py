@@ -78,7 +78,7 @@ def test_auto_uses_rapl_without_a_gpu(tmp_path, monkeypatch) -> None:
         end = meter.read_edge()
     w = window_energy(meter, start, end)
     assert len(w.per_device_j) == 2
-    # Both edges sit on counter updates: each package's energy is a whole number of 0.1 J updates (50 W × 2 ms),
+    # Both edges sit on counter updates: each package's energy is whole 0.1 J updates (50 W × 2 ms),
     # and at most 50 W: the writer never updates faster than every 2 ms.
     for e in w.per_device_j:
         assert e > 0 and e / 0.1 == pytest.approx(round(e / 0.1), abs=1e-6)
