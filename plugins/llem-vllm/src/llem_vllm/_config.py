@@ -48,6 +48,7 @@ _PROMPT_LOOKUP = ("ngram", "ngram_gpu")
 CompilationMode = Literal["none", "stock_torch_compile", "dynamo_trace_once", "vllm_compile"]
 CudaGraphMode = Literal["none", "piecewise", "full", "full_decode_only", "full_and_piecewise"]
 PerformanceMode = Literal["balanced", "interactivity", "throughput"]  # vllm.config.vllm.PerformanceMode
+OptimizationLevel = Literal[0, 1, 2, 3]  # vllm.config.vllm.OptimizationLevel (an IntEnum)
 
 _POS = Meta(ge=1)
 
@@ -249,7 +250,7 @@ class VLLMConfig(Section):
         Meta(description="Largest batch captured as a CUDA graph.", extra=gpu(needs_cuda=True)),
     ] = None
     optimization_level: Annotated[
-        Literal[0, 1, 2, 3] | None,
+        OptimizationLevel | None,
         Meta(description="vLLM's optimisation preset: 0 none (fast start) ... 3 most compilation (vLLM: 2)."),
     ] = None
     performance_mode: Annotated[
