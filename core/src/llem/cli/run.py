@@ -11,20 +11,28 @@ if TYPE_CHECKING:
     from llem.run.progress import ProgressEvent
 
 
-
 @click.command()
 @click.argument("config_file", metavar="CONFIG", type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable).")
-@click.option("--output", "output_dir", type=click.Path(file_okay=False), help="Folder for the result folder.")
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable)."
+)
+@click.option(
+    "--output", "output_dir", type=click.Path(file_okay=False), help="Folder for the result folder."
+)
 @click.option(
     "--allow-short-window",
     is_flag=True,
-    help="Report per-token energy even when the window is shorter than measurement.min_window_periods counter "
-    "periods (its uncertainty is large).",
+    help="Report per-token energy even for a window shorter than measurement.min_window_periods "
+    "counter periods (its uncertainty is large).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print result.json to stdout instead of the summary.")
-def run(config_file: str, overrides: tuple[str, ...], output_dir: str | None, allow_short_window: bool,
-        as_json: bool) -> None:
+def run(
+    config_file: str,
+    overrides: tuple[str, ...],
+    output_dir: str | None,
+    allow_short_window: bool,
+    as_json: bool,
+) -> None:
     """Run the experiment in CONFIG; write result.json, config.yaml and the timeseries to a new result folder.
 
     Exit status: 0 ok, 1 the run failed (a result with status failed is written), 2 bad config or flags.
@@ -52,7 +60,9 @@ def run(config_file: str, overrides: tuple[str, ...], output_dir: str | None, al
         click.echo(summary(result))
         click.echo(f"result: {folder}")
     if result.status != "ok":
-        click.echo(f"llem: error: the run failed: {result.error} (details in {folder / 'result.json'})", err=True)
+        click.echo(
+            f"llem: error: the run failed: {result.error} (details in {folder / 'result.json'})", err=True
+        )
         raise SystemExit(1)
 
 
@@ -80,8 +90,14 @@ class ProgressDisplay:
     def __enter__(self) -> ProgressDisplay:
         if self.enabled:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-            from rich.progress import TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self._progress = Progress(
                 SpinnerColumn(finished_text="[green]✓[/]"),
@@ -105,10 +121,9 @@ class ProgressDisplay:
             return
         name = _STAGE_TEXT.get(event.stage, event.stage)
         task = self._tasks.get(event.stage)
-        if event.state == "start" or task is None:
-            if task is None:
-                task = self._progress.add_task(name, total=event.total, detail=event.detail or "")
-                self._tasks[event.stage] = task
+        if task is None:
+            task = self._progress.add_task(name, total=event.total, detail=event.detail or "")
+            self._tasks[event.stage] = task
         fields: dict[str, Any] = {}
         if event.detail is not None:
             fields["detail"] = event.detail

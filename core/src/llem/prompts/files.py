@@ -1,4 +1,4 @@
-"""Prompts from a local file: JSON Lines (one object per line, text under `field`) or plain text (one per line)."""
+"""Prompts from a local file: JSON Lines (one object per line, text under `field`) or text (one per line)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def _jsonl_prompt(line: str, lineno: int, field: str, path: Path) -> str:
         raise UserError(f"line {lineno}: invalid JSON ({exc.msg})", source=str(path)) from None
     if not isinstance(obj, dict) or field not in obj:
         raise UserError(
-            f"line {lineno}: no field {field!r} (set prompts.field to the key holding the prompt)", source=str(path)
+            f"line {lineno}: no field {field!r} (set prompts.field to the key holding the prompt)",
+            source=str(path),
         )
     value = obj[field]
     if not isinstance(value, str) or not value:

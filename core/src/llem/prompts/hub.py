@@ -21,11 +21,15 @@ def read_dataset(spec: DatasetPrompts, *, limit: int) -> list[str]:
     try:
         ds = datasets.load_dataset(spec.id, spec.subset, split=spec.split, streaming=True)
     except Exception as exc:
-        raise UserError(f"prompts.id: cannot load dataset {spec.id!r} ({type(exc).__name__}: {_first_line(exc)})") from None
+        raise UserError(
+            f"prompts.id: cannot load dataset {spec.id!r} ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
     texts: list[str] = []
     for row in ds:
         if spec.column not in row:
-            raise UserError(f"prompts.column: dataset {spec.id!r} has no column {spec.column!r} ({', '.join(row)})")
+            raise UserError(
+                f"prompts.column: dataset {spec.id!r} has no column {spec.column!r} ({', '.join(row)})"
+            )
         value = row[spec.column]
         if isinstance(value, str) and value.strip():
             texts.append(value)

@@ -45,7 +45,9 @@ def load_prompts(config: ExperimentBase) -> PromptSet:
         from llem.prompts.hub import read_dataset
 
         texts = read_dataset(spec, limit=2 * config.n_prompts)
-        return text_prompt_set(texts, config.n_prompts, source=f"dataset:{spec.id}", origin=f"dataset {spec.id}")
+        return text_prompt_set(
+            texts, config.n_prompts, source=f"dataset:{spec.id}", origin=f"dataset {spec.id}"
+        )
     raise AssertionError(f"unhandled prompt source {type(spec).__name__}")  # pragma: no cover
 
 
@@ -55,14 +57,15 @@ def text_prompt_set(texts: list[str], n_prompts: int, *, source: str, origin: st
 
     if len(texts) < n_prompts:
         raise UserError(
-            f"{origin}: has {len(texts)} prompts but n_prompts is {n_prompts} (lower n_prompts, or add prompts; "
-            "prompts are not repeated because a repeated prompt is served from cache by some engines)"
+            f"{origin}: has {len(texts)} prompts but n_prompts is {n_prompts} (lower n_prompts or add "
+            "prompts; a repeated prompt would be served from cache by engines with prefix caching)"
         )
     measured = [Prompt(text=t) for t in texts[:n_prompts]]
     spare = texts[n_prompts:]
 
     def warmup(n: int) -> list[Prompt]:
-        # Spare texts first (real prompts, unseen by the window); then measured texts behind a distinct prefix,
+        # Spare texts first (real prompts, unseen by the window); then measured texts behind a distinct
+        # prefix,
         # which changes the token sequence from its first token so no cached prefix is shared.
         out = [Prompt(text=t) for t in spare[:n]]
         i = 0

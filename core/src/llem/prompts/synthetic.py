@@ -1,4 +1,4 @@
-"""Synthetic prompts: random token ids from the model's vocabulary, with the configured length distribution."""
+"""Synthetic prompts: random token ids from the model's vocabulary, with the configured lengths."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def random_prompts(
 
 
 def synthetic_prompt_set(config: ExperimentBase, spec: SyntheticPrompts) -> PromptSet:
-    """Measured prompts from the run's seed; warm-up prompts from a separate stream with distinct first tokens."""
+    """Measured prompts from the run's seed; warm-up prompts from another stream, distinct first tokens."""
     from llem.prompts.source import PromptSet
 
     vocab, avoid = token_pool(config.model)

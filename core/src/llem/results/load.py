@@ -12,7 +12,7 @@ from llem.results.write import RESULT_FILE
 
 
 def load_result(path: str | Path) -> ExperimentResult:
-    """The ExperimentResult in a result folder (or a result.json path); UserError naming the file if unreadable."""
+    """The ExperimentResult in a result folder (or a result.json path); a UserError if unreadable."""
     p = Path(path)
     if p.is_dir():
         p = p / RESULT_FILE
@@ -26,7 +26,8 @@ def load_result(path: str | Path) -> ExperimentResult:
         raise UserError(f"not a llem result ({exc})", source=str(p)) from None
     if version > SCHEMA_VERSION:
         raise UserError(
-            f"result schema_version {version} is newer than this llem reads ({SCHEMA_VERSION}); upgrade llem-core",
+            f"result schema_version {version} is newer than this llem reads ({SCHEMA_VERSION}); "
+            "upgrade llem-core",
             source=str(p),
         )
     try:

@@ -25,8 +25,8 @@ def latencies(outputs: Sequence[BatchOutput], batch_durations_s: Sequence[float]
     """TTFT, ITL and end-to-end latency over all requests of the window.
 
     ITL pools every inter-token gap of every request when the backend reports them; otherwise each request
-    contributes its mean gap (e2e − ttft) / (output_tokens − 1), and a note says so. A request without an e2e time
-    gets its batch's duration (every request of a static batch ends with the batch).
+    contributes its mean gap (e2e − ttft) / (output_tokens − 1), and a note says so. A request without an
+    e2e time gets its batch's duration (every request of a static batch ends with the batch).
     """
     ttft: list[float] = []
     itl: list[float] = []
@@ -99,14 +99,16 @@ def per_token_energy(
 
 
 def short_window_reason(
-    window_s: float, period_s: float | None, min_periods: int, total_j: float, bound_j: float
+    window_s: float, period_s: float | None, min_periods: int, total_j: float, bound_j: float | None
 ) -> str | None:
-    """Why per-token energy is withheld for a window shorter than `min_periods` counter periods (None if not)."""
+    """Why per-token energy is withheld for a window under `min_periods` counter periods (None if not)."""
     if period_s is None or window_s >= min_periods * period_s:
         return None
+    bound = f"{bound_j:.2g} J" if bound_j is not None else "an unknown bound"
     return (
-        f"energy per token withheld: the window ({window_s:.3f} s) is shorter than {min_periods} energy-counter "
+        f"energy per token withheld: the window ({window_s:.3f} s) is shorter than {min_periods} "
+        f"energy-counter "
         f"periods ({period_s * 1000:.0f} ms each, {min_periods * period_s:.2f} s), so its energy "
-        f"({total_j:.3g} ± {bound_j:.2g} J) is too uncertain to divide per token; measure more prompts or longer "
+        f"({total_j:.3g} J ± {bound}) is too uncertain to divide per token; measure more prompts or longer "
         "outputs, or pass --allow-short-window (measurement.allow_short_window) to report it anyway"
     )

@@ -53,19 +53,26 @@ class Energy(_Block):
     measured: bool = False
     not_measured_reason: str | None = None
     sampler: Annotated[str | None, Meta(description="Energy source: nvml, rapl or none.")] = None
-    scope: Annotated[str | None, Meta(description="What the counter covers, e.g. 'gpu' or 'cpu-package'.")] = None
+    scope: Annotated[
+        str | None, Meta(description="What the counter covers, e.g. 'gpu' or 'cpu-package'.")
+    ] = None
     devices: list[str] = msgspec.field(default_factory=list)
-    counter_period_s: Annotated[float | None, Meta(description="Measured update period of the counter.")] = None
+    counter_period_s: Annotated[float | None, Meta(description="Measured update period of the counter.")] = (
+        None
+    )
     read_cost_s: float | None = None
     window_s: Annotated[
         float | None, Meta(description="Time between the two edge readings (>= timings.window_s).")
     ] = None
     total_j: float | None = None
-    total_j_bound: Annotated[float | None, Meta(description="± bound on total_j from the counter period.")] = None
+    total_j_bound: Annotated[
+        float | None, Meta(description="± bound on total_j from the counter period.")
+    ] = None
     per_device_j: list[float] | None = None
     mean_power_w: float | None = None
     idle_power_w: Annotated[
-        float | None, Meta(description="Idle power in the experiment's own state (model loaded, nothing running).")
+        float | None,
+        Meta(description="Idle power in the experiment's own state (model loaded, nothing running)."),
     ] = None
     baseline_source: Annotated[str | None, Meta(description="'measured' or 'cached' (and how old).")] = None
     baseline_state: str | None = None
@@ -80,7 +87,9 @@ class Energy(_Block):
     ] = None
     phase_split: Annotated[
         Literal["measured", "estimated"] | None,
-        Meta(description="measured: counter read at each batch's first token; estimated: split by time share."),
+        Meta(
+            description="measured: counter read at each batch's first token; estimated: split by time share."
+        ),
     ] = None
     short_window: Annotated[
         bool, Meta(description="Window shorter than measurement.min_window_periods counter periods.")
@@ -111,11 +120,19 @@ class Metrics(_Block):
     timing_source: str | None = None
     peak_memory_mib: float | None = None
     peak_memory_source: str | None = None
-    flops: Annotated[float | None, Meta(description="Estimated FLOPs of the window (from the architecture).")] = None
+    flops: Annotated[
+        float | None, Meta(description="Estimated FLOPs of the window (from the architecture).")
+    ] = None
     bytes_moved: Annotated[float | None, Meta(description="Estimated bytes read from device memory.")] = None
-    mfu: Annotated[float | None, Meta(description="Model FLOPs utilisation: FLOPs/s ÷ the devices' peak.")] = None
-    mbu: Annotated[float | None, Meta(description="Memory bandwidth utilisation: bytes/s ÷ peak bandwidth.")] = None
-    peak_source: Annotated[str | None, Meta(description="Where the device peak came from (table or env).")] = None
+    mfu: Annotated[
+        float | None, Meta(description="Model FLOPs utilisation: FLOPs/s ÷ the devices' peak.")
+    ] = None
+    mbu: Annotated[
+        float | None, Meta(description="Memory bandwidth utilisation: bytes/s ÷ peak bandwidth.")
+    ] = None
+    peak_source: Annotated[
+        str | None, Meta(description="Where the device peak came from (table or env).")
+    ] = None
 
 
 class ExperimentResult(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):

@@ -1,4 +1,4 @@
-"""The plain-text summary of a result that `llem run` prints (energy as 'not measured (why)' when it was not)."""
+"""The plain-text summary `llem run` prints (energy as 'not measured (why)' when it was not measured)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,10 @@ def summary(result: ExperimentResult) -> str:
         ("experiment", result.experiment_id),
         ("status", result.status + (f": {result.error}" if result.error else "")),
         ("model / backend", f"{result.model} / {result.backend}"),
-        ("requests", f"{mt.n_requests} in {mt.n_batches} batches of {mt.batch_size}" if mt.n_requests else "—"),
+        (
+            "requests",
+            f"{mt.n_requests} in {mt.n_batches} batches of {mt.batch_size}" if mt.n_requests else "—",
+        ),
         ("tokens in / out", f"{mt.input_tokens} / {mt.output_tokens}" if mt.n_requests else "—"),
         ("window", _num(t.window_s, " s")),
         ("output tokens/s", _num(mt.output_tokens_per_s, "", 5)),
@@ -47,17 +50,32 @@ def summary(result: ExperimentResult) -> str:
         rows.append(("energy", f"not measured ({reason})"))
     else:
         scope = f"{e.sampler}, {e.scope}, {len(e.devices)} device{'s' if len(e.devices) != 1 else ''}"
-        rows.append(("energy (total)", f"{e.total_j:.4g} ± {e.total_j_bound:.2g} J  [{scope}]"))
+        bound = (
+            f"± {e.total_j_bound:.2g} J" if e.total_j_bound is not None else "J (± unknown: unaligned edges)"
+        )
+        rows.append(("energy (total)", f"{e.total_j:.4g} {bound}  [{scope}]"))
         if e.dynamic_j is not None:
-            rows.append(("energy (dynamic)", f"{e.dynamic_j:.4g} J above idle {e.idle_power_w:.4g} W "
-                         f"({e.baseline_source})"))
+            rows.append(
+                (
+                    "energy (dynamic)",
+                    f"{e.dynamic_j:.4g} J above idle {e.idle_power_w:.4g} W ({e.baseline_source})",
+                )
+            )
         else:
             rows.append(("energy (dynamic)", "— (no idle baseline)"))
         rows.append(("mean power", _num(e.mean_power_w, " W")))
         if mt.energy_per_output_token_j is not None:
-            rows.append(("J / output token", f"{mt.energy_per_output_token_j:.4g}"
-                         + (f"  (dynamic {mt.dynamic_energy_per_output_token_j:.4g})"
-                            if mt.dynamic_energy_per_output_token_j is not None else "")))
+            rows.append(
+                (
+                    "J / output token",
+                    f"{mt.energy_per_output_token_j:.4g}"
+                    + (
+                        f"  (dynamic {mt.dynamic_energy_per_output_token_j:.4g})"
+                        if mt.dynamic_energy_per_output_token_j is not None
+                        else ""
+                    ),
+                )
+            )
             rows.append(("J / token (in+out)", _num(mt.energy_per_token_j)))
         elif e.short_window:
             rows.append(("J / output token", "withheld (short window; see notes)"))
@@ -66,8 +84,12 @@ def summary(result: ExperimentResult) -> str:
     if mt.peak_memory_mib is not None:
         rows.append(("peak memory", f"{mt.peak_memory_mib:,.0f} MiB"))
     if mt.mfu is not None:
-        rows.append(("MFU / MBU", f"{mt.mfu:.2%} / {mt.mbu:.2%}" if mt.mbu is not None else f"{mt.mfu:.2%} / —"))
-    rows.append(("load / warm-up", f"{_num(t.load_s, ' s')} / {_num(t.warmup_s, ' s')} ({t.warmup_batches} batches)"))
+        rows.append(
+            ("MFU / MBU", f"{mt.mfu:.2%} / {mt.mbu:.2%}" if mt.mbu is not None else f"{mt.mfu:.2%} / —")
+        )
+    rows.append(
+        ("load / warm-up", f"{_num(t.load_s, ' s')} / {_num(t.warmup_s, ' s')} ({t.warmup_batches} batches)")
+    )
     text = table(["", ""], rows).split("\n", 2)[2]  # no header lines: a two-column key/value listing
     if result.notes:
         text += "\nnotes:\n" + "\n".join(f"  - {n}" for n in result.notes)

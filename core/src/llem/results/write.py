@@ -1,7 +1,7 @@
 """Write an experiment folder atomically: everything is staged in a hidden folder, then renamed into place.
 
-A crash before the rename leaves only a hidden `.staging-*` folder (removed on any Python-level failure), never
-a half-written result folder; each file is also written through a temp file + os.replace.
+A crash before the rename leaves only a hidden `.staging-*` folder (removed on any Python-level failure),
+never a half-written result folder; each file is also written through a temp file + os.replace.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def write_experiment(
     *,
     timeseries: tuple[Sequence[Mapping[str, Any]], Sequence[str]] | None,
 ) -> Path:
-    """Write result.json, config.yaml and the timeseries into output_dir/<experiment_id>; returns that folder."""
+    """Write result.json, config.yaml and the timeseries to output_dir/<experiment_id>; returns the folder."""
     output_dir.mkdir(parents=True, exist_ok=True)
     final = _free_name(output_dir, result.experiment_id)
     result.experiment_id = final.name
@@ -97,7 +97,9 @@ def write_experiment(
         files: dict[str, str] = {"config": CONFIG_FILE}
         atomic_write_bytes(
             staging / CONFIG_FILE,
-            (f"# config_hash: {result.config_hash}\n" + yaml.safe_dump(result.config, sort_keys=False)).encode(),
+            (
+                f"# config_hash: {result.config_hash}\n" + yaml.safe_dump(result.config, sort_keys=False)
+            ).encode(),
         )
         if timeseries is not None:
             fname, blob = timeseries_bytes(*timeseries)

@@ -82,8 +82,6 @@ def _energy_header(state: RunState) -> Energy:
 def _window_metrics(
     state: RunState, rec: WindowRecord, metrics: Metrics, energy: Energy, notes: list[str]
 ) -> tuple[Metrics, Energy]:
-    config = state.config
-    mc = config.measurement
     window_s = rec.end_s - rec.start_s
     requests = [r for out in rec.outputs for r in out.requests]
     input_tokens = sum(r.input_tokens for r in requests)
@@ -97,7 +95,8 @@ def _window_metrics(
         notes.append(rec.telemetry_note)
     if state.n_batches > 1 and len(rec.outputs[-1].requests) != len(rec.outputs[0].requests):
         notes.append(
-            f"the last batch has {len(rec.outputs[-1].requests)} prompts, the others {len(rec.outputs[0].requests)}"
+            f"the last batch has {len(rec.outputs[-1].requests)} prompts, "
+            f"the others {len(rec.outputs[0].requests)}"
             " (n_prompts is not a multiple of the batch size)"
         )
 
@@ -134,7 +133,12 @@ def _window_metrics(
 
 
 def _window_energy(
-    state: RunState, rec: WindowRecord, energy: Energy, input_tokens: int, output_tokens: int, notes: list[str]
+    state: RunState,
+    rec: WindowRecord,
+    energy: Energy,
+    input_tokens: int,
+    output_tokens: int,
+    notes: list[str],
 ) -> tuple[Energy, m.PerToken]:
     from llem.measure.energy import window_energy
 
@@ -160,10 +164,14 @@ def _window_energy(
     if reason is not None and mc.allow_short_window:
         notes.append(
             "short window: per-token energy reported anyway (allow_short_window); "
-            f"its uncertainty is ± {we.bound_j:.2g} J of {we.energy_j:.3g} J"
+            f"its uncertainty is ± {_j(we.bound_j)} of {we.energy_j:.3g} J"
         )
     per_token = m.per_token_energy(
-        we.energy_j, dynamic, input_tokens, output_tokens, withheld_reason=None if mc.allow_short_window else reason
+        we.energy_j,
+        dynamic,
+        input_tokens,
+        output_tokens,
+        withheld_reason=None if mc.allow_short_window else reason,
     )
     if per_token.note:
         notes.append(per_token.note)
@@ -194,7 +202,7 @@ def _window_energy(
 
 
 def _phase_split(
-    state: RunState, rec: WindowRecord, total_j: float, bound_j: float, notes: list[str]
+    state: RunState, rec: WindowRecord, total_j: float, bound_j: float | None, notes: list[str]
 ) -> tuple[float | None, float | None, str | None, float | None]:
     """Prefill/decode energy: measured from counter reads at each batch's first token, else by time share."""
     phases = rec.phases
@@ -203,10 +211,12 @@ def _phase_split(
         split = measured_split(phases.marks, state.n_batches, rec.edge_start, rec.edge_end)  # type: ignore[arg-type]
         if split is not None:
             # Every batch adds a boundary read and an end read, each off by up to one counter period.
-            return split[0], split[1], "measured", bound_j * state.n_batches
+            bound = bound_j * state.n_batches if bound_j is not None else None
+            return split[0], split[1], "measured", bound
     if state.caps.continuous_batching and state.n_batches == 1 and len(rec.outputs[0].requests) > 1:
         notes.append(
-            "prefill/decode energy not split: the engine overlaps prefill and decode of different requests and "
+            "prefill/decode energy not split: the engine overlaps prefill and decode of different requests "
+            "and "
             "reported no phase boundary"
         )
         return None, None, None, None
@@ -221,7 +231,8 @@ def _phase_split(
         return None, None, None, None
     share = sum(prefill_s) / window_s
     notes.append(
-        "prefill/decode energy estimated: the backend reported no phase boundary, so total energy was split by "
+        "prefill/decode energy estimated: the backend reported no phase boundary, so total energy was split "
+        "by "
         f"time share ({share:.1%} prefill), assuming equal power in both phases"
     )
     return total_j * share, total_j * (1 - share), "estimated", None
@@ -230,7 +241,7 @@ def _phase_split(
 def _utilisation(
     state: RunState, rec: WindowRecord, window_s: float, notes: list[str]
 ) -> tuple[float | None, float | None, float | None, float | None, str | None]:
-    """(flops, bytes, mfu, mbu, peak source), estimated from the architecture and the devices' datasheet peaks."""
+    """(flops, bytes, mfu, mbu, peak source) from the architecture and the devices' datasheet peaks."""
     from llem.errors import UserError
     from llem.models.info import model_info
     from llem.results.estimates import BYTES_PER_VALUE, batch_bytes, request_flops
@@ -242,10 +253,13 @@ def _utilisation(
     except UserError as exc:
         notes.append(f"FLOPs and bytes not estimated: {exc}")
         return None, None, None, None, None
-    flops = sum(request_flops(info, r.input_tokens, r.output_tokens) for out in rec.outputs for r in out.requests)
+    flops = sum(
+        request_flops(info, r.input_tokens, r.output_tokens) for out in rec.outputs for r in out.requests
+    )
     bpv = BYTES_PER_VALUE[config.precision]
     bytes_moved = sum(
-        batch_bytes(info, [(r.input_tokens, r.output_tokens) for r in out.requests], bpv) for out in rec.outputs
+        batch_bytes(info, [(r.input_tokens, r.output_tokens) for r in out.requests], bpv)
+        for out in rec.outputs
     )
     names = [g.get("name") for g in state.environment.get("gpus", [])]
     if not names:
@@ -291,7 +305,9 @@ def _unvalidated(config: Any) -> dict[str, Any]:
     return out
 
 
-def timeseries_table(samples: list[TelemetrySample], rec: WindowRecord | None) -> tuple[list[dict], list[str]]:
+def timeseries_table(
+    samples: list[TelemetrySample], rec: WindowRecord | None
+) -> tuple[list[dict], list[str]]:
     """Rows and columns of the timeseries: one row per GPU sample, with time relative to the window start."""
     from llem.measure.telemetry import TelemetrySample
 
@@ -303,3 +319,7 @@ def timeseries_table(samples: list[TelemetrySample], rec: WindowRecord | None) -
         row["t_rel_s"] = s.t_s - origin
         rows.append(row)
     return rows, columns
+
+
+def _j(value: float | None) -> str:
+    return f"{value:.2g} J" if value is not None else "an unknown amount (unaligned edges)"

@@ -21,7 +21,7 @@ def batch_size(section: Section, caps: Capabilities, n_prompts: int) -> int:
     """
     fields = {f.name for f in msgspec.structs.fields(type(section))}
     if "batch_size" in fields:
-        return getattr(section, "batch_size") or 1
+        return section.batch_size or 1
     if caps.continuous_batching:
         return n_prompts
     return 1

@@ -1,10 +1,10 @@
-"""The experiment lifecycle: validate → build → load → warm-up → idle baseline → settle → measured window → result.
+"""The experiment lifecycle: validate → build → load → warm-up → idle baseline → settle → window → result.
 
-Only the measured window is timed for throughput and bracketed by energy-counter edges; everything else is timed
-and reported on its own. The backend is unloaded on every path once loaded. User errors (bad config, missing
-prompt file, a setting this machine cannot run) raise before anything is loaded and write nothing; any other
-failure after loading is recorded as a complete result with status "failed" (KeyboardInterrupt is recorded, then
-re-raised).
+Only the measured window is timed for throughput and bracketed by energy-counter edges; everything else is
+timed and reported on its own. The backend is unloaded on every path once loaded. User errors (bad config,
+missing prompt file, a setting this machine cannot run) raise before anything is loaded and write nothing; any
+other failure after loading is recorded as a complete result with status "failed" (KeyboardInterrupt is
+recorded, then re-raised).
 """
 
 from __future__ import annotations
@@ -169,7 +169,6 @@ def _execute(
     from llem.models.build import cache_root
 
     config = state.config
-    mc = config.measurement
     state.environment = msgspec.to_builtins(snapshot_environment(state.gpu_indices))
 
     emit(ProgressEvent(stage="build", state="start"))
@@ -208,17 +207,25 @@ def _run_batch(
     out = backend.generate(handle, batch, config)
     elapsed = time.perf_counter() - t0
     if not isinstance(out, BatchOutput):
-        raise TypeError(f"backend {config.backend!r} returned {type(out).__name__} from generate, not BatchOutput")
+        raise TypeError(
+            f"backend {config.backend!r} returned {type(out).__name__} from generate, not BatchOutput"
+        )
     if len(out.requests) != len(batch.prompts):
         raise RuntimeError(
-            f"backend {config.backend!r} returned {len(out.requests)} request outputs for {len(batch.prompts)} "
+            f"backend {config.backend!r} returned {len(out.requests)} request outputs for "
+            f"{len(batch.prompts)} "
             f"prompts (batch {batch.index}, {batch.phase})"
         )
     return out, elapsed
 
 
 def _warm_up(
-    state: RunState, backend: Backend, handle: Any, batches: list[list[Prompt]], warmup_prompts: Any, emit: Progress
+    state: RunState,
+    backend: Backend,
+    handle: Any,
+    batches: list[list[Prompt]],
+    warmup_prompts: Any,
+    emit: Progress,
 ) -> None:
     config = state.config
     mc = config.measurement
@@ -249,7 +256,8 @@ def _warm_up(
     )
     if outcome.converged is False:
         state.notes.append(
-            f"warm-up did not converge: batch latency CV {outcome.cv if outcome.cv is not None else float('nan'):.3f}"
+            f"warm-up did not converge: batch latency CV "
+            f"{outcome.cv if outcome.cv is not None else float('nan'):.3f}"
             f" >= warmup_cv {mc.warmup_cv} after {outcome.batches} batches (max_warmup_batches)"
         )
     emit(ProgressEvent(stage="warmup", state="done", current=outcome.batches, total=total))
@@ -264,11 +272,17 @@ def _baseline(state: RunState, emit: Progress) -> None:
     if mc.baseline == "off":
         state.baseline_note = "no idle baseline (measurement.baseline: off): dynamic energy not reported"
         return
-    emit(ProgressEvent(stage="baseline", state="start", detail=f"{mc.baseline}, up to {mc.baseline_duration_s:g} s"))
+    emit(
+        ProgressEvent(
+            stage="baseline", state="start", detail=f"{mc.baseline}, up to {mc.baseline_duration_s:g} s"
+        )
+    )
     config = state.config
     idle_state = f"{config.backend} backend, {config.model} ({config.precision}) loaded, idle"
     t = time.perf_counter()
-    state.baseline = idle_baseline(state.meter, mc, baseline_key(list(state.meter.devices), idle_state), idle_state)
+    state.baseline = idle_baseline(
+        state.meter, mc, baseline_key(list(state.meter.devices), idle_state), idle_state
+    )
     state.timings["baseline_s"] = time.perf_counter() - t
     emit(ProgressEvent(stage="baseline", state="done"))
 
@@ -291,10 +305,14 @@ def _settle(state: RunState, emit: Progress) -> None:
 
 
 def _measure(
-    state: RunState, backend: Backend, handle: Any, batches: list[list[Prompt]], rec: WindowRecord, emit: Progress
+    state: RunState,
+    backend: Backend,
+    handle: Any,
+    batches: list[list[Prompt]],
+    rec: WindowRecord,
+    emit: Progress,
 ) -> None:
     config = state.config
-    mc = config.measurement
     meter = state.meter
     n = len(batches)
     emit(ProgressEvent(stage="measure", state="start", current=0, total=n))
@@ -372,8 +390,8 @@ def _torch_cuda() -> Any:
 def _finish(state: RunState, output_dir: str | Path | None, emit: Progress) -> ExperimentResult:
     from llem.measure.environment import gpu_temperatures
     from llem.measure.telemetry import throttle_events
-    from llem.run.assemble import assemble, timeseries_table
     from llem.results.write import write_experiment
+    from llem.run.assemble import assemble, timeseries_table
 
     if state.gpu_indices:
         state.end_temperatures_c = gpu_temperatures(state.gpu_indices)

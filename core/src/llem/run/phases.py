@@ -1,8 +1,8 @@
 """Counter reads at the prefill/decode boundary of each batch, taken off the generate thread.
 
-`Batch.mark_first_token` only enqueues a request; a worker thread makes the counter read (an NVML read costs ~4 ms,
-made without the GIL). The generate path therefore pays microseconds, not milliseconds, per mark. A read lands
-a fraction of a millisecond after the request, far inside the counter's own ~100 ms update period.
+`Batch.mark_first_token` only enqueues a request; a worker thread makes the counter read (an NVML read costs
+~4 ms, made without the GIL). The generate path therefore pays microseconds, not milliseconds, per mark. A
+read lands a fraction of a millisecond after the request, far inside the counter's own ~100 ms update period.
 """
 
 from __future__ import annotations

@@ -1,0 +1,150 @@
+"""The lifecycle with a test-only backend (conftest.FakeBackend) and, where energy is involved, a fake counter
+(conftest.FakeMeter): a GPU energy counter cannot exist in CI, which has no GPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from llem.errors import UserError
+from llem.results import load_result
+from llem.run import run_experiment
+
+
+def folders(out: Path) -> list[Path]:
+    return sorted(out.iterdir()) if out.exists() else []
+
+
+def test_cpu_run_reports_throughput_and_says_energy_not_measured(fake_run):
+    config, plugins, backend, out = fake_run(["measurement.energy_sampler=none"])
+    result = run_experiment(config, plugins=plugins, output_dir=out)
+    assert result.status == "ok"
+    assert result.metrics.n_requests == 8 and result.metrics.n_batches == 4 and result.metrics.batch_size == 2
+    assert result.metrics.output_tokens == 8 * 4 and result.metrics.input_tokens == 8 * 8
+    assert result.metrics.output_tokens_per_s > 0
+    assert result.energy.measured is False and "energy_sampler is 'none'" in result.energy.not_measured_reason
+    for name in ("total_j", "total_j_bound", "dynamic_j", "prefill_j", "decode_j", "idle_power_w"):
+        assert getattr(result.energy, name) is None, name
+    assert result.metrics.energy_per_output_token_j is None and result.metrics.energy_per_token_j is None
+    assert backend.loaded == backend.unloaded == 1
+    (folder,) = folders(out)
+    assert folder.name == result.experiment_id and folder.name.startswith("random-tiny-llama-fake-")
+    assert load_result(folder) == result
+    assert (folder / "config.yaml").read_text().startswith(f"# config_hash: {result.config_hash}")
+
+
+def test_warmup_prompts_never_share_a_first_token_with_measured_ones(fake_run):
+    config, plugins, backend, out = fake_run(
+        ["measurement.energy_sampler=none", "measurement.warmup_batches=3"]
+    )
+    run_experiment(config, plugins=plugins, output_dir=out)
+    warm = [p for phase, _, ps in backend.seen if phase == "warmup" for p in ps]
+    measured = [p for phase, _, ps in backend.seen if phase == "measure" for p in ps]
+    assert len(warm) == 3 * 2 and len(measured) == 8
+    assert {p.token_ids[0] for p in warm}.isdisjoint({p.token_ids[0] for p in measured})
+    assert all(len(p.token_ids) == 8 for p in warm + measured)
+
+
+def test_backend_failure_mid_window_leaves_a_complete_failed_result(fake_run):
+    config, plugins, backend, out = fake_run(["measurement.energy_sampler=none"], fail_at=("measure", 2))
+    result = run_experiment(config, plugins=plugins, output_dir=out)
+    assert result.status == "failed"
+    assert result.error == "RuntimeError: fake backend exploded mid-window"
+    assert "Traceback" in result.error_traceback
+    assert backend.unloaded == 1, "the backend must be unloaded after a failure"
+    assert result.metrics.output_tokens_per_s is None and result.energy.total_j is None
+    (folder,) = folders(out)  # one complete folder, no staging leftovers
+    assert result.files["config"] == "config.yaml" and result.files["timeseries"].startswith("timeseries.")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["result.json", *result.files.values()])
+    assert load_result(folder).status == "failed"
+
+
+def test_crash_while_writing_leaves_nothing(fake_run, monkeypatch):
+    config, plugins, _backend, out = fake_run(["measurement.energy_sampler=none"])
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("llem.results.write.timeseries_bytes", boom)
+    with pytest.raises(OSError, match="disk full"):
+        run_experiment(config, plugins=plugins, output_dir=out)
+    assert folders(out) == [], "a failed write must leave no folder and no staging folder"
+
+
+def test_config_that_cannot_run_here_writes_nothing_and_loads_nothing(fake_run):
+    config, plugins, backend, out = fake_run(
+        ["measurement.energy_sampler=none", "prompts.source=file", "prompts.path=/nonexistent/prompts.jsonl"]
+    )
+    with pytest.raises(UserError, match="no such file"):
+        run_experiment(config, plugins=plugins, output_dir=out)
+    assert backend.loaded == 0 and folders(out) == []
+
+
+def test_energy_from_counter_edges_with_dynamic_energy_and_measured_phase_split(fake_run):
+    # 1 ms counter period: the window spans many periods, so per-token energy is published.
+    config, plugins, backend, out = fake_run(
+        ["measurement.baseline_duration_s=0.3"], meter={"period_s": 0.001}, prefill_s=0.01, step_s=0.01
+    )
+    result = run_experiment(config, plugins=plugins, output_dir=out)
+    e, m = result.energy, result.metrics
+    assert result.status == "ok" and e.measured and not e.short_window
+    assert e.sampler == "nvml" and e.devices == ["fake-gpu-0"] and e.counter_period_s == 0.001
+    # idle is measured while nothing runs: the fake meter's 100 W, to within the counter quantisation
+    assert e.idle_power_w == pytest.approx(100.0, rel=0.02)
+    busy = sum(b - a for a, b in backend.busy.intervals[-4:])  # the 4 measured batches
+    assert e.total_j == pytest.approx(100.0 * e.window_s + 200.0 * busy, abs=e.total_j_bound + 0.05)
+    assert e.dynamic_j == pytest.approx(200.0 * busy, rel=0.05)
+    assert m.energy_per_output_token_j == pytest.approx(e.total_j / 32)
+    assert m.energy_per_token_j == pytest.approx(e.total_j / (32 + 64))
+    assert m.dynamic_energy_per_output_token_j == pytest.approx(e.dynamic_j / 32)
+    assert e.phase_split == "measured"
+    assert e.prefill_j + e.decode_j == pytest.approx(e.total_j)
+    # decode sleeps 3 × 10 ms per batch, prefill 10 ms: decode must get roughly three times the energy
+    assert 2.0 < e.decode_j / e.prefill_j < 4.5
+
+
+def test_short_window_withholds_per_token_energy_and_says_why(fake_run):
+    # a 100 ms counter (NVML's) and a ~40 ms window: far fewer than 10 periods
+    config, plugins, _backend, out = fake_run(["measurement.baseline='off'"], meter={"period_s": 0.1})
+    result = run_experiment(config, plugins=plugins, output_dir=out)
+    assert result.energy.measured and result.energy.short_window
+    assert result.energy.total_j > 0 and result.energy.total_j_bound > 0
+    assert result.metrics.energy_per_output_token_j is None and result.metrics.energy_per_token_j is None
+    assert any("energy per token withheld" in n and "--allow-short-window" in n for n in result.notes)
+    assert any("measurement.baseline: off" in n for n in result.notes) and result.energy.dynamic_j is None
+
+
+def test_allow_short_window_reports_per_token_energy_with_a_warning(fake_run):
+    config, plugins, _backend, out = fake_run(
+        ["measurement.baseline='off'", "measurement.allow_short_window=true"], meter={"period_s": 0.1}
+    )
+    result = run_experiment(config, plugins=plugins, output_dir=out)
+    assert result.energy.short_window
+    assert result.metrics.energy_per_output_token_j == pytest.approx(result.energy.total_j / 32)
+    assert any("reported anyway" in n for n in result.notes)
+
+
+def test_without_phase_boundary_the_split_is_labelled_estimated(fake_run):
+    config, plugins, _backend, out = fake_run(
+        ["measurement.baseline='off'"], meter={"period_s": 0.001}, mark=False, prefill_s=0.01, step_s=0.01
+    )
+    result = run_experiment(config, plugins=plugins, output_dir=out)
+    e = result.energy
+    assert e.phase_split == "estimated" and e.phase_bound_j is None
+    assert e.prefill_j + e.decode_j == pytest.approx(e.total_j)
+    assert any("prefill/decode energy estimated" in n for n in result.notes)
+
+
+def test_converging_warmup_stops_when_latency_settles(fake_run):
+    config, plugins, _backend, out = fake_run(
+        [
+            "measurement.energy_sampler=none",
+            "measurement.warmup=converge",
+            "measurement.warmup_batches=3",
+            "measurement.warmup_cv=0.05",
+        ],
+        latencies=[0.08, 0.03, 0.02, 0.02, 0.02, 0.5, 0.5],
+    )
+    result = run_experiment(config, plugins=plugins, output_dir=out)
+    assert result.timings.warmup_batches == 5 and result.timings.warmup_converged is True
+    assert result.timings.warmup_cv < 0.05
