@@ -50,6 +50,21 @@ FIELD_CASES: dict[str, tuple[dict[str, Any], Any, list[tuple[tuple[str, ...], An
     "opt_batch_size": ({}, 4, [(("build_config", "opt_batch_size"), 4)]),
     "tensor_parallel_size": ({}, 2, [(("llm_kwargs", "tensor_parallel_size"), 2)]),
     "pipeline_parallel_size": ({}, 2, [(("llm_kwargs", "pipeline_parallel_size"), 2)]),
+    "context_parallel_size": ({}, 2, [(("llm_kwargs", "context_parallel_size"), 2)]),
+    "moe_cluster_parallel_size": ({}, 2, [(("llm_kwargs", "moe_cluster_parallel_size"), 2)]),
+    "copy_on_partial_reuse": ({}, False, [(("kv_cache_config", "copy_on_partial_reuse"), False)]),
+    "kv_cache_max_gpu_bytes": ({}, 2**32, [(("kv_cache_config", "max_gpu_total_bytes"), 2**32)]),
+    "gemm_swiglu_plugin": ({}, "fp8", [(("build_config", "plugin_config", "gemm_swiglu_plugin"), "fp8")]),
+    "paged_kv_cache": ({}, False, [(("build_config", "plugin_config", "paged_kv_cache"), False)]),
+    "embedding_parallel_mode": ({}, "NONE", [(("llm_kwargs", "embedding_parallel_mode"), "NONE")]),
+    "cuda_graph_batch_sizes": (PT, [1, 2, 8], [(("cuda_graph_config", "batch_sizes"), [1, 2, 8])]),
+    "batch_wait_timeout_iters": (PT, 3, [(("llm_kwargs", "batch_wait_timeout_iters"), 3)]),
+    "batch_wait_max_tokens_ratio": (PT, 0.5, [(("llm_kwargs", "batch_wait_max_tokens_ratio"), 0.5)]),
+    "sampler_type": (PT, "TRTLLMSampler", [(("llm_kwargs", "sampler_type"), "TRTLLMSampler")]),
+    "speculative_max_concurrency": (
+        {"backend": "pytorch", "speculative_mode": "ngram"}, 8,
+        [(("speculative_config", "kwargs", "max_concurrency"), 8)],
+    ),  # fmt: skip
     "moe_expert_parallel_size": ({}, 4, [(("llm_kwargs", "moe_expert_parallel_size"), 4)]),
     "moe_tensor_parallel_size": ({}, 2, [(("llm_kwargs", "moe_tensor_parallel_size"), 2)]),
     "enable_attention_dp": ({}, True, [(("llm_kwargs", "enable_attention_dp"), True)]),
@@ -292,6 +307,13 @@ RULE_CASES = {
         {"speculative_mode": "medusa", "eagle_dynamic_tree_top_k": 2}, {**EAGLE, "eagle_dynamic_tree_top_k": 2}),
     "cuda_graph_max_batch_size contradicts cuda_graphs=false": (
         {**PT, "cuda_graphs": False, "cuda_graph_max_batch_size": 8}, {**PT, "cuda_graph_max_batch_size": 8}),
+    "cuda_graph_batch_sizes contradicts cuda_graphs=false": (
+        {**PT, "cuda_graphs": False, "cuda_graph_batch_sizes": [1, 2]}, {**PT, "cuda_graph_batch_sizes": [1, 2]}),
+    "cuda_graph_max_batch_size must equal the largest of cuda_graph_batch_sizes": (
+        {**PT, "cuda_graph_max_batch_size": 4, "cuda_graph_batch_sizes": [1, 2]},
+        {**PT, "cuda_graph_max_batch_size": 2, "cuda_graph_batch_sizes": [1, 2]}),
+    "gemm_swiglu_plugin needs use_fused_mlp": (
+        {"gemm_swiglu_plugin": "fp8", "use_fused_mlp": False}, {"gemm_swiglu_plugin": "fp8", "use_fused_mlp": True}),
     "cuda_graph_padding contradicts cuda_graphs=false": (
         {**PT, "cuda_graphs": False, "cuda_graph_padding": True}, {**PT, "cuda_graphs": True, "cuda_graph_padding": True}),
     "max_input_len cannot exceed max_seq_len": (

@@ -76,16 +76,18 @@ TRT_ONLY_NONE = (
     "use_fused_mlp", "reduce_fusion", "opt_num_tokens", "opt_batch_size", "fast_build", "multi_block_mode",
     "enable_context_fmha_fp32_acc", "cuda_graph_mode", "cuda_graph_cache_size", "dynamic_batch_size_tuning",
     "dynamic_max_num_tokens_tuning", "dynamic_batch_window", "quantization", "quant_group_size",
-    "extra_build_args",
+    "extra_build_args", "paged_kv_cache", "embedding_parallel_mode", "gemm_swiglu_plugin",
 )  # fmt: skip
 TRT_ONLY_FLAGS = ("use_fp8_context_fmha", "weight_sparsity", "weight_streaming", "strip_plan")
 # TorchLlmArgs-only fields; TrtLlmArgs (extra="forbid") rejects them.
 PYTORCH_ONLY_NONE = (
     "cuda_graphs", "cuda_graph_max_batch_size", "cuda_graph_padding", "disable_overlap_scheduler", "attn_backend",
     "torch_compile", "enable_autotuner", "batch_wait_timeout_ms", "moe_backend", "stream_interval",
+    "sampler_type", "batch_wait_timeout_iters", "batch_wait_max_tokens_ratio", "cuda_graph_batch_sizes",
+    "speculative_max_concurrency",
 )  # fmt: skip
 SPEC_SUBSETTINGS = (
-    "speculative_model", "eagle_dynamic_tree_top_k", "lookahead_window_size",
+    "speculative_model", "eagle_dynamic_tree_top_k", "speculative_max_concurrency", "lookahead_window_size",
     "lookahead_ngram_size", "lookahead_verification_set_size",
 )  # fmt: skip
 
@@ -175,6 +177,28 @@ class TensorRTConfig(Section):
             resolution="set speculative_mode: eagle (trt) or eagle3 (pytorch), or remove eagle_dynamic_tree_top_k",
         ),
         conflicts(
+            "cuda_graph_batch_sizes",
+            "cuda_graphs",
+            False,
+            reason="it configures CudaGraphConfig, which cuda_graphs: false removes (cuda_graph_config=None)",
+        ),
+        custom(
+            ("cuda_graph_max_batch_size", "cuda_graph_batch_sizes"),
+            lambda o: o.cuda_graph_max_batch_size is not None
+            and bool(o.cuda_graph_batch_sizes)
+            and o.cuda_graph_max_batch_size != max(o.cuda_graph_batch_sizes),
+            message="cuda_graph_max_batch_size must equal the largest of cuda_graph_batch_sizes",
+            reason="CudaGraphConfig's validator rejects a max_batch_size other than max(batch_sizes)",
+            resolution="drop cuda_graph_max_batch_size (it follows from the list) or make them agree",
+        ),
+        custom(
+            ("gemm_swiglu_plugin", "use_fused_mlp"),
+            lambda o: o.gemm_swiglu_plugin is not None and o.use_fused_mlp is False,
+            message="gemm_swiglu_plugin needs use_fused_mlp",
+            reason="builder.optimize_model_with_config raises 'GemmSwiGLU plugin requires --use_fused_mlp flag'",
+            resolution="remove use_fused_mlp: false, or remove gemm_swiglu_plugin",
+        ),
+        conflicts(
             "cuda_graph_max_batch_size",
             "cuda_graphs",
             False,
@@ -217,6 +241,8 @@ class TensorRTConfig(Section):
                              "trt only).") = None  # fmt: skip
     tensor_parallel_size: _opt_int("GPUs per tensor-parallel group (default 1).") = None
     pipeline_parallel_size: _opt_int("Pipeline-parallel stages (default 1).") = None
+    context_parallel_size: _opt_int("Context-parallel size (splits long sequences across GPUs; default 1).") = None
+    moe_cluster_parallel_size: _opt_int("Cluster-parallel size for MoE expert weights (default: derived).") = None
     moe_expert_parallel_size: _opt_int("Expert-parallel size for MoE expert weights (default: derived).") = None
     moe_tensor_parallel_size: _opt_int("Tensor-parallel size for MoE expert weights (default: derived).") = None
     enable_attention_dp: _opt_bool("Attention data parallelism across the tensor-parallel GPUs (default false).") = None
@@ -260,6 +286,10 @@ class TensorRTConfig(Section):
     enable_block_reuse: _opt_bool("Reuse KV cache blocks across requests sharing a prefix (default true). Warm-up "
                                   "prompts that equal measured ones would make measured prefill nearly free.") = None  # fmt: skip
     enable_partial_reuse: _opt_bool("Reuse partially matched KV blocks (default true).") = None
+    copy_on_partial_reuse: _opt_bool("Copy partially matched KV blocks that are in use so they can be reused "
+                                      "(default true).") = None  # fmt: skip
+    kv_cache_max_gpu_bytes: _opt_int("Cap on GPU bytes for the KV cache (KvCacheConfig.max_gpu_total_bytes; the "
+                                     "smaller of this and free_gpu_memory_fraction wins; default none).", ge=0) = None  # fmt: skip
     kv_cache_host_cache_size: _opt_int("Bytes of host memory for offloaded KV blocks (KvCacheConfig.host_cache_size; "
                                        "default none).", ge=0) = None  # fmt: skip
     tokens_per_block: _opt_int("Tokens per paged KV cache block (PluginConfig.tokens_per_block on trt, "
@@ -306,6 +336,16 @@ class TensorRTConfig(Section):
         Meta(description="GPT attention plugin precision (PluginConfig default 'auto'); 'disable' turns it off. "
                          "trt only."),  # fmt: skip
     ] = None
+    gemm_swiglu_plugin: Annotated[
+        Literal["fp8"] | None,
+        Meta(
+            description="Fused GEMM + SwiGLU kernel for gated MLPs (PluginConfig.gemm_swiglu_plugin): FP8 on Hopper "
+            "(9.0+) only. trt only.",
+            extra=gpu(values={"fp8": 9.0}),
+        ),
+    ] = None
+    paged_kv_cache: _opt_bool("Paged KV cache in the engine (PluginConfig.paged_kv_cache; default true, false = one "
+                              "contiguous cache per request). trt only.") = None  # fmt: skip
     context_fmha: _opt_bool("Fused multi-head attention for the context phase (PluginConfig, default true). trt only.") = None
     use_paged_context_fmha: Annotated[
         bool,
@@ -346,6 +386,11 @@ class TensorRTConfig(Section):
         Meta(description="Strip weights from the engine plan (BuildConfig.use_strip_plan): smaller artifact, "
                          "weights refitted at load. trt only."),  # fmt: skip
     ] = False
+    embedding_parallel_mode: Annotated[
+        Literal["NONE", "SHARDING_ALONG_VOCAB", "SHARDING_ALONG_HIDDEN"] | None,
+        Meta(description="How tensor parallelism shards the embedding table (TrtLlmArgs, default "
+                         "SHARDING_ALONG_VOCAB). trt only."),  # fmt: skip
+    ] = None
     fast_build: _opt_bool("Skip some build-time optimisations for a faster build (TrtLlmArgs.fast_build). trt only.") = None
     use_custom_all_reduce: Annotated[
         bool,
@@ -366,6 +411,11 @@ class TensorRTConfig(Section):
     cuda_graphs: _opt_bool("CUDA graphs for decode steps (TorchLlmArgs.cuda_graph_config; default on). pytorch only.") = None
     cuda_graph_max_batch_size: _opt_int("Largest batch captured as a CUDA graph (CudaGraphConfig.max_batch_size, "
                                         "default 128). pytorch only.") = None  # fmt: skip
+    cuda_graph_batch_sizes: Annotated[
+        list[Annotated[int, Meta(ge=1)]] | None,
+        Meta(description="Batch sizes captured as CUDA graphs (CudaGraphConfig.batch_sizes; default: generated up "
+                         "to cuda_graph_max_batch_size). pytorch only.", examples=[[1, 2, 4, 8]]),  # fmt: skip
+    ] = None
     cuda_graph_padding: _opt_bool("Pad batches up to a captured size (CudaGraphConfig.enable_padding). pytorch only.") = None
     disable_overlap_scheduler: _opt_bool("Turn off overlapping host scheduling with GPU work (default false). "
                                          "pytorch only.") = None  # fmt: skip
@@ -378,6 +428,18 @@ class TensorRTConfig(Section):
     batch_wait_timeout_ms: Annotated[
         Annotated[float, Meta(ge=0.0)] | None,
         Meta(description="Wait up to this long to fill max_batch_size (default 0). pytorch only."),
+    ] = None
+    batch_wait_timeout_iters: _opt_int("Scheduler iterations to wait for more requests before running a batch "
+                                       "(default 0). pytorch only.", ge=0) = None  # fmt: skip
+    batch_wait_max_tokens_ratio: Annotated[
+        Annotated[float, Meta(ge=0.0, le=1.0)] | None,
+        Meta(description="Accumulate requests until this fraction of max_num_tokens is queued (default 0 = off). "
+                         "pytorch only."),  # fmt: skip
+    ] = None
+    sampler_type: Annotated[
+        Literal["auto", "TorchSampler", "TRTLLMSampler"] | None,
+        Meta(description="Token sampler of the PyTorch runtime (default auto: TorchSampler unless beam search). "
+                         "pytorch only."),  # fmt: skip
     ] = None
     stream_interval: _opt_int("Iterations between streamed responses (default 1); larger values cut host work per "
                               "token but coarsen per-token timing. pytorch only.") = None  # fmt: skip
@@ -402,6 +464,8 @@ class TensorRTConfig(Section):
     ] = 5
     eagle_dynamic_tree_top_k: _opt_int("EAGLE-2 dynamic draft tree: candidates expanded per draft layer "
                                        "(EagleDecodingConfig.use_dynamic_tree + dynamic_tree_max_topK).") = None  # fmt: skip
+    speculative_max_concurrency: _opt_int("Turn speculation off above this many concurrent requests "
+                                          "(DecodingBaseConfig.max_concurrency, PyTorch backend only).") = None  # fmt: skip
     speculative_model: Annotated[
         str | None,
         Meta(description="Draft / EAGLE / Medusa checkpoint folder (speculative_model).",

@@ -69,6 +69,8 @@ def describe(config: ExperimentBase) -> dict[str, Any]:
         graph: dict[str, Any] = {}
         _put(graph, "max_batch_size", s.cuda_graph_max_batch_size)
         _put(graph, "enable_padding", s.cuda_graph_padding)
+        if s.cuda_graph_batch_sizes is not None:
+            graph["batch_sizes"] = list(s.cuda_graph_batch_sizes)
         out["cuda_graph_config"] = graph or None
         # torch_compile: false is TensorRT-LLM's default (torch_compile_config=None), so it adds nothing.
         out["torch_compile_config"] = {} if s.torch_compile else None
@@ -85,18 +87,20 @@ def describe(config: ExperimentBase) -> dict[str, Any]:
 def _llm_kwargs(config: ExperimentBase, s: TensorRTConfig) -> dict[str, Any]:
     kw: dict[str, Any] = {"dtype": DTYPES[config.precision]}
     for name in (
-        "tensor_parallel_size", "pipeline_parallel_size", "moe_expert_parallel_size", "moe_tensor_parallel_size",
-        "enable_attention_dp", "max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens",
+        "tensor_parallel_size", "pipeline_parallel_size", "context_parallel_size", "moe_cluster_parallel_size",
+        "moe_expert_parallel_size", "moe_tensor_parallel_size", "enable_attention_dp", "max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens",
         "enable_chunked_prefill",
     ):  # fmt: skip
         _put(kw, name, getattr(s, name))
     if s.backend == "trt":
         kw["batching_type"] = s.batching_type.upper()  # BatchingType.INFLIGHT / STATIC
         _put(kw, "fast_build", s.fast_build)
+        _put(kw, "embedding_parallel_mode", s.embedding_parallel_mode)
     else:
         if s.cuda_graphs is False:
             kw["cuda_graph_config"] = None  # TorchLlmArgs: None turns CUDA graphs off
         for name in ("disable_overlap_scheduler", "attn_backend", "enable_autotuner", "batch_wait_timeout_ms",
+                     "batch_wait_timeout_iters", "batch_wait_max_tokens_ratio", "sampler_type",
                      "stream_interval"):  # fmt: skip
             _put(kw, name, getattr(s, name))
         if not s.use_custom_all_reduce:
@@ -110,6 +114,8 @@ def _kv_cache(s: TensorRTConfig) -> dict[str, Any]:
     _put(kv, "max_tokens", s.kv_cache_max_tokens)
     _put(kv, "enable_block_reuse", s.enable_block_reuse)
     _put(kv, "enable_partial_reuse", s.enable_partial_reuse)
+    _put(kv, "copy_on_partial_reuse", s.copy_on_partial_reuse)
+    _put(kv, "max_gpu_total_bytes", s.kv_cache_max_gpu_bytes)
     _put(kv, "host_cache_size", s.kv_cache_host_cache_size)
     if s.max_attention_window is not None:
         kv["max_attention_window"] = [s.max_attention_window]  # repeated over all layers by TensorRT-LLM
@@ -148,7 +154,7 @@ def _build(s: TensorRTConfig) -> dict[str, Any]:
         "use_paged_context_fmha": s.use_paged_context_fmha,
         "use_fp8_context_fmha": s.use_fp8_context_fmha,
     }
-    for name in ("gemm_plugin", "gpt_attention_plugin", "context_fmha", "remove_input_padding", "multiple_profiles",
+    for name in ("gemm_plugin", "gpt_attention_plugin", "gemm_swiglu_plugin", "paged_kv_cache", "context_fmha", "remove_input_padding", "multiple_profiles",
                  "use_fused_mlp", "reduce_fusion", "tokens_per_block"):  # fmt: skip
         _put(plugin, name, getattr(s, name))
     extra = dict(s.extra_build_args or {})
@@ -182,6 +188,7 @@ def _speculative(s: TensorRTConfig) -> dict[str, Any] | None:
     else:
         kw["max_draft_len"] = s.max_draft_len
     _put(kw, "speculative_model", s.speculative_model)
+    _put(kw, "max_concurrency", s.speculative_max_concurrency)
     if s.eagle_dynamic_tree_top_k is not None:
         kw["use_dynamic_tree"] = True
         kw["dynamic_tree_max_topK"] = s.eagle_dynamic_tree_top_k
@@ -217,8 +224,9 @@ def engine_key(config: ExperimentBase, library_version: str) -> str:
         "model": config.model,
         "weights_seed": config.random_seed if config.model.startswith("random:") else None,
         "dtype": llm["dtype"],
-        "parallel": {k: llm.get(k) for k in ("tensor_parallel_size", "pipeline_parallel_size",
-                                             "moe_expert_parallel_size", "moe_tensor_parallel_size")},  # fmt: skip
+        "parallel": {k: llm.get(k) for k in ("tensor_parallel_size", "pipeline_parallel_size", "context_parallel_size",
+                                             "moe_cluster_parallel_size", "moe_expert_parallel_size",
+                                             "moe_tensor_parallel_size", "embedding_parallel_mode")},  # fmt: skip
         "fast_build": llm.get("fast_build"),
         "build_config": desc["build_config"],
         "quant_config": desc["quant_config"],
