@@ -55,6 +55,10 @@ FIELD_CASES: dict[str, tuple[dict[str, Any], Any, list[tuple[tuple[str, ...], An
     "copy_on_partial_reuse": ({}, False, [(("kv_cache_config", "copy_on_partial_reuse"), False)]),
     "kv_cache_max_gpu_bytes": ({}, 2**32, [(("kv_cache_config", "max_gpu_total_bytes"), 2**32)]),
     "gemm_swiglu_plugin": ({}, "fp8", [(("build_config", "plugin_config", "gemm_swiglu_plugin"), "fp8")]),
+    "low_latency_gemm_plugin": ({}, "fp8", [(("build_config", "plugin_config", "low_latency_gemm_plugin"), "fp8")]),
+    "low_latency_gemm_swiglu_plugin": (
+        {}, "fp8", [(("build_config", "plugin_config", "low_latency_gemm_swiglu_plugin"), "fp8")]
+    ),
     "paged_kv_cache": ({}, False, [(("build_config", "plugin_config", "paged_kv_cache"), False)]),
     "embedding_parallel_mode": ({}, "NONE", [(("llm_kwargs", "embedding_parallel_mode"), "NONE")]),
     "cuda_graph_batch_sizes": (PT, [1, 2, 8], [(("cuda_graph_config", "batch_sizes"), [1, 2, 8])]),
@@ -312,7 +316,7 @@ RULE_CASES = {
     "cuda_graph_max_batch_size must equal the largest of cuda_graph_batch_sizes": (
         {**PT, "cuda_graph_max_batch_size": 4, "cuda_graph_batch_sizes": [1, 2]},
         {**PT, "cuda_graph_max_batch_size": 2, "cuda_graph_batch_sizes": [1, 2]}),
-    "gemm_swiglu_plugin needs use_fused_mlp": (
+    "gemm_swiglu_plugin / low_latency_gemm_swiglu_plugin need use_fused_mlp": (
         {"gemm_swiglu_plugin": "fp8", "use_fused_mlp": False}, {"gemm_swiglu_plugin": "fp8", "use_fused_mlp": True}),
     "cuda_graph_padding contradicts cuda_graphs=false": (
         {**PT, "cuda_graphs": False, "cuda_graph_padding": True}, {**PT, "cuda_graphs": True, "cuda_graph_padding": True}),

@@ -77,6 +77,7 @@ TRT_ONLY_NONE = (
     "enable_context_fmha_fp32_acc", "cuda_graph_mode", "cuda_graph_cache_size", "dynamic_batch_size_tuning",
     "dynamic_max_num_tokens_tuning", "dynamic_batch_window", "quantization", "quant_group_size",
     "extra_build_args", "paged_kv_cache", "embedding_parallel_mode", "gemm_swiglu_plugin",
+    "low_latency_gemm_plugin", "low_latency_gemm_swiglu_plugin",
 )  # fmt: skip
 TRT_ONLY_FLAGS = ("use_fp8_context_fmha", "weight_sparsity", "weight_streaming", "strip_plan")
 # TorchLlmArgs-only fields; TrtLlmArgs (extra="forbid") rejects them.
@@ -192,9 +193,10 @@ class TensorRTConfig(Section):
             resolution="drop cuda_graph_max_batch_size (it follows from the list) or make them agree",
         ),
         custom(
-            ("gemm_swiglu_plugin", "use_fused_mlp"),
-            lambda o: o.gemm_swiglu_plugin is not None and o.use_fused_mlp is False,
-            message="gemm_swiglu_plugin needs use_fused_mlp",
+            ("gemm_swiglu_plugin", "low_latency_gemm_swiglu_plugin", "use_fused_mlp"),
+            lambda o: (o.gemm_swiglu_plugin is not None or o.low_latency_gemm_swiglu_plugin is not None)
+            and o.use_fused_mlp is False,
+            message="gemm_swiglu_plugin / low_latency_gemm_swiglu_plugin need use_fused_mlp",
             reason="builder.optimize_model_with_config raises 'GemmSwiGLU plugin requires --use_fused_mlp flag'",
             resolution="remove use_fused_mlp: false, or remove gemm_swiglu_plugin",
         ),
@@ -343,6 +345,16 @@ class TensorRTConfig(Section):
             "(9.0+) only. trt only.",
             extra=gpu(values={"fp8": 9.0}),
         ),
+    ] = None
+    low_latency_gemm_plugin: Annotated[
+        Literal["fp8"] | None,
+        Meta(description="FP8 GEMM plugin tuned for small-batch latency (PluginConfig.low_latency_gemm_plugin; "
+                         "Ada/Hopper 8.9+). trt only.", extra=gpu(values={"fp8": 8.9})),  # fmt: skip
+    ] = None
+    low_latency_gemm_swiglu_plugin: Annotated[
+        Literal["fp8"] | None,
+        Meta(description="Low-latency fused GEMM + SwiGLU (PluginConfig.low_latency_gemm_swiglu_plugin; FP8, "
+                         "Hopper 9.0+). trt only.", extra=gpu(values={"fp8": 9.0})),  # fmt: skip
     ] = None
     paged_kv_cache: _opt_bool("Paged KV cache in the engine (PluginConfig.paged_kv_cache; default true, false = one "
                               "contiguous cache per request). trt only.") = None  # fmt: skip

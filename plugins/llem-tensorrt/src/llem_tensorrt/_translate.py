@@ -154,7 +154,8 @@ def _build(s: TensorRTConfig) -> dict[str, Any]:
         "use_paged_context_fmha": s.use_paged_context_fmha,
         "use_fp8_context_fmha": s.use_fp8_context_fmha,
     }
-    for name in ("gemm_plugin", "gpt_attention_plugin", "gemm_swiglu_plugin", "paged_kv_cache", "context_fmha", "remove_input_padding", "multiple_profiles",
+    for name in ("gemm_plugin", "gpt_attention_plugin", "gemm_swiglu_plugin", "low_latency_gemm_plugin",
+                 "low_latency_gemm_swiglu_plugin", "paged_kv_cache", "context_fmha", "remove_input_padding", "multiple_profiles",
                  "use_fused_mlp", "reduce_fusion", "tokens_per_block"):  # fmt: skip
         _put(plugin, name, getattr(s, name))
     extra = dict(s.extra_build_args or {})
