@@ -33,6 +33,7 @@ class RunRecord(msgspec.Struct, kw_only=True):
     finished_at: str | None = None
     wall_s: float | None = None
     exit_code: int | None = None
+    worker_pid: int | None = None
     model_reused: bool = False
     attempts: int = 0
 

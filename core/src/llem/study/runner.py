@@ -191,6 +191,7 @@ def _run_batch(
     def start(i: int) -> float:
         rec = records[batch[i].id]
         rec.status, rec.started_at, rec.attempts = "running", now_iso(), rec.attempts + 1
+        rec.worker_pid = proc.pid
         rec.log = str(log_path.relative_to(study_dir))
         save_manifest(study_dir, manifest)
         _emit(progress, state, "start", batch, i, records, labels, batch_remaining=_remaining(records))

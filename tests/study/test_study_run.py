@@ -1,0 +1,164 @@
+"""Real studies on the tiny random-weight Llama (PyTorch backend, CPU): complete sweeps, failures that are
+recorded while the study goes on, and resume after the study process is SIGKILLed.
+
+How the failures are provoked (nothing test-only in the code under test):
+- crash: `passthrough_kwargs: {bogus_generate_kwarg: 1}` makes transformers' generate raise ValueError
+  ("model_kwargs are not used by the model"); the run engine records it and the worker reports it.
+- hang: the prompts come from a named pipe (FIFO) that nobody writes, so reading the prompt file blocks forever
+  inside the worker, as a stuck read on a network filesystem would; only the study's timeout ends it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("llem_pytorch")
+pytestmark = pytest.mark.slow
+
+BASE = {
+    "model": "random:tiny-llama",
+    "backend": "pytorch",
+    "precision": "fp32",
+    "n_prompts": 4,
+    "max_input_tokens": 8,
+    "max_output_tokens": 4,
+    "measurement": {"warmup_batches": 1, "timeseries": False},
+}
+
+
+def write_study(path: Path, **study) -> Path:
+    path.write_text(yaml.safe_dump({"base": BASE, **study}, sort_keys=False))
+    return path
+
+
+def manifest(folder: Path) -> dict:
+    return json.loads((folder / "study.json").read_text())
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_two_axis_sweep_with_two_cycles_runs_to_completion(tmp_path, llem_cli):
+    study = write_study(
+        tmp_path / "sweep.yaml",
+        sweep={"pytorch.batch_size": [1, 2], "decoder.preset": ["deterministic", "standard"]},
+        cycles=2,
+        reuse_model=True,
+        timeout_s=120,
+    )
+    out = tmp_path / "out"
+    r = llem_cli("study", "run", str(study), "--output", str(out), timeout=300)
+    assert r.exit_code == 0, r.output
+    assert "study complete: 8 ok" in r.stdout
+    assert "[8/8] p004-c2 ok" in r.stderr  # plain progress lines when not on a terminal
+    m = manifest(out)
+    assert m["status"] == "complete" and len(m["points"]) == 4
+    # one worker loaded the model once; the 7 later runs reused it (batch size and decoder are runtime settings)
+    assert sum(run["model_reused"] for run in m["runs"]) == 7
+    assert len(list((out / "logs").glob("*.log"))) == 1
+
+    import llem.study
+
+    runs, agg = llem.study.load(out)
+    assert len(runs) == 8 and set(runs["status"]) == {"ok"}
+    assert (runs["output_tokens"] == 16).all()  # 4 prompts × 4 tokens, fixed output length
+    assert runs["energy_per_output_token_j"].isna().all()  # not measured on this machine: missing, never 0
+    assert list(agg["n_ok"]) == [2, 2, 2, 2]
+    assert agg["output_tokens_per_s_std"].notna().all() and agg["output_tokens_per_s_ci95"].notna().all()
+    assert sorted(agg["pytorch.batch_size"]) == [1, 1, 2, 2]
+    assert (out / "summary" / "runs.csv").is_file() and (out / "summary" / "aggregate.parquet").is_file()
+
+    rep = llem_cli("report", str(out))
+    assert rep.exit_code == 0, rep.output
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 3  # front + one per swept parameter
+    assert "Energy was not measured" in html
+
+
+def test_crash_and_hang_are_recorded_as_failed_and_the_rest_is_measured(tmp_path, llem_cli):
+    fifo = tmp_path / "prompts.txt"
+    os.mkfifo(fifo)
+    study = write_study(
+        tmp_path / "failing.yaml",
+        experiments=[
+            {"passthrough_kwargs": {"bogus_generate_kwarg": 1}},
+            {"prompts": {"source": "file", "path": str(fifo), "format": "text"}},
+            {"pytorch.batch_size": 2},
+        ],
+        timeout_s=25,
+        order="sequential",
+    )
+    out = tmp_path / "out"
+    r = llem_cli("study", "run", str(study), "--output", str(out), timeout=300)
+    assert r.exit_code == 0, r.output
+    crash, hang, good = manifest(out)["runs"]
+    assert (crash["status"], crash["failure"]) == ("failed", "error")
+    assert "bogus_generate_kwarg" in crash["error"]
+    assert (hang["status"], hang["failure"]) == ("failed", "timeout")
+    assert "timed out after 25 s" in hang["error"]
+    assert not pid_alive(hang["worker_pid"])
+    assert good["status"] == "ok"
+    result = json.loads(next((out / good["result_dir"]).glob("result.json")).read_text())
+    assert result["status"] == "ok" and result["metrics"]["output_tokens"] == 16
+    assert "study complete: 2 failed, 1 ok" in r.stdout
+
+
+def test_resume_after_sigkill_does_not_rerun_completed_experiments(tmp_path, llem_cli):
+    study = write_study(tmp_path / "resume.yaml", sweep={"pytorch.batch_size": [1, 2, 4]}, timeout_s=120)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from llem.cli import main; main()", "study", "run", str(study), "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        try:
+            runs = manifest(out)["runs"]
+        except (FileNotFoundError, json.JSONDecodeError):
+            continue
+        if runs[0]["status"] == "ok" and runs[1]["status"] == "running":
+            break
+    else:
+        proc.kill()
+        pytest.fail("the study never reached its second experiment")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+    before = manifest(out)["runs"]
+    done = {r["id"]: r for r in before if r["status"] == "ok"}
+    assert "p001-c1" in done and len(done) < 3
+    stamps = {rid: (out / "runs" / rid / "outcome.json").stat().st_mtime_ns for rid in done}
+    # the worker of the experiment in flight dies with the study (PR_SET_PDEATHSIG), it does not linger
+    in_flight = before[1]["worker_pid"]
+    t0 = time.monotonic()
+    while pid_alive(in_flight) and time.monotonic() - t0 < 10:
+        time.sleep(0.1)
+    assert not pid_alive(in_flight)
+
+    r = llem_cli("study", "run", "--resume", str(out), timeout=300)
+    assert r.exit_code == 0, r.output
+    after = {run["id"]: run for run in manifest(out)["runs"]}
+    assert all(run["status"] == "ok" for run in after.values())
+    for rid, old in done.items():
+        assert after[rid]["attempts"] == 1 and after[rid]["result_dir"] == old["result_dir"]
+        assert (out / "runs" / rid / "outcome.json").stat().st_mtime_ns == stamps[rid]
+    assert after["p002-c1"]["attempts"] == 2
+    assert f"[1/{3 - len(done)}]" in r.stderr
