@@ -7,6 +7,7 @@ events to seconds once, after generate returns; on the CPU, where the work is sy
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -74,3 +75,8 @@ class StepClock(LogitsProcessor):
         # it was recorded: device time since it plus the host time before it is time since t0.
         off = self._start_offset_s
         return [off + self._start.elapsed_time(e) / 1000.0 for e in self._events[:n]]
+
+
+# transformers' LogitsProcessorList runs inspect.signature on every processor at every step (~13 µs here, most of
+# the clock's cost); a precomputed __signature__ short-cuts that parse.
+StepClock.__call__.__signature__ = inspect.signature(StepClock.__call__)  # type: ignore[attr-defined]
