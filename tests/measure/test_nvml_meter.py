@@ -59,8 +59,11 @@ def test_window_energy_is_the_counter_difference_and_the_bound_covers_the_truth(
     a, b = trace.phase(phase)
     start, end = measure_window(meter, clock, a, b)
     w = window_energy(meter, start, end)
-    # Energy is the raw counter difference (mJ -> J), nothing integrated or smoothed.
-    raw = (trace.counter_mj(end.t_s) - trace.counter_mj(start.t_s)) / 1000
+    # Energy is the raw counter difference (mJ -> J), nothing integrated or smoothed. An edge's time is the
+    # estimated moment of the update it waited for, a little before the read that saw it: one read later the
+    # counter shows the edge's value.
+    after = trace.energy_read_cost_s
+    raw = (trace.counter_mj(end.t_s + after) - trace.counter_mj(start.t_s + after)) / 1000
     assert w.energy_j == pytest.approx(raw, abs=1e-9)
     truth = trace.true_energy_j(start.t_s, end.t_s)
     assert abs(w.energy_j - truth) <= w.bound_j, (w.energy_j, truth, w.bound_j)
@@ -96,9 +99,9 @@ def test_read_edge_aligns_to_a_counter_update(trace: Trace, replay) -> None:
     meter = NvmlMeter([0])
     reading = meter.read_edge()
     times, _ = trace.updates()
-    last_update = max(t for t in times if t <= reading.t_s)
-    # The reading comes right after an update: within about one read of it, not up to a whole period later.
-    assert reading.t_s - last_update <= 2 * trace.energy_read_cost_s
+    nearest = min(times, key=lambda t: abs(t - reading.t_s))
+    # The reading's time is the update's (to about one read), not up to a whole period after it.
+    assert abs(reading.t_s - nearest) <= 2 * trace.energy_read_cost_s
     assert reading.edge_power_w is not None and reading.edge_power_w > 0
 
 
@@ -201,3 +204,30 @@ def test_energy_bound_is_two_periods_of_power() -> None:
     assert energy_bound_j(meter, 500.0) == pytest.approx(2 * 0.104 * 500.0)
     # A window ending in a burst: the end edge counts at the burst's power, not the window's mean.
     assert energy_bound_j(meter, 200.0, edge_powers_w=(120.0, 600.0)) == pytest.approx(0.104 * (200 + 600))
+
+
+def test_end_edge_stands_for_the_moment_the_workload_ended(replay) -> None:
+    """A window ending at the drop from 600 W to idle: the next counter update after the end includes idle tail
+    energy; with instantaneous power the end edge is moved back to the call and matches the exact integral."""
+    trace = synthetic_trace()
+    _fake, clock = replay([trace], start_s=8.7)
+    meter = NvmlMeter([0])
+    start = meter.read_edge()
+    clock.t = max(clock.t, 13.6)  # the sustained phase (600 W) ends here; idle (120 W) follows
+    end = meter.read_edge(end=True)
+    assert end.t_s == pytest.approx(13.6, abs=0.005)
+    truth = trace.true_energy_j(start.t_s, end.t_s)
+    corrected = window_energy(meter, start, end).energy_j
+    assert corrected == pytest.approx(truth, abs=1.0)
+
+
+def test_end_edge_without_instant_power_keeps_the_next_update_and_its_time(replay) -> None:
+    trace = synthetic_trace()
+    trace.instant_power_w = None  # as on GPUs without NVML's instantaneous power field
+    _fake, clock = replay([trace], start_s=8.7)
+    meter = NvmlMeter([0])
+    start = meter.read_edge()
+    clock.t = max(clock.t, 13.6)
+    end = meter.read_edge(end=True)
+    assert end.t_s > 13.6  # the window honestly extends to the update it read
+    assert window_energy(meter, start, end).energy_j == pytest.approx(trace.true_energy_j(start.t_s, end.t_s), abs=1.0)
