@@ -183,6 +183,7 @@ def test_cuda_graph_settings_refused_on_cpu():
         ({"vllm": {"ignore_eos": False}}, "vllm.ignore_eos"),
         ({"vllm": {"max_model_len": 100}, "max_input_tokens": 64, "max_output_tokens": 64}, "vllm.max_model_len"),
         ({"decoder": {"do_sample": True, "temperature": 1.0, "top_p": 0.0}}, "decoder.top_p"),
+        ({"vllm": {"n": 2}, "decoder": {"preset": "deterministic"}}, "vllm.n"),
         ({"vllm": {"kv_cache_memory_bytes": 1 << 26, "gpu_memory_utilization": 0.5}}, "vllm.kv_cache_memory_bytes"),
     ],
 )

@@ -9,6 +9,7 @@ start of the call, even when the engine core runs in another process.
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from llem.plugins.types import BatchOutput, RequestOutput
@@ -87,9 +88,11 @@ def _streamed(llm: Any, prompts: list[Any], params: Any) -> BatchOutput:
     """Per-step (DELTA) outputs: each step's engine-core timestamp gives every token's time, hence real ITLs."""
     engine = llm.llm_engine
     t0 = time.monotonic()
-    request_ids = llm.enqueue(prompts, params, use_tqdm=False)
-    steps: dict[str, list[tuple[float, int]]] = {rid: [] for rid in request_ids}
-    tokens: dict[str, list[int]] = {rid: [] for rid in request_ids}
+    llm.enqueue(prompts, params, use_tqdm=False)
+    # Outputs carry the caller-side request id (enqueue returns vLLM's internal ones); like LLM.generate, prompt
+    # order is the numeric order of those ids.
+    steps: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    tokens: dict[str, list[int]] = defaultdict(list)
     first_out: dict[str, Any] = {}
     host_clock = False
     while engine.has_unfinished_requests():
@@ -106,6 +109,9 @@ def _streamed(llm: Any, prompts: list[Any], params: Any) -> BatchOutput:
             first_out.setdefault(r.request_id, r)
             if r.finished:
                 first_out[r.request_id] = _keep_prompt(first_out[r.request_id], r)
+    request_ids = sorted(first_out, key=int)
+    if len(request_ids) != len(prompts):
+        raise RuntimeError(f"vLLM returned {len(request_ids)} requests for {len(prompts)} prompts")
     requests, ids = [], []
     for rid in request_ids:
         seq = steps[rid]
