@@ -16,7 +16,7 @@ BAD = [
     ("bad preset", GOOD + "decoder: {preset: wild}\n", "$.decoder.preset: Invalid enum value 'wild'"),
     ("missing model", "backend: toy\n", "$: Object missing required field model"),
     ("backend not installed", "model: m\nbackend: tensorrt_x\n", "$.backend: backend 'tensorrt_x' is not installed (installed: toy)"),
-    ("section of another backend", GOOD + "vllm: {}\n", "$.vllm: backend 'vllm' is not installed (installed: toy; pip install llem-vllm adds it)"),
+    ("section of another backend", GOOD + "vllm: {}\n", "$.vllm: backend 'vllm' is disabled by LLEM_DISABLE_PLUGINS"),
     ("backend section bad field", GOOD + "toy: {batch_size: 0}\n", "$.toy.batch_size: Expected int >= 1"),
     ("backend rule exclusive", GOOD + "toy: {fast: true, careful: true}\n", "$.toy: fast and careful are mutually"),
     ("backend rule requires", GOOD + "toy: {mode: a}\n", "$.toy: mode requires fast=true"),

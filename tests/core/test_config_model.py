@@ -120,3 +120,13 @@ def test_presets_checked_at_import():
     finally:
         decoder.PRESETS.clear()
         decoder.PRESETS.update(saved)
+
+
+def test_section_of_another_installed_backend_is_rejected():
+    from test_plugins import _Minimal
+
+    plugins = get_plugin_manager(entry_points=False)
+    plugins.register(_Minimal("one"), "one")
+    plugins.register(_Minimal("two"), "two")
+    with pytest.raises(ConfigError, match=r"^\$: section 'two' does not apply to backend 'one'$"):
+        load_experiment({"model": "m", "backend": "one", "two": {}}, plugins=plugins)

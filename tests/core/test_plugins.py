@@ -58,7 +58,7 @@ def test_strict_mode_reraises(mixed_site, llem_cli):
 
 
 def test_disable_plugins(mixed_site, llem_cli):
-    result = llem_cli("backends", "list", "--json", env={"LLEM_DISABLE_PLUGINS": "toy,broken"})
+    result = llem_cli("backends", "list", "--json", env={"LLEM_DISABLE_PLUGINS": "toy,broken,pytorch"})
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["toy"]["status"] == "disabled"
     assert rows["broken"]["status"] == "disabled"

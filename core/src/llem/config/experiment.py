@@ -83,7 +83,7 @@ class ExperimentBase(Section):
     def __post_init__(self) -> None:
         for name, section_type in self.__sections__.items():
             if name != self.backend and getattr(self, name) is not None:
-                raise ValueError(f"section `{name}` does not apply to backend `{self.backend}`")
+                raise ValueError(f"section '{name}' does not apply to backend '{self.backend}'")
             if name == self.backend and getattr(self, name) is None:
                 setattr(self, name, section_type())
         super().__post_init__()
