@@ -150,7 +150,9 @@ class FakeMeter(EnergyMeter):
         t = time.perf_counter()
         return EnergyReading(t_s=t, joules=(self._energy_at(self._last_update(t)),))
 
-    def read_edge(self) -> EnergyReading:
+    def read_edge(self, *, end: bool = False) -> EnergyReading:
+        # Both edges: the reading right after the next update (a meter without instantaneous power).
+
         now = time.perf_counter()
         nxt = self._last_update(now) + self.update_period_s
         time.sleep(max(0.0, nxt - now) + 1e-4)

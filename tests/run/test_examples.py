@@ -1,4 +1,4 @@
-"""Every example config validates against the installed backends (an example for a missing backend is skipped)."""
+"""Every example config validates against the installed backends (examples for missing ones are skipped)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from llem.config.resolve import load_experiment
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))

@@ -87,7 +87,8 @@ def test_energy_from_counter_edges_with_dynamic_energy_and_measured_phase_split(
     )
     result = run_experiment(config, plugins=plugins, output_dir=out)
     e, m = result.energy, result.metrics
-    assert result.status == "ok" and e.measured and not e.short_window
+    assert result.status == "ok", result.error_traceback
+    assert e.measured and not e.short_window
     assert e.sampler == "nvml" and e.devices == ["fake-gpu-0"] and e.counter_period_s == 0.001
     # idle is measured while nothing runs: the fake meter's 100 W, to within the counter quantisation
     assert e.idle_power_w == pytest.approx(100.0, rel=0.02)
