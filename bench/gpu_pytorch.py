@@ -186,9 +186,13 @@ def main() -> None:
     import transformers
 
     if not torch.cuda.is_available():
-        print("gpu_pytorch: no CUDA device visible to torch; these checks need an NVIDIA GPU", file=sys.stderr)
+        print(
+            "gpu_pytorch: no CUDA device visible to torch; these checks need an NVIDIA GPU", file=sys.stderr
+        )
         sys.exit(2)
-    print(f"GPU {torch.cuda.get_device_name(0)}; torch {torch.__version__}; transformers {transformers.__version__}")
+    print(
+        f"GPU {torch.cuda.get_device_name(0)}; torch {torch.__version__}; transformers {transformers.__version__}"
+    )
     out_dir = args.out or tempfile.mkdtemp(prefix="llem-gpu-pytorch-")
     rows = []
     for name in args.only or list(SCENARIOS):
@@ -204,7 +208,7 @@ def main() -> None:
             jpt = row["energy_per_output_token_j"]
             print(
                 f"{name}: {tps:.1f} output tokens/s; "
-                f"{'%.4f J/output token' % jpt if jpt is not None else 'energy per token not reported'}; "
+                f"{'{:.4f} J/output token'.format(jpt) if jpt is not None else 'energy per token not reported'}; "
                 f"ttft p50 {row['ttft_p50_s']}; itl p50 {row['itl_p50_s']}"
             )
         else:

@@ -36,7 +36,6 @@ def main() -> None:
     import torch
     from llem.config.resolve import load_experiment
     from llem.plugins import Batch, Prompt, get_plugin_manager
-
     from llem_pytorch import _kwargs
 
     cuda = torch.cuda.is_available()
@@ -127,7 +126,9 @@ def main() -> None:
     )
     print(f"llem tokens/s: median {med_llem:10.1f}   runs {[round(x, 1) for x in llem_tps]}")
     print(f"hand tokens/s: median {med_hand:10.1f}   runs {[round(x, 1) for x in hand_tps]}")
-    print(f"ratio llem/hand: {med_llem / med_hand:.4f} (medians), {pair:.4f} (median of paired runs); goal >= 0.99")
+    print(
+        f"ratio llem/hand: {med_llem / med_hand:.4f} (medians), {pair:.4f} (median of paired runs); goal >= 0.99"
+    )
 
 
 if __name__ == "__main__":

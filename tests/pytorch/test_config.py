@@ -154,7 +154,10 @@ def test_unknown_field_is_rejected():
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"load_in_4bit": True, "load_in_8bit": True}, "load_in_4bit and load_in_8bit are mutually exclusive"),
+        (
+            {"load_in_4bit": True, "load_in_8bit": True},
+            "load_in_4bit and load_in_8bit are mutually exclusive",
+        ),
         ({"torch_compile_mode": "max-autotune"}, "requires torch_compile=true"),
         ({"torch_compile_backend": "inductor"}, "requires torch_compile=true"),
         ({"torch_compile": False, "torch_compile_mode": "default"}, "requires torch_compile=true"),
@@ -162,7 +165,10 @@ def test_unknown_field_is_rejected():
         ({"bnb_4bit_quant_type": "nf4"}, "requires load_in_4bit=true"),
         ({"bnb_4bit_use_double_quant": False}, "requires load_in_4bit=true"),
         ({"load_in_8bit": True, "bnb_4bit_quant_type": "nf4"}, "requires load_in_4bit=true"),
-        ({"use_cache": False, "cache_implementation": "static"}, "cache_implementation contradicts use_cache=false"),
+        (
+            {"use_cache": False, "cache_implementation": "static"},
+            "cache_implementation contradicts use_cache=false",
+        ),
         ({"prompt_lookup_num_tokens": 4, "batch_size": 2}, "prompt_lookup_num_tokens needs batch_size 1"),
         ({"prompt_lookup_num_tokens": 4, "num_beams": 2}, "cannot be combined with num_beams > 1"),
         ({"early_stopping": True}, "require num_beams > 1"),

@@ -10,7 +10,6 @@ import time
 from collections import Counter
 
 import pytest
-import torch
 from llem.config.resolve import load_experiment
 from llem.plugins import Batch, Prompt, get_plugin_manager
 
@@ -94,7 +93,8 @@ def test_batch_is_left_padded_and_counts_are_real(backend, handle, seen):
     out = run(backend, handle, experiment({"batch_size": 3}))
     ids = seen["input_ids"][0]
     assert ids.shape == (3, 8)  # all three prompts in one forward, padded to the longest
-    assert ids[1].tolist()[-3:] == [40, 41, 42] and ids[1, 0].item() == handle.pad_token_id  # padding on the left
+    # Padding goes on the left: decoder-only models continue from the last position.
+    assert ids[1].tolist()[-3:] == [40, 41, 42] and ids[1, 0].item() == handle.pad_token_id
     assert [r.input_tokens for r in out.requests] == [8, 3, 5]  # not the padded width
     assert [r.output_tokens for r in out.requests] == [12, 12, 12]
 
@@ -197,7 +197,9 @@ def test_prompt_lookup_runs_assisted_generation_losslessly(backend, handle, seen
 def test_passthrough_kwarg_reaches_generate(backend, handle, seen):
     free = run(backend, handle, experiment(), max_new_tokens=16)
     common, _ = Counter(t for row in free.output_token_ids for t in row).most_common(1)[0]
-    out = run(backend, handle, experiment(passthrough_kwargs={"suppress_tokens": [common]}), max_new_tokens=16)
+    out = run(
+        backend, handle, experiment(passthrough_kwargs={"suppress_tokens": [common]}), max_new_tokens=16
+    )
     assert seen["config"][-1].suppress_tokens == [common]
     assert all(common not in row for row in out.output_token_ids)
 
@@ -220,7 +222,8 @@ def test_torch_compile_is_used_by_generate(backend, handle):
         assert compiled.compiled and compiled.notes == []
         torch._dynamo.utils.counters.clear()
         out = run(backend, compiled, cfg)
-        assert torch._dynamo.utils.counters["stats"]["calls_captured"] > 0  # generate ran the compiled forward
+        # generate ran the compiled forward
+        assert torch._dynamo.utils.counters["stats"]["calls_captured"] > 0
         assert out.output_token_ids == run(backend, handle, experiment()).output_token_ids
     finally:
         backend.unload(compiled)
@@ -257,4 +260,3 @@ def test_two_data_parallel_processes_on_cpu(backend, handle):
     single = run(backend, handle, experiment(), prompts=prompts[:2]).output_token_ids
     single += run(backend, handle, experiment(), prompts=prompts[2:]).output_token_ids
     assert out.output_token_ids == single
-

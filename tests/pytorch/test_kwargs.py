@@ -25,7 +25,9 @@ def load_kwargs(config, *, has_cuda=False, has_accelerate=True, device_override=
 
 
 # -- from_pretrained ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("precision", "dtype"), [("fp32", torch.float32), ("fp16", torch.float16), ("bf16", torch.bfloat16)])
+@pytest.mark.parametrize(
+    ("precision", "dtype"), [("fp32", torch.float32), ("fp16", torch.float16), ("bf16", torch.bfloat16)]
+)
 def test_dtype_follows_precision(precision, dtype):
     assert load_kwargs(experiment(precision=precision))["dtype"] is dtype
 

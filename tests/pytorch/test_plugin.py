@@ -78,7 +78,6 @@ def test_run_experiment_end_to_end(llem_plugins, tmp_path, monkeypatch):
     """Through the core's lifecycle: batch_size splits the prompts, every token is counted, the result is written."""
     from llem.results import load_result
     from llem.run import run_experiment
-
     from llem_pytorch import _generate
 
     calls: list[tuple[int, str]] = []

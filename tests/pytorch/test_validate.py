@@ -15,12 +15,16 @@ from llem_pytorch import _validate
 
 CPU = DeviceInfo()
 H100 = DeviceInfo(gpus=(GpuInfo(index=0, name="NVIDIA H100", compute_capability=(9, 0)),))
-TWO_A100 = DeviceInfo(gpus=tuple(GpuInfo(index=i, name="NVIDIA A100", compute_capability=(8, 0)) for i in range(2)))
+TWO_A100 = DeviceInfo(
+    gpus=tuple(GpuInfo(index=i, name="NVIDIA A100", compute_capability=(8, 0)) for i in range(2))
+)
 T4 = DeviceInfo(gpus=(GpuInfo(index=0, name="Tesla T4", compute_capability=(7, 5)),))
 
 
 def experiment(pytorch: dict | None = None, **top):
-    return load_experiment({"model": "random:tiny-llama", "backend": "pytorch", "pytorch": pytorch or {}, **top})
+    return load_experiment(
+        {"model": "random:tiny-llama", "backend": "pytorch", "pytorch": pytorch or {}, **top}
+    )
 
 
 @pytest.fixture
@@ -76,7 +80,9 @@ def test_device_placement_needs_accelerate(packages, field, value):
 
 
 def test_offloaded_static_refused_on_cpu_once(llem_plugins):
-    problems = validate_experiment(experiment({"cache_implementation": "offloaded_static"}), CPU, llem_plugins)
+    problems = validate_experiment(
+        experiment({"cache_implementation": "offloaded_static"}), CPU, llem_plugins
+    )
     assert len(problems) == 1
     assert problems[0].startswith("pytorch.cache_implementation: offloaded_static needs an NVIDIA GPU")
 
@@ -96,8 +102,12 @@ def test_gpu_visible_but_torch_without_cuda_is_refused(packages):
 
 def test_flash_attention_3_refused_below_hopper(llem_plugins, packages, cuda_torch):
     packages("flash_attn_interface")
-    problems = validate_experiment(experiment({"attn_implementation": "flash_attention_3"}), TWO_A100, llem_plugins)
-    assert problems == ["pytorch.attn_implementation: flash_attention_3 needs compute capability 9.0+, the GPU has 8.0"]
+    problems = validate_experiment(
+        experiment({"attn_implementation": "flash_attention_3"}), TWO_A100, llem_plugins
+    )
+    assert problems == [
+        "pytorch.attn_implementation: flash_attention_3 needs compute capability 9.0+, the GPU has 8.0"
+    ]
 
 
 def test_bf16_refused_before_ampere(cuda_torch):
@@ -120,4 +130,6 @@ def test_num_processes_runs_on_cpu_without_gpus():
 def test_num_processes_excludes_device_map(packages):
     packages("accelerate")
     found = _validate.problems(experiment({"num_processes": 2, "device_map": "auto"}), CPU)
-    assert len(found) == 1 and found[0].startswith("pytorch.device_map: cannot be combined with num_processes")
+    assert len(found) == 1 and found[0].startswith(
+        "pytorch.device_map: cannot be combined with num_processes"
+    )

@@ -166,7 +166,9 @@ class PyTorchConfig(Section):
     # -- KV cache ----------------------------------------------------------------------------------------------
     use_cache: Annotated[
         bool | None,
-        Meta(description="Keep a KV cache during generation; false recomputes every past token (None: true)."),
+        Meta(
+            description="Keep a KV cache during generation; false recomputes every past token (None: true)."
+        ),
     ] = None
     cache_implementation: Annotated[
         CacheImplementation | None,
@@ -199,7 +201,9 @@ class PyTorchConfig(Section):
     ] = None
     no_repeat_ngram_size: Annotated[
         Annotated[int, Meta(ge=0)] | None,
-        Meta(description="Forbid any n-gram of this size from occurring twice in the output; 0 is off (None: 0)."),
+        Meta(
+            description="Forbid any n-gram of this size from occurring twice in the output; 0 is off (None: 0)."
+        ),
     ] = None
 
     # -- speculative decoding -------------------------------------------------------------------------------------

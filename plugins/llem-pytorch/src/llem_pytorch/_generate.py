@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
 
 
-def encode(handle: PyTorchHandle, prompts: list[Prompt], max_input_tokens: int) -> tuple[dict[str, Any], list[int]]:
+def encode(
+    handle: PyTorchHandle, prompts: list[Prompt], max_input_tokens: int
+) -> tuple[dict[str, Any], list[int]]:
     """Left-padded input_ids and attention_mask on the model's device, and each prompt's real length."""
     rows = []
     for p in prompts:
@@ -135,10 +137,7 @@ def _requests(
     out = []
     for n_in, n_out in zip(input_lengths, output_tokens, strict=True):
         ttft = steps_s[0] if steps_s and n_out > 0 else None
-        if n_out < longest and per_token and n_out < len(steps_s):
-            e2e = steps_s[n_out]
-        else:
-            e2e = end_s
+        e2e = steps_s[n_out] if n_out < longest and per_token and n_out < len(steps_s) else end_s
         itl = None
         if per_token and n_out >= 2 and len(steps_s) >= n_out:
             itl = [steps_s[k] - steps_s[k - 1] for k in range(1, n_out)]

@@ -133,7 +133,9 @@ def compile_kwargs(pt: PyTorchConfig) -> dict[str, Any]:
     return kwargs
 
 
-def generate_kwargs(config: ExperimentBase, *, max_new_tokens: int, fixed_output_length: bool) -> dict[str, Any]:
+def generate_kwargs(
+    config: ExperimentBase, *, max_new_tokens: int, fixed_output_length: bool
+) -> dict[str, Any]:
     """Keyword arguments for `model.generate`, passthrough_kwargs merged last.
 
     Greedy decoding (temperature 0 or do_sample false) sends do_sample=False and strips the sampling-only

@@ -66,8 +66,12 @@ def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTor
         tokenizer.pad_token = tokenizer.eos_token
         handle.notes.append("tokenizer has no pad token: padding with the end-of-sequence token")
 
-    kwargs = _kwargs.model_kwargs(config, has_cuda=has_cuda, has_accelerate=accel, device_override=device_override)
-    _, move_to = _kwargs.placement(pt, has_cuda=has_cuda, has_accelerate=accel, device_override=device_override)
+    kwargs = _kwargs.model_kwargs(
+        config, has_cuda=has_cuda, has_accelerate=accel, device_override=device_override
+    )
+    _, move_to = _kwargs.placement(
+        pt, has_cuda=has_cuda, has_accelerate=accel, device_override=device_override
+    )
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if move_to is not None:
         model = model.to(move_to)
@@ -83,9 +87,7 @@ def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTor
         _compile(handle, pt)
     unvalidated = _kwargs.unvalidated_kwargs(config)
     if unvalidated:
-        handle.notes.append(
-            f"passthrough_kwargs reached model.generate unvalidated: {sorted(unvalidated)}"
-        )
+        handle.notes.append(f"passthrough_kwargs reached model.generate unvalidated: {sorted(unvalidated)}")
     return handle
 
 
@@ -128,5 +130,7 @@ def uncompile(handle: PyTorchHandle, exc: BaseException) -> None:
 def is_compile_error(exc: BaseException) -> bool:
     """Whether an exception came from torch.compile (dynamo/inductor) rather than from the model itself."""
     module = type(exc).__module__ or ""
-    return module.startswith(("torch._dynamo", "torch._inductor")) or "BackendCompilerFailed" in type(exc).__name__
-
+    return (
+        module.startswith(("torch._dynamo", "torch._inductor"))
+        or "BackendCompilerFailed" in type(exc).__name__
+    )

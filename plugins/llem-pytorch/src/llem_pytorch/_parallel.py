@@ -15,6 +15,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from llem.plugins.types import Batch, BatchOutput, RequestOutput
+import contextlib
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -53,7 +54,9 @@ class WorkerPool:
         data = to_dict(config)
         for rank in range(n):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker_main, args=(child, data, rank, n), daemon=True, name=f"llem-pt-{rank}")
+            proc = ctx.Process(
+                target=_worker_main, args=(child, data, rank, n), daemon=True, name=f"llem-pt-{rank}"
+            )
             proc.start()
             child.close()
             self.conns.append(parent)
@@ -74,7 +77,9 @@ class WorkerPool:
             msg = conn.recv()
         except EOFError as exc:
             self.broken = True
-            raise WorkerError(f"data-parallel worker {rank} exited (exit code {self.procs[rank].exitcode})") from exc
+            raise WorkerError(
+                f"data-parallel worker {rank} exited (exit code {self.procs[rank].exitcode})"
+            ) from exc
         if msg[0] == "error":
             self.broken = True
             raise WorkerError(f"data-parallel worker {rank} failed: {msg[1]}")
@@ -87,7 +92,14 @@ class WorkerPool:
         shares = split(batch.prompts, self.n)
         busy = [rank for rank, share in enumerate(shares) if share]
         for rank in busy:
-            job = (shares[rank], batch.max_new_tokens, batch.fixed_output_length, batch.index, batch.phase, batch.seed)
+            job = (
+                shares[rank],
+                batch.max_new_tokens,
+                batch.fixed_output_length,
+                batch.index,
+                batch.phase,
+                batch.seed,
+            )
             self.conns[rank].send(("generate", job))
         for rank in busy:  # the batch's first token exists once every busy worker has its own
             msg = self._recv(rank, self.conns[rank])
@@ -105,7 +117,9 @@ class WorkerPool:
             shift = worker_t0 - t0
             requests += [_shifted(r, shift) for r in output.requests]
             token_ids += output.output_token_ids or []
-            notes += [f"worker {rank}: {note}" for note in output.notes if f"worker {rank}: {note}" not in notes]
+            notes += [
+                f"worker {rank}: {note}" for note in output.notes if f"worker {rank}: {note}" not in notes
+            ]
             source = output.timing_source
         return BatchOutput(
             requests=requests,
@@ -116,10 +130,8 @@ class WorkerPool:
 
     def close(self) -> None:
         for conn in self.conns:
-            try:
+            with contextlib.suppress(OSError, BrokenPipeError):
                 conn.send(("stop", None))
-            except (OSError, BrokenPipeError):
-                pass
         for proc in self.procs:
             proc.join(timeout=30)
             if proc.is_alive():

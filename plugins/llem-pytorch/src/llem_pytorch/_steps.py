@@ -51,7 +51,8 @@ class StepClock(LogitsProcessor):
         n = self.n_calls
         self.n_calls = n + 1
         if self.cuda:
-            if n >= len(self._events):  # longer than planned (e.g. a passthrough max_new_tokens): grow, rarely
+            if n >= len(self._events):
+                # Longer than planned (e.g. a passthrough max_new_tokens): grow, rarely.
                 self._events.extend(torch.cuda.Event(enable_timing=True) for _ in range(len(self._events)))
             self._events[n].record(self._stream)
         else:

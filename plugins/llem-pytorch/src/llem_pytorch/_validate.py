@@ -18,7 +18,10 @@ if TYPE_CHECKING:
 # attn_implementation value -> (module transformers imports, pip package that provides it)
 _FLASH_PACKAGES = {
     "flash_attention_2": ("flash_attn", "flash-attn"),
-    "flash_attention_3": ("flash_attn_interface", "flash-attn-3 (built from flash-attention's hopper/ folder)"),
+    "flash_attention_3": (
+        "flash_attn_interface",
+        "flash-attn-3 (built from flash-attention's hopper/ folder)",
+    ),
 }
 
 
@@ -50,7 +53,9 @@ def _package_problems(pt: PyTorchConfig) -> list[str]:
             if not installed("bitsandbytes"):
                 out.append(f"pytorch.{name}: needs the bitsandbytes package, which is not installed")
             if not installed("accelerate"):
-                out.append(f"pytorch.{name}: transformers' bitsandbytes loader needs accelerate, not installed")
+                out.append(
+                    f"pytorch.{name}: transformers' bitsandbytes loader needs accelerate, not installed"
+                )
     for name in ("device_map", "max_memory"):
         if getattr(pt, name) is not None and not installed("accelerate"):
             out.append(f"pytorch.{name}: transformers needs the accelerate package for device placement")
@@ -70,9 +75,7 @@ def _parallel_problems(pt: PyTorchConfig, device: DeviceInfo) -> list[str]:
     if pt.max_memory is not None:
         out.append("pytorch.max_memory: cannot be combined with num_processes > 1 (each worker owns one GPU)")
     if device.has_gpu and n > len(device.gpus):
-        out.append(
-            f"pytorch.num_processes: {n} workers need {n} GPUs (one each), {len(device.gpus)} visible"
-        )
+        out.append(f"pytorch.num_processes: {n} workers need {n} GPUs (one each), {len(device.gpus)} visible")
     return out
 
 
