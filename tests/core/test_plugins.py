@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import TOY_PLUGIN, make_plugin_dist
+from plugin_dists import TOY_PLUGIN, make_plugin_dist
 
 from llem.plugins import get_plugin_manager, hookimpl
 from llem.plugins.types import Capabilities

@@ -99,7 +99,7 @@ def test_fresh_always_measures_and_off_gives_none(replay, cache) -> None:
     idle_baseline(meter, MeasurementConfig(baseline="cached", baseline_duration_s=1.0), key, STATE)
     fresh = idle_baseline(meter, MeasurementConfig(baseline="fresh", baseline_duration_s=1.0), key, STATE)
     assert fresh.source == "fresh" and fresh.check_power_w is None
-    assert idle_baseline(meter, MeasurementConfig(baseline="off"), key, STATE) is None
+    assert idle_baseline(meter, MeasurementConfig(baseline="none"), key, STATE) is None
 
 
 def test_corrupt_cache_is_replaced(replay, cache) -> None:

@@ -106,18 +106,18 @@ def test_energy_from_counter_edges_with_dynamic_energy_and_measured_phase_split(
 
 def test_short_window_withholds_per_token_energy_and_says_why(fake_run):
     # a 100 ms counter (NVML's) and a ~40 ms window: far fewer than 10 periods
-    config, plugins, _backend, out = fake_run(["measurement.baseline='off'"], meter={"period_s": 0.1})
+    config, plugins, _backend, out = fake_run(["measurement.baseline=none"], meter={"period_s": 0.1})
     result = run_experiment(config, plugins=plugins, output_dir=out)
     assert result.energy.measured and result.energy.short_window
     assert result.energy.total_j > 0 and result.energy.total_j_bound > 0
     assert result.metrics.energy_per_output_token_j is None and result.metrics.energy_per_token_j is None
     assert any("energy per token withheld" in n and "--allow-short-window" in n for n in result.notes)
-    assert any("measurement.baseline: off" in n for n in result.notes) and result.energy.dynamic_j is None
+    assert any("measurement.baseline: none" in n for n in result.notes) and result.energy.dynamic_j is None
 
 
 def test_allow_short_window_reports_per_token_energy_with_a_warning(fake_run):
     config, plugins, _backend, out = fake_run(
-        ["measurement.baseline='off'", "measurement.allow_short_window=true"], meter={"period_s": 0.1}
+        ["measurement.baseline=none", "measurement.allow_short_window=true"], meter={"period_s": 0.1}
     )
     result = run_experiment(config, plugins=plugins, output_dir=out)
     assert result.energy.short_window
@@ -127,7 +127,7 @@ def test_allow_short_window_reports_per_token_energy_with_a_warning(fake_run):
 
 def test_without_phase_boundary_the_split_is_labelled_estimated(fake_run):
     config, plugins, _backend, out = fake_run(
-        ["measurement.baseline='off'"], meter={"period_s": 0.001}, mark=False, prefill_s=0.01, step_s=0.01
+        ["measurement.baseline=none"], meter={"period_s": 0.001}, mark=False, prefill_s=0.01, step_s=0.01
     )
     result = run_experiment(config, plugins=plugins, output_dir=out)
     e = result.energy

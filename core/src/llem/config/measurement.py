@@ -57,10 +57,10 @@ class MeasurementConfig(Section):
         float, Meta(gt=0.0, le=1.0, description="Coefficient of variation that counts as converged.")
     ] = 0.05
     baseline: Annotated[
-        Literal["cached", "fresh", "off"],
+        Literal["cached", "fresh", "none"],
         Meta(
             description="Idle power baseline, measured with the model loaded and nothing running: cached (reuse "
-            "a recent one if a short check agrees), fresh (measure every run), off (no dynamic energy)."
+            "a recent one if a short check agrees), fresh (measure every run), none (no baseline, so no dynamic energy)."
         ),
     ] = "cached"
     baseline_duration_s: Annotated[

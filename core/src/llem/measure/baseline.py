@@ -87,14 +87,14 @@ def baseline_key(device_ids: list[str], state: str) -> str:
 
 
 def idle_baseline(meter: EnergyMeter, mc: MeasurementConfig, key: str, state: str) -> Baseline | None:
-    """The idle baseline `mc.baseline` asks for: None for off, a new measurement for fresh.
+    """The idle baseline `mc.baseline` asks for: None for none, a new measurement for fresh.
 
     cached: reuse the stored baseline for `key` if it is younger than baseline_ttl_s and a quick idle check
     (about
     1 s) agrees with it within baseline_tolerance; otherwise measure again and store it. The cache file is
     $LLEM_CACHE_DIR/baselines.json, written atomically.
     """
-    if mc.baseline == "off":
+    if mc.baseline == "none":
         return None
     full_key = f"{meter.name}:{key}"
     if mc.baseline == "cached":

@@ -269,8 +269,8 @@ def _baseline(state: RunState, emit: Progress) -> None:
     mc = state.config.measurement
     if not state.meter.available:
         return
-    if mc.baseline == "off":
-        state.baseline_note = "no idle baseline (measurement.baseline: off): dynamic energy not reported"
+    if mc.baseline == "none":
+        state.baseline_note = "no idle baseline (measurement.baseline: none): dynamic energy not reported"
         return
     emit(
         ProgressEvent(
