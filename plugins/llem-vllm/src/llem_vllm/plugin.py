@@ -5,6 +5,7 @@ vllm is imported inside the hooks only: `llem backends list` imports this module
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
     from llem_vllm._engine import VLLMHandle
 
 NAME = "vllm"
+
+# vLLM logs to stdout by default, which would corrupt `llem run --json`: send it to stderr unless the user chose.
+# vLLM reads this when it is first imported, which is always later than this module (hooks import it lazily).
+os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
 
 CAPABILITIES = Capabilities(
     precisions=("fp32", "fp16", "bf16"),
