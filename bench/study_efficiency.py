@@ -1,0 +1,133 @@
+"""Study efficiency: wall time of a 6-point study ÷ the sum of its measured windows (goal: <= 1.5).
+
+    python bench/study_efficiency.py [--out DIR] [--model random:tiny-llama] [--precision fp32]
+                                     [--n-prompts 64] [--max-output-tokens 64] [--modes isolated,reuse]
+                                     [--screenshot]
+
+Runs the same 6-point study (pytorch.batch_size [4, 8] × decoder.preset [deterministic, standard, factual], one
+cycle) twice: `isolated` (every experiment in a fresh worker process: start-up and model load each time) and
+`reuse` (reuse_model: true: one worker loads the model once, the six experiments differ only in runtime settings).
+Prints, per mode, the wall time, the sum of the measured windows, their ratio, where the rest of the time went, and
+the wall-time saving of model reuse.
+
+Where upstream llenergymeasure sleeps 60 s (thermal floor) and measures a 30 s baseline per experiment, llem waits
+on measured stability (warmup: converge and settle_temperature where asked) and measures the idle baseline once per
+device state, then reuses it while a short check agrees (measurement.baseline: cached). On a machine with no energy
+counter (this CPU box) no baseline is taken at all, and the report says energy was not measured.
+With --screenshot, the reuse study's HTML report is rendered and screenshotted with headless Chromium.
+On a GPU: python3 bench/study_efficiency.py --model random:llama-3.2-1b --precision bf16 --n-prompts 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+
+def study_file(folder: Path, mode: str, args: argparse.Namespace) -> Path:
+    study = {
+        "name": f"efficiency-{mode}",
+        "base": {
+            "model": args.model,
+            "backend": "pytorch",
+            "precision": args.precision,
+            "n_prompts": args.n_prompts,
+            "max_input_tokens": 32,
+            "max_output_tokens": args.max_output_tokens,
+            "measurement": {"warmup_batches": 1},
+        },
+        "sweep": {"pytorch.batch_size": [4, 8], "decoder.preset": ["deterministic", "standard", "factual"]},
+        "order": "sequential",
+        "reuse_model": mode == "reuse",
+        "timeout_s": 900,
+    }
+    path = folder / f"study-{mode}.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return path
+
+
+def run_mode(folder: Path, mode: str, args: argparse.Namespace) -> dict:
+    from llem.study.api import run
+
+    path = study_file(folder, mode, args)
+    t0 = time.perf_counter()
+    manifest, study_dir = run(path, output=folder / mode)
+    wall = time.perf_counter() - t0
+    import llem.study
+
+    runs = llem.study.load(study_dir).runs
+    ok = runs[runs["status"] == "ok"]
+    if len(ok) != len(runs):
+        failed = runs[runs["status"] != "ok"][["run_id", "error"]].to_string(index=False)
+        raise SystemExit(f"{mode}: {len(runs) - len(ok)} experiments failed:\n{failed}")
+    part = {k: float(ok[k].fillna(0).sum()) for k in ("window_s", "load_s", "warmup_s", "baseline_s")}
+    run_walls = float(ok["wall_s"].sum())
+    return {
+        "mode": mode,
+        "dir": study_dir,
+        "points": len(ok),
+        "wall_s": wall,
+        **part,
+        "worker_other_s": run_walls - sum(part.values()),
+        "study_other_s": wall - run_walls,
+        "ratio": wall / part["window_s"],
+        "energy": "measured" if ok["energy_measured"].any() else f"not measured ({ok['energy_not_measured_reason'].iloc[0]})",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="folder for the studies (default: a temporary folder)")
+    parser.add_argument("--model", default="random:tiny-llama")
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--n-prompts", type=int, default=64)
+    parser.add_argument("--max-output-tokens", type=int, default=64)
+    parser.add_argument("--modes", default="isolated,reuse")
+    parser.add_argument("--screenshot", action="store_true")
+    args = parser.parse_args()
+    folder = args.out or Path(tempfile.mkdtemp(prefix="llem-study-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    results = [run_mode(folder, m.strip(), args) for m in args.modes.split(",") if m.strip()]
+    print(f"6-point study: {args.model} {args.precision}, {args.n_prompts} prompts × {args.max_output_tokens} tokens, "
+          "pytorch.batch_size [4, 8] × decoder.preset [deterministic, standard, factual]")
+    print(f"energy: {results[0]['energy']}")
+    print(f"{'mode':9} {'points':>6} {'wall s':>8} {'windows s':>10} {'ratio':>6}   "
+          f"{'load s':>7} {'warm-up s':>9} {'baseline s':>10} {'worker other s':>14} {'study other s':>13}")
+    for r in results:
+        print(f"{r['mode']:9} {r['points']:>6} {r['wall_s']:>8.1f} {r['window_s']:>10.1f} {r['ratio']:>6.2f}   "
+              f"{r['load_s']:>7.1f} {r['warmup_s']:>9.1f} {r['baseline_s']:>10.1f} {r['worker_other_s']:>14.1f} "
+              f"{r['study_other_s']:>13.1f}")
+    by = {r["mode"]: r for r in results}
+    for r in results:
+        over = r["wall_s"] - r["window_s"]
+        print(f"{r['mode']}: {over:.1f} s outside the measured windows ({over / r['points']:.1f} s per experiment)")
+    if "isolated" in by and "reuse" in by:
+        # Compare time outside the windows: the windows themselves vary with load on a shared machine.
+        iso = by["isolated"]["wall_s"] - by["isolated"]["window_s"]
+        reu = by["reuse"]["wall_s"] - by["reuse"]["window_s"]
+        print(f"model reuse saves {iso - reu:.1f} s of the {iso:.1f} s spent outside the windows "
+              f"({100 * (iso - reu) / iso:.0f}%; {(iso - reu) / by['reuse']['points']:.1f} s per experiment)")
+    best = min(r["ratio"] for r in results)
+    print(f"goal wall ÷ windows <= 1.5: {'met' if best <= 1.5 else 'NOT met'} (best {best:.2f})")
+    print("(worker other: process start-up, imports, prompt preparation, result writing; study other: planning, "
+          "manifest and table writes, polling)")
+    print(f"studies in {folder}")
+    if args.screenshot:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from report_screenshot import png_size, screenshot
+
+        from llem.report.html import render_report
+
+        report = render_report(results[-1]["dir"])
+        shot = screenshot(report, folder / "report.png")
+        print(f"report {report}; screenshot {shot} ({'x'.join(map(str, png_size(shot)))} px)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
