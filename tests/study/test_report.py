@@ -95,3 +95,20 @@ def test_report_refuses_unknown_runs_with_one_line(study_dir: Path, llem_cli):
 def test_report_on_a_folder_without_a_study_is_a_user_error(tmp_path: Path, llem_cli):
     r = llem_cli("report", str(tmp_path))
     assert r.exit_code == 2 and "not a study folder (no study.json)" in r.stderr
+
+
+def test_report_renders_in_headless_chromium(study_dir: Path, tmp_path: Path, llem_cli):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "report_screenshot", Path(__file__).parents[2] / "bench" / "report_screenshot.py"
+    )
+    shot_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shot_mod)
+    if shot_mod.find_chromium() is None:
+        pytest.skip("no Chromium on this machine (apt-get install -y chromium)")
+    assert llem_cli("report", str(study_dir)).exit_code == 0
+    shot = shot_mod.screenshot(study_dir / "report.html", tmp_path / "report.png", height=1600)
+    assert shot_mod.png_size(shot) == (1200, 1600)
+    # a blank page compresses to a few KiB; three rendered plots do not
+    assert shot.stat().st_size > 60_000
