@@ -89,7 +89,7 @@ def run_batch(
             raise
         # A shape the load-time probe did not cover failed to compile: carry on eagerly, and say so.
         uncompile(handle, exc)
-        clock.start(t0, on_first=None)  # the first-token mark may already have been given
+        clock.start(t0, on_first=None if clock.marked else batch.mark_first_token)  # mark at most once
         out = _generate(handle, inputs, processors, kwargs)
     generated = out[:, inputs["input_ids"].shape[1] :].tolist()  # waits for the GPU
     end_s = time.perf_counter() - t0
