@@ -184,7 +184,7 @@ def check_known_path(
 
 
 def known_params(plugins: LlemPlugins) -> dict[str, ParamInfo]:
-    params = dict(get_shared_params())
+    params = dict(get_shared_params(plugins))
     for name in sorted(plugins.backends):
         params.update(get_backend_params(name, plugins))
     return params
