@@ -2,9 +2,9 @@
 
     python bench/report_screenshot.py STUDY_DIR [--out shot.png] [--height 2600]
 
-Renders the report first (llem report) if STUDY_DIR has none. Needs a Chromium binary (apt-get install -y chromium);
-nothing is fetched from the network: the report is self-contained and Chromium runs with networking features off.
-"""
+Renders the report first (llem report) if STUDY_DIR has none. Needs a Chromium binary (apt-get install -y
+chromium); nothing is fetched from the network: the report is self-contained and Chromium runs with networking
+features off."""
 
 from __future__ import annotations
 
@@ -45,15 +45,23 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
-def screenshot(html: Path, out: Path, *, width: int = 1200, height: int = 2600, timeout_s: float = 120) -> Path:
+def screenshot(
+    html: Path, out: Path, *, width: int = 1200, height: int = 2600, timeout_s: float = 120
+) -> Path:
     """Screenshot `html` with headless Chromium into `out` (PNG)."""
     chromium = find_chromium()
     if chromium is None:
         raise RuntimeError("no Chromium found (apt-get install -y chromium)")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="llem-chromium-") as profile:
-        cmd = [chromium, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
-               f"--screenshot={out.resolve()}", html.resolve().as_uri()]
+        cmd = [
+            chromium,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            f"--screenshot={out.resolve()}",
+            html.resolve().as_uri(),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     if proc.returncode != 0 or not out.is_file():
         raise RuntimeError(f"chromium failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")

@@ -4,19 +4,19 @@
                                      [--n-prompts 64] [--max-output-tokens 64] [--modes isolated,reuse]
                                      [--screenshot]
 
-Runs the same 6-point study (pytorch.batch_size [4, 8] × decoder.preset [deterministic, standard, factual], one
-cycle) twice: `isolated` (every experiment in a fresh worker process: start-up and model load each time) and
-`reuse` (reuse_model: true: one worker loads the model once, the six experiments differ only in runtime settings).
-Prints, per mode, the wall time, the sum of the measured windows, their ratio, where the rest of the time went, and
-the wall-time saving of model reuse.
+Runs the same 6-point study (pytorch.batch_size [4, 8] × decoder.preset [deterministic, standard, factual],
+one cycle) twice: `isolated` (every experiment in a fresh worker process: start-up and model load each time)
+and `reuse` (reuse_model: true: one worker loads the model once, the six experiments differ only in runtime
+settings). Prints, per mode, the wall time, the sum of the measured windows, their ratio, where the rest of
+the time went, and the wall-time saving of model reuse.
 
-Where upstream llenergymeasure sleeps 60 s (thermal floor) and measures a 30 s baseline per experiment, llem waits
-on measured stability (warmup: converge and settle_temperature where asked) and measures the idle baseline once per
-device state, then reuses it while a short check agrees (measurement.baseline: cached). On a machine with no energy
-counter (this CPU box) no baseline is taken at all, and the report says energy was not measured.
-With --screenshot, the reuse study's HTML report is rendered and screenshotted with headless Chromium.
-On a GPU: python3 bench/study_efficiency.py --model random:llama-3.2-1b --precision bf16 --n-prompts 128
-"""
+Where upstream llenergymeasure sleeps 60 s (thermal floor) and measures a 30 s baseline per experiment, llem
+waits on measured stability (warmup: converge and settle_temperature where asked) and measures the idle
+baseline once per device state, then reuses it while a short check agrees (measurement.baseline: cached). On a
+machine with no energy counter (this CPU box) no baseline is taken at all, and the report says energy was not
+measured. With --screenshot, the reuse study's HTML report is rendered and screenshotted with headless
+Chromium. On a GPU: python3 bench/study_efficiency.py --model random:llama-3.2-1b --precision bf16 --n-prompts
+128"""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def run_mode(folder: Path, mode: str, args: argparse.Namespace) -> dict:
 
     path = study_file(folder, mode, args)
     t0 = time.perf_counter()
-    manifest, study_dir = run(path, output=folder / mode)
+    _, study_dir = run(path, output=folder / mode)
     wall = time.perf_counter() - t0
     import llem.study
 
@@ -76,7 +76,9 @@ def run_mode(folder: Path, mode: str, args: argparse.Namespace) -> dict:
         "worker_other_s": run_walls - sum(part.values()),
         "study_other_s": wall - run_walls,
         "ratio": wall / part["window_s"],
-        "energy": "measured" if ok["energy_measured"].any() else f"not measured ({ok['energy_not_measured_reason'].iloc[0]})",
+        "energy": "measured"
+        if ok["energy_measured"].any()
+        else f"not measured ({ok['energy_not_measured_reason'].iloc[0]})",
     }
 
 
@@ -93,35 +95,50 @@ def main() -> int:
     folder = args.out or Path(tempfile.mkdtemp(prefix="llem-study-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     results = [run_mode(folder, m.strip(), args) for m in args.modes.split(",") if m.strip()]
-    print(f"6-point study: {args.model} {args.precision}, {args.n_prompts} prompts × {args.max_output_tokens} tokens, "
-          "pytorch.batch_size [4, 8] × decoder.preset [deterministic, standard, factual]")
+    print(
+        f"6-point study: {args.model} {args.precision}, "
+        f"{args.n_prompts} prompts × {args.max_output_tokens} tokens, "
+        "pytorch.batch_size [4, 8] × decoder.preset [deterministic, standard, factual]"
+    )
     print(f"energy: {results[0]['energy']}")
-    print(f"{'mode':9} {'points':>6} {'wall s':>8} {'windows s':>10} {'ratio':>6}   "
-          f"{'load s':>7} {'warm-up s':>9} {'baseline s':>10} {'worker other s':>14} {'study other s':>13}")
+    print(
+        f"{'mode':9} {'points':>6} {'wall s':>8} {'windows s':>10} {'ratio':>6}   "
+        f"{'load s':>7} {'warm-up s':>9} {'baseline s':>10} {'worker other s':>14} {'study other s':>13}"
+    )
     for r in results:
-        print(f"{r['mode']:9} {r['points']:>6} {r['wall_s']:>8.1f} {r['window_s']:>10.1f} {r['ratio']:>6.2f}   "
-              f"{r['load_s']:>7.1f} {r['warmup_s']:>9.1f} {r['baseline_s']:>10.1f} {r['worker_other_s']:>14.1f} "
-              f"{r['study_other_s']:>13.1f}")
+        print(
+            f"{r['mode']:9} {r['points']:>6} {r['wall_s']:>8.1f} {r['window_s']:>10.1f} {r['ratio']:>6.2f}   "
+            f"{r['load_s']:>7.1f} {r['warmup_s']:>9.1f} {r['baseline_s']:>10.1f} "
+            f"{r['worker_other_s']:>14.1f} "
+            f"{r['study_other_s']:>13.1f}"
+        )
     by = {r["mode"]: r for r in results}
     for r in results:
         over = r["wall_s"] - r["window_s"]
-        print(f"{r['mode']}: {over:.1f} s outside the measured windows ({over / r['points']:.1f} s per experiment)")
+        print(
+            f"{r['mode']}: {over:.1f} s outside the measured windows "
+            f"({over / r['points']:.1f} s per experiment)"
+        )
     if "isolated" in by and "reuse" in by:
         # Compare time outside the windows: the windows themselves vary with load on a shared machine.
         iso = by["isolated"]["wall_s"] - by["isolated"]["window_s"]
         reu = by["reuse"]["wall_s"] - by["reuse"]["window_s"]
-        print(f"model reuse saves {iso - reu:.1f} s of the {iso:.1f} s spent outside the windows "
-              f"({100 * (iso - reu) / iso:.0f}%; {(iso - reu) / by['reuse']['points']:.1f} s per experiment)")
+        print(
+            f"model reuse saves {iso - reu:.1f} s of the {iso:.1f} s spent outside the windows "
+            f"({100 * (iso - reu) / iso:.0f}%; {(iso - reu) / by['reuse']['points']:.1f} s per experiment)"
+        )
     best = min(r["ratio"] for r in results)
     print(f"goal wall ÷ windows <= 1.5: {'met' if best <= 1.5 else 'NOT met'} (best {best:.2f})")
-    print("(worker other: process start-up, imports, prompt preparation, result writing; study other: planning, "
-          "manifest and table writes, polling)")
+    print(
+        "(worker other: process start-up, imports, prompt preparation, result writing; "
+        "study other: planning, "
+        "manifest and table writes, polling)"
+    )
     print(f"studies in {folder}")
     if args.screenshot:
         sys.path.insert(0, str(Path(__file__).parent))
-        from report_screenshot import png_size, screenshot
-
         from llem.report.html import render_report
+        from report_screenshot import png_size, screenshot
 
         report = render_report(results[-1]["dir"])
         shot = screenshot(report, folder / "report.png")

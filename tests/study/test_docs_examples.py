@@ -6,7 +6,6 @@ from pathlib import Path
 
 import msgspec
 import pytest
-
 from llem.study.config import StudyConfig
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,15 +1,14 @@
-"""Study expansion: crossing axes, zipped groups, `all`, pruning with the single-run validators, dedup, errors.
+"""Study expansion: crossing axes, zipped groups, `all`, pruning with the single-run validators, dedup,
+errors.
 
 Uses the test-only `toy` backend (tests/conftest.py): its section has an exclusive pair (fast/careful), a
-`requires` rule (mode needs fast), and a GPU-gated value (kernel: hopper needs compute capability 9.0).
-"""
+`requires` rule (mode needs fast), and a GPU-gated value (kernel: hopper needs compute capability 9.0)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
 from llem.errors import ConfigError
 from llem.plugins.manager import get_plugin_manager
 from llem.plugins.types import DeviceInfo, GpuInfo
@@ -51,9 +50,14 @@ def test_all_uses_the_introspected_test_values(plugins):
 
 
 def test_groups_are_zipped_then_crossed(plugins):
-    m = plan(plugins, sweep={"toy.batch_size": [1, 2]},
-             groups=[{"toy.fast": [True, None], "toy.mode": ["a", None]}])
-    combos = [(p.config["toy"]["batch_size"], p.config["toy"]["fast"], p.config["toy"]["mode"]) for p in m.points]
+    m = plan(
+        plugins,
+        sweep={"toy.batch_size": [1, 2]},
+        groups=[{"toy.fast": [True, None], "toy.mode": ["a", None]}],
+    )
+    combos = [
+        (p.config["toy"]["batch_size"], p.config["toy"]["fast"], p.config["toy"]["mode"]) for p in m.points
+    ]
     assert combos == [(1, True, "a"), (1, None, None), (2, True, "a"), (2, None, None)]
 
 
@@ -77,22 +81,44 @@ def test_gpu_requirements_prune_for_this_machine_only(plugins):
 
 def test_identical_resolved_configs_are_measured_once(plugins):
     # batch_size 1 twice, and an explicit experiment equal to a swept point; `name` is not part of the hash.
-    m = plan(plugins, sweep={"toy.batch_size": [1, 2, 1]}, experiments=[{"toy": {"batch_size": 2}, "name": "x"}])
+    m = plan(
+        plugins, sweep={"toy.batch_size": [1, 2, 1]}, experiments=[{"toy": {"batch_size": 2}, "name": "x"}]
+    )
     assert [p.config["toy"]["batch_size"] for p in m.points] == [1, 2]
     assert [(d.same_as, d.origin) for d in m.duplicates] == [("p001", "sweep"), ("p002", "experiments[0]")]
 
 
 def test_null_unsets_a_field_so_its_default_applies(plugins):
-    m = plan(plugins, base={**BASE, "toy": {"batch_size": 4}, "precision": "fp16"},
-             sweep={"toy.batch_size": [None, 8], "precision": [None]})
+    m = plan(
+        plugins,
+        base={**BASE, "toy": {"batch_size": 4}, "precision": "fp16"},
+        sweep={"toy.batch_size": [None, 8], "precision": [None]},
+    )
     assert [p.config["toy"]["batch_size"] for p in m.points] == [None, 8]
     assert m.points[0].config["precision"] == "bf16"  # the Struct default, not the base's fp16
 
 
-def test_another_backends_section_is_pruned_not_silently_dropped(plugins):
-    m = plan(plugins, sweep={"backend": ["toy", "pytorch"], "toy.batch_size": [2]})
-    assert [p.config["backend"] for p in m.points] == ["toy"]
-    assert "section toy does not apply to backend pytorch" in m.pruned[0].reason
+def test_sweeping_backend_drops_the_base_sections_of_other_backends(toy_site: Path):
+    from plugin_dists import TOY_PLUGIN, make_plugin_dist
+
+    toy2 = TOY_PLUGIN.replace('add_backend("toy"', 'add_backend("toy2"')
+    make_plugin_dist(toy_site, "llem-toy2", {"llem_toy2": toy2}, {"toy2": "llem_toy2"})
+    plugins = get_plugin_manager()
+    assert set(plugins.backends) == {"toy", "toy2"}
+    m = plan(
+        plugins,
+        base={**BASE, "toy": {"batch_size": 2}},
+        sweep={"backend": ["toy", "toy2"]},
+        experiments=[{"backend": "toy2", "toy.batch_size": 1}],
+    )
+    assert [(p.config["backend"], (p.config["toy"] or {}).get("batch_size")) for p in m.points] == [
+        ("toy", 2),
+        ("toy2", None),
+    ]
+    # a point that sets the other backend's section itself is a real mismatch: pruned, not silently dropped
+    (pruned,) = m.pruned
+    assert pruned.origin == "experiments[0]"
+    assert "does not apply to backend" in pruned.reason and "toy2" in pruned.reason
 
 
 def test_no_axes_means_the_base_alone(plugins):
@@ -104,10 +130,19 @@ def test_no_axes_means_the_base_alone(plugins):
 @pytest.mark.parametrize(
     ("study", "message"),
     [
-        ({"sweep": {"toy.batch_sise": [1]}}, "$.sweep.toy.batch_sise: unknown parameter path (did you mean toy.batch_size?)"),
+        (
+            {"sweep": {"toy.batch_sise": [1]}},
+            "$.sweep.toy.batch_sise: unknown parameter path (did you mean toy.batch_size?)",
+        ),
         ({"sweep": {"toy.batch_size": []}}, "$.sweep.toy.batch_size: an axis needs at least one value"),
-        ({"groups": [{"toy.fast": [True], "toy.mode": ["a", "b"]}]}, "$.groups[0]: the lists of a group are zipped"),
-        ({"sweep": {"toy.fast": [True]}, "groups": [{"toy.fast": [None]}]}, "$.groups[0].toy.fast: already varied"),
+        (
+            {"groups": [{"toy.fast": [True], "toy.mode": ["a", "b"]}]},
+            "$.groups[0]: the lists of a group are zipped",
+        ),
+        (
+            {"sweep": {"toy.fast": [True]}, "groups": [{"toy.fast": [None]}]},
+            "$.groups[0].toy.fast: already varied",
+        ),
         ({"sweep": {"toy.batch_size": "all"}, "cycles": 0}, "$.cycles: Expected int >= 1"),
         ({"order": "random"}, "$.order: Invalid enum value 'random'"),
         ({"sweeps": {}}, "Object contains unknown field sweeps"),
@@ -145,4 +180,6 @@ def test_plan_cli_bad_study_exits_2_with_one_line(tmp_path: Path, toy_site: Path
     (tmp_path / "s.yaml").write_text("base: {model: m, backend: toy}\ncycles: -1\n")
     r = llem_cli("study", "plan", str(tmp_path / "s.yaml"))
     assert r.exit_code == 2
-    assert r.stderr.strip().splitlines() == [f"llem: error: {tmp_path / 's.yaml'}: $.cycles: Expected int >= 1"]
+    assert r.stderr.strip().splitlines() == [
+        f"llem: error: {tmp_path / 's.yaml'}: $.cycles: Expected int >= 1"
+    ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from llem.report.pareto import pareto_front
 from llem.study.order import Run, model_key, order_runs, worker_batches
 from llem.study.stats import summarize, t_quantile
@@ -35,22 +34,41 @@ def test_shuffled_is_seeded_per_cycle_and_keeps_cycles_together():
 
 
 def test_model_key_ignores_runtime_settings_only():
-    base = {"model": "m", "backend": "pytorch", "precision": "fp16", "decoder": {"temperature": 0.0},
-            "n_prompts": 4, "pytorch": {"batch_size": 1, "attn_implementation": "sdpa"}}
-    runtime = {**base, "decoder": {"temperature": 1.0}, "n_prompts": 8, "pytorch": {**base["pytorch"], "batch_size": 8}}
+    base = {
+        "model": "m",
+        "backend": "pytorch",
+        "precision": "fp16",
+        "decoder": {"temperature": 0.0},
+        "n_prompts": 4,
+        "pytorch": {"batch_size": 1, "attn_implementation": "sdpa"},
+    }
+    runtime = {
+        **base,
+        "decoder": {"temperature": 1.0},
+        "n_prompts": 8,
+        "pytorch": {**base["pytorch"], "batch_size": 8},
+    }
     assert model_key(base) == model_key(runtime)
     assert model_key(base) != model_key({**base, "precision": "bf16"})
-    assert model_key(base) != model_key({**base, "pytorch": {**base["pytorch"], "attn_implementation": "eager"}})
+    assert model_key(base) != model_key(
+        {**base, "pytorch": {**base["pytorch"], "attn_implementation": "eager"}}
+    )
 
 
 def test_reuse_groups_consecutive_runs_of_one_model():
     runs = [Run(point_id=p, cycle=1) for p in ["a", "b", "c", "a"]]
     keys = {"a": "k1", "b": "k1", "c": "k2"}
-    assert [ids(b) for b in worker_batches(runs, keys, reuse_model=True)] == [["a-c1", "b-c1"], ["c-c1"], ["a-c1"]]
+    assert [ids(b) for b in worker_batches(runs, keys, reuse_model=True)] == [
+        ["a-c1", "b-c1"],
+        ["c-c1"],
+        ["a-c1"],
+    ]
     assert len(worker_batches(runs, keys, reuse_model=False)) == 4
 
 
-@pytest.mark.parametrize(("df", "expected"), [(1, 12.7062), (2, 4.3027), (4, 2.7764), (9, 2.2622), (29, 2.0452)])
+@pytest.mark.parametrize(
+    ("df", "expected"), [(1, 12.7062), (2, 4.3027), (4, 2.7764), (9, 2.2622), (29, 2.0452)]
+)
 def test_t_quantile_matches_published_tables(df, expected):
     assert t_quantile(0.975, df) == pytest.approx(expected, abs=1e-4)
 

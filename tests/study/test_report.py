@@ -1,8 +1,7 @@
 """Study tables and the HTML report, from result.json files written by hand in the shared result format.
 
-The numbers here are test inputs for the statistics and plotting code, not measurements; real runs are covered in
-test_study_run.py (where this CPU machine cannot measure energy, so energy plots need these inputs).
-"""
+The numbers here are test inputs for the statistics and plotting code, not measurements; real runs are covered
+in test_study_run.py (where this CPU machine cannot measure energy, so energy plots need these inputs)."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from llem.plugins.manager import get_plugin_manager
 from llem.plugins.types import DeviceInfo
 from llem.study.config import study_from_dict
@@ -33,21 +31,39 @@ def fake_result(run_dir: Path, j_per_tok: float, tps: float) -> None:
     exp.mkdir(parents=True)
     out_tokens = 256
     window = out_tokens / tps
-    (exp / "result.json").write_text(json.dumps({
-        "schema_version": 1, "status": "ok", "error": None, "files": {"timeseries": "timeseries.csv"},
-        "timings": {"window_s": window, "load_s": 1.0},
-        "energy": {"measured": True, "sampler": "nvml", "total_j": j_per_tok * out_tokens, "short_window": False},
-        "metrics": {"output_tokens": out_tokens, "input_tokens": 128, "output_tokens_per_s": tps,
-                    "energy_per_output_token_j": j_per_tok, "e2e_s": {"mean": 0.1}},
-    }))
+    (exp / "result.json").write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "status": "ok",
+                "error": None,
+                "files": {"timeseries": "timeseries.csv"},
+                "timings": {"window_s": window, "load_s": 1.0},
+                "energy": {
+                    "measured": True,
+                    "sampler": "nvml",
+                    "total_j": j_per_tok * out_tokens,
+                    "short_window": False,
+                },
+                "metrics": {
+                    "output_tokens": out_tokens,
+                    "input_tokens": 128,
+                    "output_tokens_per_s": tps,
+                    "energy_per_output_token_j": j_per_tok,
+                    "e2e_s": {"mean": 0.1},
+                },
+            }
+        )
+    )
     rows = ["t_rel_s,gpu,power_w"] + [f"{t / 10:.1f},0,{100 + 50 * (0 < t < 5)}" for t in range(-2, 8)]
     (exp / "timeseries.csv").write_text("\n".join(rows) + "\n")
 
 
 @pytest.fixture
 def study_dir(tmp_path: Path, toy_site: Path) -> Path:
-    cfg, base = study_from_dict({"base": {"model": "m", "backend": "toy"}, "sweep": {"toy.batch_size": [1, 2, 4]},
-                                 "cycles": 2})
+    cfg, base = study_from_dict(
+        {"base": {"model": "m", "backend": "toy"}, "sweep": {"toy.batch_size": [1, 2, 4]}, "cycles": 2}
+    )
     manifest = plan_study(cfg, base, plugins=get_plugin_manager(), device=DeviceInfo())
     folder = tmp_path / "study"
     for run in manifest.runs:
@@ -67,7 +83,9 @@ def test_aggregate_has_mean_std_and_t_interval_per_configuration(study_dir: Path
     assert agg.loc["p001", "energy_per_output_token_j_mean"] == pytest.approx(0.011)
     assert agg.loc["p001", "energy_per_output_token_j_std"] == pytest.approx(0.0014142, rel=1e-4)
     # t(0.975, 1) = 12.706; half-width = t · s / sqrt(2)
-    assert agg.loc["p001", "energy_per_output_token_j_ci95"] == pytest.approx(12.7062 * 0.0014142 / 2**0.5, rel=1e-3)
+    assert agg.loc["p001", "energy_per_output_token_j_ci95"] == pytest.approx(
+        12.7062 * 0.0014142 / 2**0.5, rel=1e-3
+    )
     assert list(data.runs["cycle"]) == [1, 1, 1, 2, 2, 2]  # interleaved order
     written = write_tables(study_dir, data.manifest)
     assert {p.name for p in written} == {"runs.csv", "aggregate.csv", "runs.parquet", "aggregate.parquet"}

@@ -1,9 +1,8 @@
 """The runner's isolation machinery against workers that really crash or hang (no model needed).
 
-The worker here is a stand-in executable passed as `python=`: a shell script that kills itself with SIGKILL (what
-the kernel's OOM killer does) or never returns (a hang, with a grandchild to show the whole process group dies).
-The real-model versions of these failures are in test_study_run.py.
-"""
+The worker here is a stand-in executable passed as `python=`: a shell script that kills itself with SIGKILL
+(what the kernel's OOM killer does) or never returns (a hang, with a grandchild to show the whole process
+group dies). The real-model versions of these failures are in test_study_run.py."""
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from llem.plugins.manager import get_plugin_manager
 from llem.plugins.types import DeviceInfo
 from llem.study.config import study_from_dict
@@ -51,13 +49,17 @@ def gone(pid: int) -> bool:
 
 
 def test_a_worker_killed_by_a_signal_is_recorded_and_the_breaker_stops_the_study(tmp_path, toy_site):
-    manifest, folder = planned(tmp_path, toy_site, sweep={"toy.batch_size": [1, 2, 3, 4]}, max_consecutive_failures=2)
+    manifest, folder = planned(
+        tmp_path, toy_site, sweep={"toy.batch_size": [1, 2, 3, 4]}, max_consecutive_failures=2
+    )
     fake = script(tmp_path, 'echo "CUDA out of memory (pretend)"; kill -9 $$')
     events = []
     final = run_study(manifest, folder, python=fake, progress=events.append)
     assert [r.status for r in final.runs] == ["failed", "failed", "skipped", "skipped"]
     assert final.runs[0].failure == "crash"
-    assert "killed by SIGKILL" in final.runs[0].error and "CUDA out of memory (pretend)" in final.runs[0].error
+    assert (
+        "killed by SIGKILL" in final.runs[0].error and "CUDA out of memory (pretend)" in final.runs[0].error
+    )
     assert final.runs[2].failure == "breaker" and "2 consecutive failures" in final.runs[2].error
     assert final.status == "aborted"
     saved = load_manifest(folder)  # what a later reader (or --resume) sees

@@ -4,8 +4,8 @@ recorded while the study goes on, and resume after the study process is SIGKILLe
 How the failures are provoked (nothing test-only in the code under test):
 - crash: `passthrough_kwargs: {bogus_generate_kwarg: 1}` makes transformers' generate raise ValueError
   ("model_kwargs are not used by the model"); the run engine records it and the worker reports it.
-- hang: the prompts come from a named pipe (FIFO) that nobody writes, so reading the prompt file blocks forever
-  inside the worker, as a stuck read on a network filesystem would; only the study's timeout ends it.
+- hang: the prompts come from a named pipe (FIFO) that nobody writes, so reading the prompt file blocks
+  forever inside the worker, as a stuck read on a network filesystem would; only the study's timeout ends it.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def test_two_axis_sweep_with_two_cycles_runs_to_completion(tmp_path, llem_cli):
     assert "[8/8] p004-c2 ok" in r.stderr  # plain progress lines when not on a terminal
     m = manifest(out)
     assert m["status"] == "complete" and len(m["points"]) == 4
-    # one worker loaded the model once; the 7 later runs reused it (batch size and decoder are runtime settings)
+    # one worker loaded the model once; the 7 later runs reused it (batch size, decoder: runtime settings)
     assert sum(run["model_reused"] for run in m["runs"]) == 7
     assert len(list((out / "logs").glob("*.log"))) == 1
 
@@ -124,8 +124,18 @@ def test_resume_after_sigkill_does_not_rerun_completed_experiments(tmp_path, lle
     study = write_study(tmp_path / "resume.yaml", sweep={"pytorch.batch_size": [1, 2, 4]}, timeout_s=120)
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from llem.cli import main; main()", "study", "run", str(study), "--output", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-c",
+            "from llem.cli import main; main()",
+            "study",
+            "run",
+            str(study),
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:

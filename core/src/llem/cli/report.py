@@ -7,11 +7,18 @@ import click
 
 @click.command()
 @click.argument("study_dir", type=click.Path(file_okay=False))
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="HTML file to write (default: DIR/report.html).")
-@click.option("--runs", "runs", help="Comma-separated run ids whose power timeseries to plot (default: the first "
-              "run of each configuration on the Pareto front, at most four).")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="HTML file to write (default: DIR/report.html)."
+)
+@click.option(
+    "--runs",
+    "runs",
+    help="Comma-separated run ids whose power timeseries to plot (default: the first "
+    "run of each configuration on the Pareto front, at most four).",
+)
 def report(study_dir: str, output: str | None, runs: str | None) -> None:
-    """Render STUDY_DIR (a `llem study run` folder) as HTML: Pareto front, per-parameter plots, power over time."""
+    """Render STUDY_DIR (a `llem study run` folder) as HTML: Pareto front, per-parameter plots, power over
+    time."""
     from llem.report.html import render_report
 
     chosen = [r.strip() for r in runs.split(",") if r.strip()] if runs else None

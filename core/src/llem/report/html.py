@@ -1,4 +1,4 @@
-"""Render a study folder as one self-contained HTML file (plots embedded as base64 PNGs, no external assets)."""
+"""Render a study folder as one self-contained HTML file (plots embedded as base64 PNGs, nothing external)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ figcaption { color: #555; font-size: 0.9em; max-width: 900px; }
 """
 
 
-def render_report(study_dir: str | Path, *, power_runs: Sequence[str] | None = None,
-                  output: str | Path | None = None) -> Path:
+def render_report(
+    study_dir: str | Path, *, power_runs: Sequence[str] | None = None, output: str | Path | None = None
+) -> Path:
     """Write the study's HTML report (default: <study_dir>/report.html) and return its path.
 
     power_runs: run ids (e.g. p001-c1) whose power timeseries to plot; default: the first ok run of each
@@ -41,7 +42,9 @@ def render_report(study_dir: str | Path, *, power_runs: Sequence[str] | None = N
     manifest = load_manifest(folder)
     rows = run_rows(folder, manifest)
     agg = aggregate_rows(rows, manifest)
-    reason = next((r["energy_not_measured_reason"] for r in rows if r.get("energy_not_measured_reason")), None)
+    reason = next(
+        (r["energy_not_measured_reason"] for r in rows if r.get("energy_not_measured_reason")), None
+    )
     chosen = _chosen_runs(rows, agg, power_runs)
     plots: list[Plot] = []
     eff = efficiency_plot(agg, reason)
@@ -55,8 +58,9 @@ def render_report(study_dir: str | Path, *, power_runs: Sequence[str] | None = N
     return target
 
 
-def _chosen_runs(rows: Sequence[Mapping[str, Any]], agg: Sequence[Mapping[str, Any]],
-                 wanted: Sequence[str] | None) -> list[Mapping[str, Any]]:
+def _chosen_runs(
+    rows: Sequence[Mapping[str, Any]], agg: Sequence[Mapping[str, Any]], wanted: Sequence[str] | None
+) -> list[Mapping[str, Any]]:
     if wanted:
         known = {r["run_id"]: r for r in rows}
         missing = [w for w in wanted if w not in known]
@@ -68,7 +72,9 @@ def _chosen_runs(rows: Sequence[Mapping[str, Any]], agg: Sequence[Mapping[str, A
     for r in rows:
         if r["status"] == "ok" and r["point_id"] not in firsts:
             firsts[r["point_id"]] = r
-    ordered = [firsts[p] for p in firsts if p in front_ids] + [firsts[p] for p in firsts if p not in front_ids]
+    ordered = [firsts[p] for p in firsts if p in front_ids] + [
+        firsts[p] for p in firsts if p not in front_ids
+    ]
     return ordered[:MAX_POWER_RUNS]
 
 
@@ -79,8 +85,15 @@ def _front_ids(agg: Sequence[Mapping[str, Any]]) -> list[str]:
     return [rows[i]["point_id"] for i in front]
 
 
-def _page(manifest: StudyManifest, rows: Sequence[Mapping[str, Any]], agg: Sequence[Mapping[str, Any]],
-          plots: Sequence[Plot], power: Plot | None, chosen: Sequence[Mapping[str, Any]], reason: str | None) -> str:
+def _page(
+    manifest: StudyManifest,
+    rows: Sequence[Mapping[str, Any]],
+    agg: Sequence[Mapping[str, Any]],
+    plots: Sequence[Plot],
+    power: Plot | None,
+    chosen: Sequence[Mapping[str, Any]],
+    reason: str | None,
+) -> str:
     e = html.escape
     counts: dict[str, int] = {}
     for r in rows:
@@ -96,8 +109,10 @@ def _page(manifest: StudyManifest, rows: Sequence[Mapping[str, Any]], agg: Seque
         f"device: {e(device_text)}; llem {e(manifest.llem_version)}; created {e(manifest.created_at)}</p>",
     ]
     if not energy_measured(agg):
-        parts.append(f"<p class='note'>Energy was not measured{': ' + e(reason) if reason else ''}. "
-                     "Throughput and latency are reported; energy figures are left out rather than shown as 0.</p>")
+        parts.append(
+            f"<p class='note'>Energy was not measured{': ' + e(reason) if reason else ''}. "
+            "Throughput and latency are reported; energy figures are left out rather than shown as 0.</p>"
+        )
     parts.append("<h2>Configurations</h2>")
     parts.append(_aggregate_table(agg, manifest.varied, set(_front_ids(agg))))
     parts.append("<h2>Plots</h2>")
@@ -107,21 +122,32 @@ def _page(manifest: StudyManifest, rows: Sequence[Mapping[str, Any]], agg: Seque
         parts.append(_figure_html(power))
     else:
         names = ", ".join(r["run_id"] for r in chosen) or "none"
-        parts.append(f"<p class='note'>No power timeseries to plot for the chosen runs ({e(names)}): no GPU power "
-                     "samples were recorded (the sampler reads GPU telemetry through NVML).</p>")
+        parts.append(
+            f"<p class='note'>No power timeseries to plot for the chosen runs ({e(names)}): no GPU power "
+            "samples were recorded (the sampler reads GPU telemetry through NVML).</p>"
+        )
     failed = [r for r in rows if r["status"] in ("failed", "skipped")]
     if failed:
-        parts.append("<h2>Failed and skipped runs</h2><table><tr><th class='l'>run</th><th class='l'>setting</th>"
-                     "<th class='l'>status</th><th class='l'>error</th></tr>")
+        parts.append(
+            "<h2>Failed and skipped runs</h2><table><tr><th class='l'>run</th><th class='l'>setting</th>"
+            "<th class='l'>status</th><th class='l'>error</th></tr>"
+        )
         for r in failed:
-            parts.append(f"<tr><td class='l'>{e(r['run_id'])}</td><td class='l'>{e(r['label'])}</td>"
-                         f"<td class='l fail'>{e(r['status'])}{' (' + e(r['failure']) + ')' if r.get('failure') else ''}"
-                         f"</td><td class='l'>{e(str(r.get('error') or ''))}</td></tr>")
+            parts.append(
+                f"<tr><td class='l'>{e(r['run_id'])}</td><td class='l'>{e(r['label'])}</td>"
+                f"<td class='l fail'>{e(r['status'])}{_failure(r)}"
+                f"</td><td class='l'>{e(str(r.get('error') or ''))}</td></tr>"
+            )
         parts.append("</table>")
     if manifest.pruned:
-        parts.append("<h2>Pruned combinations (not run)</h2><table><tr><th class='l'>setting</th>"
-                     "<th class='l'>reason</th></tr>")
-        parts += [f"<tr><td class='l'>{e(p.label)}</td><td class='l'>{e(p.reason)}</td></tr>" for p in manifest.pruned]
+        parts.append(
+            "<h2>Pruned combinations (not run)</h2><table><tr><th class='l'>setting</th>"
+            "<th class='l'>reason</th></tr>"
+        )
+        parts += [
+            f"<tr><td class='l'>{e(p.label)}</td><td class='l'>{e(p.reason)}</td></tr>"
+            for p in manifest.pruned
+        ]
         parts.append("</table>")
     if manifest.duplicates:
         parts.append("<h2>Duplicates (measured once)</h2><ul>")
@@ -143,26 +169,42 @@ _AGG_COLUMNS = [
 def _aggregate_table(agg: Sequence[Mapping[str, Any]], varied: Sequence[str], front: set[str]) -> str:
     e = html.escape
     cols = [c for c in _AGG_COLUMNS if any(r.get(f"{c[0]}_mean") is not None for r in agg)]
-    head = "".join(f"<th class='l'>{e(v)}</th>" for v in varied) + "".join(f"<th>{e(c[1])}</th>" for c in cols)
+    head = "".join(f"<th class='l'>{e(v)}</th>" for v in varied) + "".join(
+        f"<th>{e(c[1])}</th>" for c in cols
+    )
     out = [f"<table><tr><th class='l'>id</th>{head}<th>ok / runs</th></tr>"]
     for r in agg:
         cells = "".join(f"<td class='l'>{e(_show(r.get(v)))}</td>" for v in varied)
         for key, _, fmt in cols:
             mean, ci = r.get(f"{key}_mean"), r.get(f"{key}_ci95")
-            text = "—" if mean is None else fmt.format(mean) + (f" ± {fmt.format(ci)}" if ci is not None else "")
+            text = (
+                "—" if mean is None else fmt.format(mean) + (f" ± {fmt.format(ci)}" if ci is not None else "")
+            )
             cells += f"<td>{e(text)}</td>"
         cls = " class='front'" if r["point_id"] in front else ""
         mark = " ★" if r["point_id"] in front else ""
-        out.append(f"<tr{cls}><td class='l'>{e(r['point_id'])}{mark}</td>{cells}<td>{r['n_ok']} / {r['n_runs']}</td></tr>")
-    out.append("</table><p class='meta'>★ on the Pareto front. ± is the half-width of the 95% confidence interval of "
-               "the mean over cycles (Student t); none is shown for a single cycle.</p>")
+        out.append(
+            f"<tr{cls}><td class='l'>{e(r['point_id'])}{mark}</td>{cells}"
+            f"<td>{r['n_ok']} / {r['n_runs']}</td></tr>"
+        )
+    out.append(
+        "</table><p class='meta'>★ on the Pareto front. ± is the half-width of the 95% confidence interval "
+        "of "
+        "the mean over cycles (Student t); none is shown for a single cycle.</p>"
+    )
     return "".join(out)
 
 
 def _figure_html(plot: Plot) -> str:
     data = base64.b64encode(plot.png).decode("ascii")
-    return (f"<figure><img alt='{html.escape(plot.title)}' src='data:image/png;base64,{data}'>"
-            f"<figcaption>{html.escape(plot.caption)}</figcaption></figure>")
+    return (
+        f"<figure><img alt='{html.escape(plot.title)}' src='data:image/png;base64,{data}'>"
+        f"<figcaption>{html.escape(plot.caption)}</figcaption></figure>"
+    )
+
+
+def _failure(row: Mapping[str, Any]) -> str:
+    return f" ({html.escape(row['failure'])})" if row.get("failure") else ""
 
 
 def _show(value: Any) -> str:

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 
 def pareto_front(xs: Sequence[float], ys: Sequence[float]) -> list[int]:
-    """Indices of the points no other point beats: higher-or-equal x (throughput) and lower-or-equal y (cost), with
-    at least one strictly better. Returned in order of increasing x; ties keep the first index."""
+    """Indices of the points no other point beats: higher-or-equal x (throughput) and lower-or-equal y (cost),
+    with at least one strictly better. Returned in order of increasing x; ties keep the first index."""
     if len(xs) != len(ys):
         raise ValueError("xs and ys differ in length")
     order = sorted(range(len(xs)), key=lambda i: (-xs[i], ys[i], i))

@@ -1,5 +1,5 @@
-"""The report's figures as PNG bytes (matplotlib, no pyplot global state): efficiency with its Pareto front, each
-metric against each swept parameter, and power over time for chosen runs."""
+"""The report's figures as PNG bytes (matplotlib, no pyplot global state): efficiency with its Pareto front,
+each metric against each swept parameter, and power over time for chosen runs."""
 
 from __future__ import annotations
 
@@ -49,7 +49,9 @@ def efficiency_plot(agg: Sequence[Mapping[str, Any]], not_measured_reason: str |
     end-to-end latency instead, said in the title."""
     with_energy = energy_measured(agg)
     ykey = "energy_per_output_token_j" if with_energy else "e2e_mean_s"
-    rows = [r for r in agg if r.get(f"{ykey}_mean") is not None and r.get("output_tokens_per_s_mean") is not None]
+    rows = [
+        r for r in agg if r.get(f"{ykey}_mean") is not None and r.get("output_tokens_per_s_mean") is not None
+    ]
     if not rows:
         return None
     xs = [float(r["output_tokens_per_s_mean"]) for r in rows]
@@ -59,26 +61,47 @@ def efficiency_plot(agg: Sequence[Mapping[str, Any]], not_measured_reason: str |
     front = pareto_front(xs, ys)
     fig = _figure()
     ax = fig.add_subplot()
-    ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="o", color=POINT_COLOR, ecolor="#9ecae1", capsize=3,
-                label="configuration (mean ± 95% CI)")
+    ax.errorbar(
+        xs,
+        ys,
+        xerr=xerr,
+        yerr=yerr,
+        fmt="o",
+        color=POINT_COLOR,
+        ecolor="#9ecae1",
+        capsize=3,
+        label="configuration (mean ± 95% CI)",
+    )
     ax.plot([xs[i] for i in front], [ys[i] for i in front], "-", color=FRONT_COLOR, linewidth=1.5, zorder=3)
-    ax.scatter([xs[i] for i in front], [ys[i] for i in front], s=90, facecolors="none", edgecolors=FRONT_COLOR,
-               linewidths=2, zorder=4, label="Pareto front")
+    ax.scatter(
+        [xs[i] for i in front],
+        [ys[i] for i in front],
+        s=90,
+        facecolors="none",
+        edgecolors=FRONT_COLOR,
+        linewidths=2,
+        zorder=4,
+        label="Pareto front",
+    )
     for x, y, r in zip(xs, ys, rows, strict=True):
         ax.annotate(r["point_id"], (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
     ax.set_xlabel("output throughput (tokens/s)")
     if with_energy:
         ax.set_ylabel("energy per output token (J)")
         title = "Energy per output token vs throughput"
-        caption = ("Lower and further right is better. Red: the Pareto front (no other configuration is both "
-                   "faster and cheaper). Error bars: 95% confidence intervals over cycles (t distribution).")
+        caption = (
+            "Lower and further right is better. Red: the Pareto front (no other configuration is both "
+            "faster and cheaper). Error bars: 95% confidence intervals over cycles (t distribution)."
+        )
     else:
         ax.set_ylabel("mean end-to-end latency per request (s)")
         title = "Latency vs throughput (energy not measured)"
-        caption = ("Energy was not measured on this machine"
-                   + (f" ({not_measured_reason})" if not_measured_reason else "")
-                   + ", so the front trades throughput against mean end-to-end latency instead. Red: the Pareto "
-                   "front. Error bars: 95% confidence intervals over cycles (t distribution).")
+        caption = (
+            "Energy was not measured on this machine"
+            + (f" ({not_measured_reason})" if not_measured_reason else "")
+            + ", so the front trades throughput against mean end-to-end latency instead. Red: the Pareto "
+            "front. Error bars: 95% confidence intervals over cycles (t distribution)."
+        )
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=8)
@@ -102,14 +125,26 @@ def parameter_plots(agg: Sequence[Mapping[str, Any]], varied: Sequence[str]) -> 
         for k, (metric, label) in enumerate(metrics):
             ax = fig.add_subplot(1, len(metrics), k + 1)
             for g, group in enumerate(groups):
-                mine = [r for r in rows if _group_label(r, others) == group and r.get(f"{metric}_mean") is not None]
+                mine = [
+                    r
+                    for r in rows
+                    if _group_label(r, others) == group and r.get(f"{metric}_mean") is not None
+                ]
                 if not mine:
                     continue
                 offset = (g - (len(groups) - 1) / 2) * 0.08 if len(groups) > 1 else 0.0
                 xs = [values.index(_key(r.get(param))) + offset for r in mine]
-                ax.errorbar(xs, [r[f"{metric}_mean"] for r in mine], yerr=[r.get(f"{metric}_ci95") or 0 for r in mine],
-                            fmt="o-" if len(groups) <= 8 else "o", capsize=3, label=group if len(groups) <= 8 else None)
-            ax.set_xticks(range(len(values)), [_tick(v) for v in values], rotation=20 if len(values) > 4 else 0)
+                ax.errorbar(
+                    xs,
+                    [r[f"{metric}_mean"] for r in mine],
+                    yerr=[r.get(f"{metric}_ci95") or 0 for r in mine],
+                    fmt="o-" if len(groups) <= 8 else "o",
+                    capsize=3,
+                    label=group if len(groups) <= 8 else None,
+                )
+            ax.set_xticks(
+                range(len(values)), [_tick(v) for v in values], rotation=20 if len(values) > 4 else 0
+            )
             ax.set_xlabel(param)
             ax.set_ylabel(label)
             ax.grid(True, alpha=0.3)
@@ -117,13 +152,19 @@ def parameter_plots(agg: Sequence[Mapping[str, Any]], varied: Sequence[str]) -> 
                 ax.legend(fontsize=7, loc="best")
         title = f"Metrics vs {param}"
         fig.suptitle(title)
-        plots.append(Plot(title=title, caption=f"Mean ± 95% CI over cycles per configuration; one line per setting "
-                          f"of the other swept parameters ({', '.join(others) or 'none'}).", png=_png(fig)))
+        plots.append(
+            Plot(
+                title=title,
+                caption=f"Mean ± 95% CI over cycles per configuration; one line per setting "
+                f"of the other swept parameters ({', '.join(others) or 'none'}).",
+                png=_png(fig),
+            )
+        )
     return plots
 
 
 def power_plot(study_dir: Path, runs: Sequence[Mapping[str, Any]]) -> Plot | None:
-    """Power over time (summed over the GPUs sampled) of the chosen runs; the measured window starts at t = 0."""
+    """Power over time (summed over the sampled GPUs) of the chosen runs; the window starts at t = 0."""
     fig = _figure(7.5, 4.0)
     ax = fig.add_subplot()
     drawn = 0
@@ -149,9 +190,13 @@ def power_plot(study_dir: Path, runs: Sequence[Mapping[str, Any]]) -> Plot | Non
     ax.set_title("Power during chosen runs")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    return Plot(title="Power during chosen runs", caption="Sampled power (W, summed over the measured GPUs; the "
-                "sampled power is a moving average on some GPUs and is shown for shape only: energy comes from the "
-                "energy counter). Grey: measured windows.", png=_png(fig))
+    return Plot(
+        title="Power during chosen runs",
+        caption="Sampled power (W, summed over the measured GPUs; the "
+        "sampled power is a moving average on some GPUs and is shown for shape only: energy comes from the "
+        "energy counter). Grey: measured windows.",
+        png=_png(fig),
+    )
 
 
 def _key(value: Any) -> Any:

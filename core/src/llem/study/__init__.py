@@ -1,9 +1,9 @@
-"""Studies: sweeps of experiments over parameter axes, repeated in cycles, each run isolated in its own process.
+"""Studies: sweeps of experiments over parameter axes, repeated in cycles, each run isolated in its own
+process.
 
 Python API: `plan(path)` expands a study file without running it; `run(path, ...)` runs it (or resumes one);
-`load(study_dir)` returns its results as pandas DataFrames. Submodules are imported lazily so the worker process
-(`python -m llem.study.worker`) starts without pulling in what it does not use.
-"""
+`load(study_dir)` returns its results as pandas DataFrames. Submodules are imported lazily so the worker
+process (`python -m llem.study.worker`) starts without pulling in what it does not use."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def plan(
     path: str | Path, *, plugins: LlemPlugins | None = None, device: DeviceInfo | None = None
 ) -> StudyManifest:
-    """Expand the study file at `path` for this machine (nothing runs): points, pruned, duplicates, run order."""
+    """Expand the study file at `path` for this machine, running nothing: points, pruned, duplicates, runs."""
     from llem.measure.devices import detect_devices
     from llem.plugins.manager import get_plugin_manager
 

@@ -16,13 +16,13 @@ AxisValues = list[Any] | Literal["all"]
 
 
 class StudyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A study: one base experiment, varied along axes, each point measured `cycles` times in its own process."""
+    """A study: a base experiment varied along axes; each point measured `cycles` times, each run isolated."""
 
     base: Annotated[
         dict[str, Any] | str,
         Meta(
-            description="The experiment every point starts from: an experiment config mapping, or the path of an "
-            "experiment config file (relative to the study file)."
+            description="The experiment every point starts from: an experiment config mapping, or the path "
+            "of an experiment config file (relative to the study file)."
         ),
     ]
     name: Annotated[
@@ -31,8 +31,9 @@ class StudyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     sweep: Annotated[
         dict[str, AxisValues],
         Meta(
-            description="Axes crossed with each other (Cartesian product): dotted parameter path -> list of values, "
-            "or `all` for that parameter's introspected test values (e.g. pytorch.batch_size: [1, 4, 16])."
+            description="Axes crossed with each other (Cartesian product): dotted parameter path -> list of "
+            "values, or `all` for that parameter's introspected test values (e.g. pytorch.batch_size: "
+            "[1, 4, 16])."
         ),
     ] = msgspec.field(default_factory=dict)
     groups: Annotated[
@@ -53,25 +54,25 @@ class StudyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     order: Annotated[
         Literal["sequential", "interleaved", "shuffled"],
         Meta(
-            description="Run order: sequential (all cycles of a point, then the next point), interleaved (every "
-            "point once per cycle, so slow drift such as heating spreads over all points), shuffled (interleaved, "
-            "with the points in a seeded random order within each cycle)."
+            description="Run order: sequential (all cycles of a point, then the next point), interleaved "
+            "(every point once per cycle, so slow drift such as heating spreads over all points), shuffled "
+            "(interleaved, with the points in a seeded random order within each cycle)."
         ),
     ] = "interleaved"
     seed: Annotated[int, Meta(ge=0, description="Seed of the shuffled order.")] = 0
     isolation: Annotated[
         Literal["process"],
         Meta(
-            description="process: every experiment runs in its own worker process, so a crash, an out-of-memory "
-            "error or a hang cannot take the study down."
+            description="process: every experiment runs in its own worker process, so a crash, an "
+            "out-of-memory error or a hang cannot take the study down."
         ),
     ] = "process"
     reuse_model: Annotated[
         bool,
         Meta(
-            description="Let consecutive experiments that differ only in runtime settings (decoder, batch size, "
-            "prompts, output length, measurement) share one loaded model in one worker process. Saves load time; "
-            "the experiments are then no longer isolated from each other's state."
+            description="Let consecutive experiments that differ only in runtime settings (decoder, batch "
+            "size, prompts, output length, measurement) share one loaded model in one worker process. Saves "
+            "load time; the experiments are then no longer isolated from each other's state."
         ),
     ] = False
     timeout_s: Annotated[
@@ -85,8 +86,8 @@ class StudyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_consecutive_failures: Annotated[
         Annotated[int, Meta(ge=1)] | None,
         Meta(
-            description="Stop the study after this many failures in a row (circuit breaker; the rest are recorded "
-            "as skipped). None: never stop."
+            description="Stop the study after this many failures in a row (circuit breaker; the rest are "
+            "recorded as skipped). None: never stop."
         ),
     ] = 3
     output_dir: Annotated[
@@ -98,10 +99,10 @@ class StudyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 def load_study_config(path: str | Path) -> tuple[StudyConfig, dict[str, Any], Path]:
-    """Read and validate a study file; returns the config, the base experiment as a dict, and the file's folder.
+    """Read and validate a study file; returns the config, the base experiment as a dict, and the file's
+    folder.
 
-    Errors are one-line ConfigErrors naming the file and the path inside it.
-    """
+    Errors are one-line ConfigErrors naming the file and the path inside it."""
     where = str(path)
     data = read_file(path)
     study = convert(data, StudyConfig, source=where)
@@ -122,7 +123,8 @@ def load_study_config(path: str | Path) -> tuple[StudyConfig, dict[str, Any], Pa
 def study_from_dict(
     data: dict[str, Any], *, folder: Path | None = None
 ) -> tuple[StudyConfig, dict[str, Any]]:
-    """Validate a study given as a mapping (the Python API); `base` must then be a mapping or an absolute path."""
+    """Validate a study given as a mapping (the Python API); `base` must then be a mapping or an absolute
+    path."""
     study = convert(data, StudyConfig, source=None)
     folder = folder or Path.cwd()
     if isinstance(study.base, str):
@@ -177,7 +179,7 @@ def _check_path(path: str, where: str, source: str | None) -> None:
 
 
 def _rebase_prompt_path(base: dict[str, Any], folder: Path) -> None:
-    """A relative prompt file in the base is relative to the file that names it, not to the working directory."""
+    """A relative prompt file in the base is relative to the file naming it, not to the working directory."""
     prompts = base.get("prompts")
     if isinstance(prompts, dict) and prompts.get("source") == "file" and isinstance(prompts.get("path"), str):
         p = Path(prompts["path"]).expanduser()

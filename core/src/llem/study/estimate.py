@@ -1,4 +1,5 @@
-"""Estimate how long a study will take, from earlier measurements where they exist, else from a stated rough rate."""
+"""Estimate how long a study will take, from earlier measurements where they exist, else from a stated rough
+rate."""
 
 from __future__ import annotations
 

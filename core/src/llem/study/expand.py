@@ -1,9 +1,8 @@
 """Expand a study into its points: cross the axes, apply them to the base, validate, prune and deduplicate.
 
-Every point goes through exactly the validation a single `llem run` would apply (the config Structs and their rules,
-the declared GPU requirements for this machine, the backend's own `llem_validate`): a point that would fail there is
-pruned here, with the reason, before anything runs.
-"""
+Every point goes through exactly the validation a single `llem run` would apply (the config Structs and their
+rules, the declared GPU requirements for this machine, the backend's own `llem_validate`): a point that would
+fail there is pruned here, with the reason, before anything runs."""
 
 from __future__ import annotations
 
@@ -48,7 +47,7 @@ class PrunedPoint(msgspec.Struct, kw_only=True):
 
 
 class DuplicatePoint(msgspec.Struct, kw_only=True):
-    """A combination that resolves to the same config as an earlier point (same config hash): measured once."""
+    """A combination resolving to the same config as an earlier point (same config hash): measured once."""
 
     label: str
     overrides: dict[str, Any]
@@ -119,7 +118,8 @@ def expand_study(
 def _candidates(
     study: StudyConfig, base: Mapping[str, Any], plugins: LlemPlugins
 ) -> Iterable[tuple[str, dict[str, Any]]]:
-    """(origin, overrides) for every combination, in a stable order: the crossed axes first, then explicit ones."""
+    """(origin, overrides) for every combination, in a stable order: the crossed axes first, then explicit
+    ones."""
     axes: list[list[dict[str, Any]]] = []
     for path, values in study.sweep.items():
         resolved = axis_values(path, values, base, plugins, where=f"$.sweep.{path}")
@@ -165,8 +165,8 @@ def check_known_path(
 ) -> ParamInfo | None:
     """The ParamInfo of a parameter path; a ConfigError naming `where` if no installed schema knows the path.
 
-    A path may also name a whole section (`prompts`, `decoder`) or a key under the free-form `passthrough_kwargs`.
-    """
+    A path may also name a whole section (`prompts`, `decoder`) or a key under the free-form
+    `passthrough_kwargs`."""
     params = known_params(plugins)
     if path in params:
         return params[path]
@@ -212,10 +212,11 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def apply_point(
     base: Mapping[str, Any], overrides: Mapping[str, Any], plugins: LlemPlugins, base_backend: Any = None
 ) -> dict[str, Any]:
-    """The base experiment with one point's overrides set; a None value unsets the field (its default applies).
+    """The base experiment with one point's overrides set; a None value unsets the field (its default
+    applies).
 
-    When the point changes `backend`, the base's sections of other backends are dropped (they describe the base's
-    backend, not this one); sections the point sets itself are kept, so a mismatch is still reported.
+    When the point changes `backend`, the base's sections of other backends are dropped (they describe the
+    base's backend, not this one); sections the point sets itself are kept, so a mismatch is still reported.
     """
     data = copy.deepcopy(dict(base))
     backend = overrides.get("backend", base_backend)

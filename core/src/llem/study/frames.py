@@ -1,4 +1,4 @@
-"""Load a study folder into pandas DataFrames with one call (pandas is an optional extra: llem-core[report])."""
+"""Load a study folder into pandas DataFrames in one call (pandas is an optional extra: llem-core[report])."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 @dataclass
 class StudyFrames:
     """A study as DataFrames: `runs` (one row per experiment × cycle), `aggregate` (one row per configuration:
-    mean, std and 95% CI of each metric), `pruned` (combinations not run, with the reason) and the raw manifest."""
+    mean, std and 95% CI of each metric), `pruned` (combinations not run, with the reason) and the raw
+    manifest."""
 
     runs: pd.DataFrame
     aggregate: pd.DataFrame

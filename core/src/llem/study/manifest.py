@@ -1,4 +1,5 @@
-"""The study manifest (study.json): what the study is, its points, and the state of every run, written atomically."""
+"""The study manifest (study.json): what the study is, its points, and the state of every run, written
+atomically."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The order in which a study's (point, cycle) runs execute, and which consecutive runs may share a loaded model."""
+"""The order in which a study's (point, cycle) runs execute, and which consecutive runs may share a loaded
+model."""
 
 from __future__ import annotations
 
@@ -36,9 +37,9 @@ class Run(msgspec.Struct, kw_only=True, frozen=True):
 def order_runs(point_ids: Sequence[str], cycles: int, order: Order, seed: int = 0) -> list[Run]:
     """Every (point, cycle) pair in the requested order.
 
-    sequential: p1c1 p1c2 p2c1 p2c2; interleaved: p1c1 p2c1 p1c2 p2c2; shuffled: like interleaved, with the points
-    in a seeded random order within each cycle (a different order per cycle, the same one for the same seed).
-    """
+    sequential: p1c1 p1c2 p2c1 p2c2; interleaved: p1c1 p2c1 p1c2 p2c2; shuffled: like interleaved, with the
+    points in a seeded random order within each cycle (a different order per cycle, the same one for the same
+    seed)."""
     if order == "sequential":
         return [Run(point_id=p, cycle=c) for p in point_ids for c in range(1, cycles + 1)]
     runs = []
@@ -64,7 +65,8 @@ def model_key(config: Mapping[str, Any]) -> str:
 
 
 def worker_batches(runs: Sequence[Run], keys: Mapping[str, str], reuse_model: bool) -> list[list[Run]]:
-    """Split the ordered runs into worker processes: one run each, or (reuse_model) consecutive runs of one model."""
+    """Split the ordered runs into worker processes: one run each, or (reuse_model) consecutive runs of one
+    model."""
     if not reuse_model:
         return [[r] for r in runs]
     batches: list[list[Run]] = []

@@ -25,7 +25,8 @@ def plan_study(
     device: DeviceInfo,
     study_file: str | Path | None = None,
 ) -> StudyManifest:
-    """The study's manifest before anything runs: points, pruned combinations, duplicates and the ordered runs."""
+    """The study's manifest before anything runs: points, pruned combinations, duplicates and the ordered
+    runs."""
     import llem
 
     expansion = expand_study(study, base, plugins=plugins, device=device)

@@ -15,7 +15,7 @@ def duration(seconds: float | None) -> str:
     """12 s, 3 min 05 s, 2 h 10 min."""
     if seconds is None:
         return "?"
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s} s"
     if s < 3600:
@@ -67,7 +67,7 @@ def _show(value: Any) -> str:
 
 
 class ProgressView:
-    """Renders StudyEvents: a rich progress bar on a terminal, one plain line per event otherwise (logs, CI)."""
+    """Renders StudyEvents: a rich progress bar on a terminal, else one plain line per event (logs, CI)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
@@ -116,7 +116,8 @@ class ProgressView:
         else:
             tail = f": {event.error}" if event.error else ""
             print(
-                f"[{event.index}/{event.total}] {event.run_id} {event.status} in {duration(event.wall_s)}{tail}",
+                f"[{event.index}/{event.total}] {event.run_id} {event.status} "
+                f"in {duration(event.wall_s)}{tail}",
                 file=self.stream,
                 flush=True,
             )

@@ -1,10 +1,10 @@
 """Opt-in model reuse inside one worker process: a plugin manager whose backends keep the loaded model.
 
-The run engine calls `backend.load` and `backend.unload` for every experiment. With reuse, `load` returns the handle
-already loaded when the model key (the config minus runtime settings, see llem.study.order.model_key) matches, and
-`unload` is deferred until the model changes or the worker finishes. After a failed experiment the model is dropped
-(a CUDA out-of-memory error, say, can leave it in a bad state) and the next experiment loads it afresh.
-"""
+The run engine calls `backend.load` and `backend.unload` for every experiment. With reuse, `load` returns the
+handle already loaded when the model key (the config minus runtime settings, see llem.study.order.model_key)
+matches, and `unload` is deferred until the model changes or the worker finishes. After a failed experiment
+the model is dropped (a CUDA out-of-memory error, say, can leave it in a bad state) and the next experiment
+loads it afresh."""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """Run a planned study: every experiment in a worker process, with timeouts, a circuit breaker and resume.
 
-The manifest (study.json) is rewritten atomically after every state change, and each experiment's result folder is
-written atomically by the run engine, so a study killed at any moment (SIGKILL included) loses at most the
-experiment in flight; `resume_study` picks up from the manifest and the outcome files on disk.
-"""
+The manifest (study.json) is rewritten atomically after every state change, and each experiment's result
+folder is written atomically by the run engine, so a study killed at any moment (SIGKILL included) loses at
+most the experiment in flight; `resume_study` picks up from the manifest and the outcome files on disk."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -121,7 +121,8 @@ def run_study(
                 queue.appendleft(leftover)
             limit = study.max_consecutive_failures
             if limit is not None and state.consecutive_failures >= limit and queue:
-                reason = f"not run: the study stopped after {limit} consecutive failures (max_consecutive_failures)"
+                reason = f"not run: the study stopped after {limit} consecutive failures"
+                reason += " (max_consecutive_failures)"
                 for b in queue:
                     for run in b:
                         rec = records[run.id]
@@ -251,7 +252,8 @@ def _run_batch(
                     _fail(
                         records[run.id],
                         "timeout",
-                        f"timed out after {study.timeout_s:g} s (timeout_s); its worker process group was killed",
+                        f"timed out after {study.timeout_s:g} s (timeout_s); "
+                        "its worker process group was killed",
                         study_dir,
                         state,
                         time.monotonic() - t0,
@@ -348,7 +350,7 @@ def _relative(path: str | None, study_dir: Path) -> str | None:
 
 
 def _fresh_run_dir(study_dir: Path, run_id: str) -> Path:
-    """The run's folder, emptied: what an earlier, unfinished attempt left there must not count as its result."""
+    """The run's folder, emptied: what an unfinished earlier attempt left there is not its result."""
     folder = (study_dir / RUNS_DIR / run_id).resolve()
     if folder.exists():
         shutil.rmtree(folder)
@@ -394,10 +396,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
             break
         except subprocess.TimeoutExpired:
             continue
-    try:  # the group may outlive its leader (a child that ignored SIGTERM)
+    with contextlib.suppress(
+        ProcessLookupError
+    ):  # the group may outlive its leader (a child ignored SIGTERM)
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _reap(proc: subprocess.Popen[bytes]) -> None:

@@ -1,8 +1,8 @@
-"""Summary statistics over repeated cycles: mean, sample standard deviation and a Student-t 95% confidence interval.
+"""Summary statistics over repeated cycles: mean, sample standard deviation and a Student-t 95% confidence
+interval.
 
 Implemented here (no scipy): the t quantile comes from the regularized incomplete beta function, inverted by
-bisection; it matches published t tables to 4 decimals (tested).
-"""
+bisection; it matches published t tables to 4 decimals (tested)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""The study table (one row per experiment and cycle, from each result.json) and its aggregate per configuration.
+"""The study table (one row per experiment and cycle, from each result.json) and its aggregate per
+configuration.
 
-Works from plain `result.json` files (the shared result contract), so it needs neither pandas nor the process that
-ran the study; CSV always, Parquet too when pyarrow is installed.
-"""
+Works from plain `result.json` files (the shared result contract), so it needs neither pandas nor the process
+that ran the study; CSV always, Parquet too when pyarrow is installed."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ FACTS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
 
 
 def read_result(path: Path) -> dict[str, Any] | None:
-    """A result.json as a dict (None if absent or unreadable: a run killed before its atomic write has none)."""
+    """A result.json as a dict (None if absent or unreadable: a run killed before writing it has none)."""
     try:
         data = msgspec.json.decode(path.read_bytes())
     except (OSError, msgspec.DecodeError):
@@ -128,7 +128,8 @@ def run_rows(study_dir: Path, manifest: StudyManifest) -> list[dict[str, Any]]:
 
 
 def aggregate_rows(rows: Sequence[Mapping[str, Any]], manifest: StudyManifest) -> list[dict[str, Any]]:
-    """One row per configuration: run counts, then mean, std and 95% CI half-width (t) of each metric over ok runs."""
+    """One row per configuration: run counts, then mean, std and 95% CI half-width (t) of each metric over ok
+    runs."""
     out = []
     for point in manifest.points:
         mine = [r for r in rows if r["point_id"] == point.id]
@@ -155,7 +156,8 @@ def aggregate_rows(rows: Sequence[Mapping[str, Any]], manifest: StudyManifest) -
 
 
 def write_tables(study_dir: Path, manifest: StudyManifest) -> list[Path]:
-    """Write summary/runs.csv and summary/aggregate.csv (and .parquet with pyarrow); returns the paths written."""
+    """Write summary/runs.csv and summary/aggregate.csv (and .parquet with pyarrow); returns the paths
+    written."""
     rows = run_rows(study_dir, manifest)
     agg = aggregate_rows(rows, manifest)
     folder = study_dir / SUMMARY_DIR

@@ -1,11 +1,11 @@
-"""The study worker: `python -m llem.study.worker JOB.json` runs one experiment (or, with model reuse, several).
+"""The study worker: `python -m llem.study.worker JOB.json` runs one experiment (or, with model reuse,
+several).
 
-It runs in its own process group, started by the study runner, so that a crash, an out-of-memory kill or a hang
-takes down only this process; the runner kills the whole group on timeout. Each experiment's outcome is written
-atomically to `<run_dir>/outcome.json` as soon as it finishes, which is how the runner (and a resumed study) learns
-what completed. If the runner dies (even by SIGKILL), the kernel sends this process SIGTERM (PR_SET_PDEATHSIG), and
-it kills its own group: a killed study leaves no orphan holding the GPU.
-"""
+It runs in its own process group, started by the study runner, so that a crash, an out-of-memory kill or a
+hang takes down only this process; the runner kills the whole group on timeout. Each experiment's outcome is
+written atomically to `<run_dir>/outcome.json` as soon as it finishes, which is how the runner (and a resumed
+study) learns what completed. If the runner dies (even by SIGKILL), the kernel sends this process SIGTERM
+(PR_SET_PDEATHSIG), and it kills its own group: a killed study leaves no orphan holding the GPU."""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    """Ask the kernel for SIGTERM when the runner dies, and turn SIGTERM into killing our whole process group."""
+    """Ask the kernel for SIGTERM when the runner dies; on SIGTERM, kill our whole process group."""
 
     def _terminate(signum: int, frame: Any) -> None:
         try:
