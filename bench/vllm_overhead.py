@@ -33,7 +33,6 @@ def main() -> None:
     from llem.config.resolve import load_experiment
     from llem.plugins import Batch, Prompt, get_plugin_manager
     from llem.plugins.types import DeviceInfo
-
     from llem_vllm import _generate, _kwargs
 
     section: dict = {"max_model_len": args.input_tokens + args.output_tokens + 16}
@@ -50,9 +49,16 @@ def main() -> None:
     if not has_gpu:
         section["kv_cache_memory_bytes"] = args.kv_cache_mib << 20
     config = load_experiment(
-        {"model": args.model, "backend": "vllm", "precision": args.precision, "n_prompts": args.prompts,
-         "max_input_tokens": args.input_tokens, "max_output_tokens": args.output_tokens,
-         "decoder": {"preset": "deterministic"}, "vllm": section}  # fmt: skip
+        {
+            "model": args.model,
+            "backend": "vllm",
+            "precision": args.precision,
+            "n_prompts": args.prompts,
+            "max_input_tokens": args.input_tokens,
+            "max_output_tokens": args.output_tokens,
+            "decoder": {"preset": "deterministic"},
+            "vllm": section,
+        }  # fmt: skip
     )
     backend = get_plugin_manager().backend("vllm")
     problems = backend.validate(config, DeviceInfo())
@@ -93,11 +99,15 @@ def main() -> None:
         for i in range(args.runs):
             rates["plain"].append(plain())
             rates["llem"].append(through_llem())
-            print(f"run {i + 1}: plain {rates['plain'][-1]:10.1f} tok/s   llem {rates['llem'][-1]:10.1f} tok/s")
+            print(
+                f"run {i + 1}: plain {rates['plain'][-1]:10.1f} tok/s   llem {rates['llem'][-1]:10.1f} tok/s"
+            )
     finally:
         backend.unload(handle)
     p, m = statistics.median(rates["plain"]), statistics.median(rates["llem"])
-    path = "per_token_timestamps (DELTA streaming)" if args.per_token_timestamps else "request metrics (default)"
+    path = (
+        "per_token_timestamps (DELTA streaming)" if args.per_token_timestamps else "request metrics (default)"
+    )
     print(f"model {args.model} {args.precision}, {args.prompts} prompts x {args.input_tokens} in / "
           f"{args.output_tokens} out, llem path: {path}")  # fmt: skip
     print(f"median tokens/s: plain LLM.generate {p:.1f}, llem generate hook {m:.1f}")

@@ -46,7 +46,12 @@ def _literal_values(tp) -> set:
 
 
 def test_every_section_field_is_mapped_exactly_once():
-    tables = [_kwargs.ENGINE_FIELDS, _kwargs.COMPILATION_FIELDS, _kwargs.SPECULATIVE_FIELDS, _kwargs.SAMPLING_FIELDS]
+    tables = [
+        _kwargs.ENGINE_FIELDS,
+        _kwargs.COMPILATION_FIELDS,
+        _kwargs.SPECULATIVE_FIELDS,
+        _kwargs.SAMPLING_FIELDS,
+    ]
     names = [f.name for f in msgspec.structs.fields(VLLMConfig)]
     for name in names:
         homes = sum(name in t for t in tables) + (name in _kwargs.LLEM_FIELDS)
@@ -136,7 +141,12 @@ def test_bad_section_is_one_line_error_naming_it(section, message):
 @pytest.mark.parametrize(
     "section",
     [
-        {"speculative_method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_min": 2, "prompt_lookup_max": 4},
+        {
+            "speculative_method": "ngram",
+            "num_speculative_tokens": 3,
+            "prompt_lookup_min": 2,
+            "prompt_lookup_max": 4,
+        },
         {"speculative_method": "draft_model", "speculative_model": "some/draft", "num_speculative_tokens": 4},
         {"speculative_method": "mtp"},
         {"enforce_eager": False, "cudagraph_mode": "piecewise"},
@@ -181,10 +191,16 @@ def test_cuda_graph_settings_refused_on_cpu():
     ("cfg", "field"),
     [
         ({"vllm": {"ignore_eos": False}}, "vllm.ignore_eos"),
-        ({"vllm": {"max_model_len": 100}, "max_input_tokens": 64, "max_output_tokens": 64}, "vllm.max_model_len"),
+        (
+            {"vllm": {"max_model_len": 100}, "max_input_tokens": 64, "max_output_tokens": 64},
+            "vllm.max_model_len",
+        ),
         ({"decoder": {"do_sample": True, "temperature": 1.0, "top_p": 0.0}}, "decoder.top_p"),
         ({"vllm": {"n": 2}, "decoder": {"preset": "deterministic"}}, "vllm.n"),
-        ({"vllm": {"kv_cache_memory_bytes": 1 << 26, "gpu_memory_utilization": 0.5}}, "vllm.kv_cache_memory_bytes"),
+        (
+            {"vllm": {"kv_cache_memory_bytes": 1 << 26, "gpu_memory_utilization": 0.5}},
+            "vllm.kv_cache_memory_bytes",
+        ),
     ],
 )
 def test_experiment_level_problems_name_the_field(cfg, field):
@@ -222,7 +238,11 @@ def test_compilation_speculative_and_escape_hatch():
     config = experiment(section)
     kwargs = _kwargs.engine_kwargs(config, "/m")
     assert kwargs["compilation_config"] == {"mode": "vllm_compile", "cudagraph_mode": "full_decode_only"}
-    assert kwargs["speculative_config"] == {"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 3}
+    assert kwargs["speculative_config"] == {
+        "method": "ngram",
+        "num_speculative_tokens": 4,
+        "prompt_lookup_max": 3,
+    }
     assert kwargs["max_num_seqs"] == 3 and kwargs["x"] == 1  # merged last
     assert _kwargs.engine_env(config) == {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     assert _kwargs.unvalidated_keys(config) == ["LLM.max_num_seqs", "LLM.x"]
@@ -236,7 +256,13 @@ def test_greedy_decoding_is_temperature_zero_without_sampling_filters():
 def test_sampling_decoder_fields_map():
     dec = {"temperature": 0.7, "do_sample": True, "top_k": 20, "top_p": 0.9, "min_p": 0.05,
            "repetition_penalty": 1.1, "min_new_tokens": 3}  # fmt: skip
-    section = {"presence_penalty": 0.5, "frequency_penalty": -0.5, "n": 2, "sampling_seed": 9, "ignore_eos": True}
+    section = {
+        "presence_penalty": 0.5,
+        "frequency_penalty": -0.5,
+        "n": 2,
+        "sampling_seed": 9,
+        "ignore_eos": True,
+    }
     config = experiment(section, decoder=dec, fixed_output_length=False, max_output_tokens=8)
     kwargs = _kwargs.sampling_kwargs(config, batch(8, fixed=False))
     assert kwargs == {

