@@ -102,3 +102,39 @@ def test_resume_skips_completed_runs_and_adopts_finished_outcomes(tmp_path, toy_
     assert [r.status for r in final.runs] == ["ok", "ok", "failed"]
     assert final.runs[1].wall_s == pytest.approx(2.5)
     assert "exited with status 3" in final.runs[2].error
+
+
+def test_sigterm_stops_the_study_cleanly_with_runs_left_pending(tmp_path, toy_site):
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    manifest, folder = planned(tmp_path, toy_site, sweep={"toy.batch_size": [1, 2]})
+    pids = tmp_path / "pids"
+    fake = script(tmp_path, f"echo $$ >> {pids}; exec sleep 300")
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from llem.study.manifest import load_manifest\n"
+        "from llem.study.runner import run_study, StudyInterrupted\n"
+        f"folder = Path({str(folder)!r})\n"
+        "try:\n"
+        f"    run_study(load_manifest(folder), folder, python={fake!r})\n"
+        "except StudyInterrupted:\n"
+        "    sys.exit(130)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 30
+    while not pids.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pids.exists(), "the worker never started"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 130
+    saved = json.loads((folder / "study.json").read_text())
+    assert saved["status"] == "interrupted"
+    assert [r["status"] for r in saved["runs"]] == ["pending", "pending"]  # nothing counted as done or failed
+    worker = int(pids.read_text().split()[0])
+    deadline = time.monotonic() + 5
+    while not gone(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gone(worker)
