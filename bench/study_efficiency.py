@@ -58,15 +58,18 @@ def run_mode(folder: Path, mode: str, args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     _, study_dir = run(path, output=folder / mode)
     wall = time.perf_counter() - t0
-    import llem.study
+    # plain rows, not pandas: the GPU machines have no pandas
+    from llem.study.manifest import load_manifest
+    from llem.study.table import run_rows
 
-    runs = llem.study.load(study_dir).runs
-    ok = runs[runs["status"] == "ok"]
+    runs = run_rows(study_dir, load_manifest(study_dir))
+    ok = [r for r in runs if r["status"] == "ok"]
     if len(ok) != len(runs):
-        failed = runs[runs["status"] != "ok"][["run_id", "error"]].to_string(index=False)
+        failed = "\n".join(f"  {r['run_id']}: {r['error']}" for r in runs if r["status"] != "ok")
         raise SystemExit(f"{mode}: {len(runs) - len(ok)} experiments failed:\n{failed}")
-    part = {k: float(ok[k].fillna(0).sum()) for k in ("window_s", "load_s", "warmup_s", "baseline_s")}
-    run_walls = float(ok["wall_s"].sum())
+    part = {k: sum(r[k] or 0.0 for r in ok) for k in ("window_s", "load_s", "warmup_s", "baseline_s")}
+    run_walls = sum(r["wall_s"] or 0.0 for r in ok)
+    measured = any(r["energy_measured"] for r in ok)
     return {
         "mode": mode,
         "dir": study_dir,
@@ -76,9 +79,8 @@ def run_mode(folder: Path, mode: str, args: argparse.Namespace) -> dict:
         "worker_other_s": run_walls - sum(part.values()),
         "study_other_s": wall - run_walls,
         "ratio": wall / part["window_s"],
-        "energy": "measured"
-        if ok["energy_measured"].any()
-        else f"not measured ({ok['energy_not_measured_reason'].iloc[0]})",
+        "energy": "measured" if measured else f"not measured ({ok[0]['energy_not_measured_reason']})",
+        "j_per_tok": [r["energy_per_output_token_j"] for r in ok],
     }
 
 
@@ -112,6 +114,10 @@ def main() -> int:
             f"{r['worker_other_s']:>14.1f} "
             f"{r['study_other_s']:>13.1f}"
         )
+    for r in results:
+        if any(v is not None for v in r["j_per_tok"]):
+            shown = ", ".join("—" if v is None else f"{v:.4g}" for v in r["j_per_tok"])
+            print(f"{r['mode']}: J per output token by point: {shown}")
     by = {r["mode"]: r for r in results}
     for r in results:
         over = r["wall_s"] - r["window_s"]
