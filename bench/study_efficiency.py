@@ -137,7 +137,7 @@ def main() -> int:
     print(f"goal wall ÷ windows <= 1.5: {'met' if best <= 1.5 else 'NOT met'} (best {best:.2f})")
     print(
         "(worker other: inside the worker, outside the lifecycle steps: imports, prompt preparation, result "
-        "writing; outside: before and after the workers' own clocks: interpreter start-up and exit, planning, "
+        "writing; outside: before and after the workers' clocks: interpreter start-up and exit, planning, "
         "manifest and table writes, polling)"
     )
     print(f"studies in {folder}")

@@ -110,7 +110,7 @@ def test_sigterm_stops_the_study_cleanly_with_runs_left_pending(tmp_path, toy_si
     import subprocess
     import sys
 
-    manifest, folder = planned(tmp_path, toy_site, sweep={"toy.batch_size": [1, 2]})
+    _, folder = planned(tmp_path, toy_site, sweep={"toy.batch_size": [1, 2]})
     pids = tmp_path / "pids"
     fake = script(tmp_path, f"echo $$ >> {pids}; exec sleep 300")
     code = (

@@ -117,6 +117,8 @@ def test_crash_and_hang_are_recorded_as_failed_and_the_rest_is_measured(tmp_path
     assert good["status"] == "ok"
     result = json.loads(next((out / good["result_dir"]).glob("result.json")).read_text())
     assert result["status"] == "ok" and result["metrics"]["output_tokens"] == 16
+    # the worker measured exactly the config the plan validated and hashed
+    assert result["config_hash"] == manifest(out)["points"][2]["config_hash"]
     assert "study complete: 2 failed, 1 ok" in r.stdout
 
 
