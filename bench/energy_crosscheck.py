@@ -137,7 +137,7 @@ def main() -> None:
             if zeus is not None:
                 z = zeus.end_window("w", sync_execution=True)
                 zeus_j = sum(z.gpu_energy.values())
-            end = meter.read_edge(end=True)
+            end = meter.read_edge()
             we = window_energy(meter, start, end)
             p_j = power.energy_j(start.t_s, end.t_s)
             rp = p_j / we.energy_j - 1

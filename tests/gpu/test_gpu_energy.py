@@ -39,7 +39,7 @@ def test_counter_window_under_load_is_plausible_and_bounded():
     _matmul_load(0.5)  # wake the GPU up
     start = meter.read_edge()
     _matmul_load(3.0)
-    end = meter.read_edge(end=True)
+    end = meter.read_edge()
     w = window_energy(meter, start, end)
     limit_w = 1000.0
     assert 150.0 < w.mean_power_w < limit_w, w
@@ -56,10 +56,10 @@ def test_idle_window_draws_less_than_load():
     torch.cuda.synchronize()
     start = meter.read_edge()
     time.sleep(2.0)
-    idle = window_energy(meter, start, meter.read_edge(end=True))
+    idle = window_energy(meter, start, meter.read_edge())
     start = meter.read_edge()
     _matmul_load(2.0)
-    busy = window_energy(meter, start, meter.read_edge(end=True))
+    busy = window_energy(meter, start, meter.read_edge())
     assert idle.mean_power_w < 0.6 * busy.mean_power_w, (idle, busy)
     meter.close()
 

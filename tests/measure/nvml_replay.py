@@ -31,9 +31,6 @@ class Trace:
     data: dict[str, Any]
     # Exact cumulative energy (J) at time t, when the trace is synthetic; real traces interpolate the counter.
     exact_energy_j: Any = None
-    # True power (W) at time t, served as NVML's instantaneous power field; None: the field is unsupported
-    # (the recorded traces hold no instantaneous-power series).
-    instant_power_w: Any = None
     _updates: tuple[list[float], list[float]] | None = field(default=None, repr=False)
 
     @classmethod
@@ -167,7 +164,7 @@ def synthetic_trace(
             "throttle_reasons": [0x4 if 8.6 <= t < 13.6 else 0x1 for t in tele_t],
         },
     }
-    return Trace("synthetic", data, exact_energy_j=energy_j, instant_power_w=power_w)
+    return Trace("synthetic", data, exact_energy_j=energy_j)
 
 
 def all_traces() -> list[Trace]:
@@ -207,7 +204,6 @@ class FakeNvml(types.ModuleType):
     NVML_TEMPERATURE_GPU = 0
     NVML_CLOCK_SM = 1
     NVML_CLOCK_MEM = 2
-    NVML_FI_DEV_POWER_INSTANT = 186
     NVMLError = NVMLError
 
     def __init__(
@@ -270,15 +266,6 @@ class FakeNvml(types.ModuleType):
             self.clock.advance(half)
             return value
         return self.traces[h].counter_mj(self._t(h))
-
-    def nvmlDeviceGetFieldValues(self, h: int, fields: list[int]) -> list[Any]:
-        """Only the instantaneous power field, and only for traces that know the true power."""
-        power = self.traces[h].instant_power_w
-        if power is None or fields != [self.NVML_FI_DEV_POWER_INSTANT]:
-            raise NVMLError("Not Supported")
-        self._cost(h, "power_instant")
-        value = types.SimpleNamespace(uiVal=int(power(self._t(h)) * 1000))
-        return [types.SimpleNamespace(nvmlReturn=0, value=value)]
 
     def nvmlDeviceGetPowerUsage(self, h: int) -> int:
         self._cost(h, "power")

@@ -125,7 +125,9 @@ def test_timings_and_first_token_mark(backend, handle):
     out = run(backend, handle, experiment(), mark=lambda: marks.append(time.perf_counter()))
     t1 = time.perf_counter()
     assert len(marks) == 1 and t0 < marks[0] < t1
-    assert out.timing_source == "logits_processor_perf_counter"
+    on_gpu = next(handle.model.parameters()).device.type == "cuda"
+    expected = "logits_processor_cuda_events" if on_gpu else "logits_processor_perf_counter"
+    assert out.timing_source == expected
     for r in out.requests:
         assert 0 < r.ttft_s <= r.e2e_s <= t1 - t0
         assert len(r.itl_s) == r.output_tokens - 1 and all(x > 0 for x in r.itl_s)

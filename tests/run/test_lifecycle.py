@@ -136,6 +136,19 @@ def test_without_phase_boundary_the_split_is_labelled_estimated(fake_run):
     assert any("prefill/decode energy estimated" in n for n in result.notes)
 
 
+def test_boundary_reads_too_coarse_for_the_prefill_fall_back_to_an_estimate(fake_run):
+    # a 50 ms counter against 10 ms prefills: boundary reads cannot resolve prefill energy, so the split is
+    # labelled estimated (with the reason), never a "measured" number smaller than its own uncertainty
+    config, plugins, _backend, out = fake_run(
+        ["measurement.baseline=none"], meter={"period_s": 0.05}, prefill_s=0.01, step_s=0.01
+    )
+    result = run_experiment(config, plugins=plugins, output_dir=out)
+    e = result.energy
+    assert e.phase_split == "estimated"
+    assert e.prefill_j + e.decode_j == pytest.approx(e.total_j)
+    assert any("prefill/decode not measured in place" in n for n in result.notes)
+
+
 def test_converging_warmup_stops_when_latency_settles(fake_run):
     config, plugins, _backend, out = fake_run(
         [

@@ -59,7 +59,7 @@ def measure_idle(meter: EnergyMeter, duration_s: float, *, state: str = "") -> B
     """
     start = meter.read_edge()
     time.sleep(duration_s)
-    end = meter.read_edge(end=True)
+    end = meter.read_edge()
     span = end.t_s - start.t_s
     per_device = tuple((b - a) / span for a, b in zip(start.joules, end.joules, strict=True))
     power = sum(per_device)

@@ -9,7 +9,6 @@ average that under-counts short phases by up to half (docs/methodology.md).
 
 from __future__ import annotations
 
-import itertools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -98,8 +97,8 @@ class EnergyMeter(ABC):
         """Read all counters now."""
 
     @abstractmethod
-    def read_edge(self, *, end: bool = False) -> EnergyReading:
-        """A window edge aligned to the counter's updates (see CounterMeter.read_edge)."""
+    def read_edge(self) -> EnergyReading:
+        """A window edge aligned to the counter's next update (see CounterMeter.read_edge)."""
 
     def close(self) -> None:  # noqa: B027 (most meters hold nothing to release)
         """Release the counter's resources; the meter cannot be read afterwards."""
@@ -132,7 +131,7 @@ class NoneMeter(EnergyMeter):
     def read(self) -> EnergyReading:
         raise EnergyNotMeasured(f"energy is not measured: {self.reason}")
 
-    def read_edge(self, *, end: bool = False) -> EnergyReading:
+    def read_edge(self) -> EnergyReading:
         return self.read()
 
 
@@ -209,79 +208,43 @@ class CounterMeter(EnergyMeter):
         t_s, raw = self._timed_raw()
         return self._reading(t_s, raw)
 
-    def _instant_power_w(self) -> list[float] | None:
-        """Instantaneous power per device (W), where the hardware offers it cheaply; None otherwise."""
-        return None
+    def read_edge(self, timeout_s: float | None = None) -> EnergyReading:
+        """A window edge aligned to the counter's next update.
 
-    def read_edge(self, timeout_s: float | None = None, *, end: bool = False) -> EnergyReading:
-        """A window edge aligned to the counter's updates.
-
-        A counter value stands for the energy up to its last update, which may be up to one period old.
-        Start edge (`end=False`): poll until every counter has moved and return that reading: the window starts
-        at a known counter state (to about one read), so start the workload right after this returns.
-        End edge (`end=True`, right after the workload finished): a plain read would miss up to one period of
-        the workload, and the next update adds up to one period of the (lower-power) tail after it. So wait for
-        the next update and, where the meter has instantaneous power (NVML on recent GPUs, sampled while
-        waiting), take away the energy drawn after the call: the reading then stands for the moment of the
-        call. Without instantaneous power the reading is the next update itself and its time is that update's,
-        so the window honestly includes the short tail.
+        A counter value stands for the energy up to its last update, which may be up to one period old, so a
+        plain read at the end of a workload misses up to one period of it (on average half a period at full
+        power: what a plain begin/end read does). Instead, poll until every counter has moved and return that
+        value, stamped with the estimated moment of the update. The window's energy is then exact for the span
+        between the two updates. At the start edge, start the workload right after this returns; at the end
+        edge, the span includes the low-power tail between the end of the workload and the update (at most one
+        period), and the reading's time says so.
         """
         if not self.available:
             raise EnergyNotMeasured(f"energy is not measured: {self.reason}")
         if timeout_s is None:
             timeout_s = 5 * self.update_period_s if self.update_period_s else 1.0
-        t_call, start = self._timed_raw()
-        tail: list[tuple[float, list[float]]] = []
-        if end:
-            power = self._instant_power_w()
-            if power is not None:
-                tail.append((t_call, power))
+        t_prev, start = self._timed_raw()
         edge: list[int | None] = [None] * len(start)
-        seen_at = [0.0] * len(start)  # estimated moment of each counter's update
-        t_prev = t_call
+        updated_at = [0.0] * len(start)  # estimated moment of each counter's update
         deadline = time.perf_counter() + timeout_s
         while True:
             time.sleep(self._poll_s)
             t_s, raw = self._timed_raw()
-            if tail:
-                power = self._instant_power_w()
-                if power is not None:
-                    tail.append((t_s, power))
             for i, value in enumerate(raw):
                 if edge[i] is None and value != start[i]:
                     edge[i] = value
                     # the update fell between the last read that saw the old value and this one
-                    seen_at[i] = (t_prev + t_s) / 2
+                    updated_at[i] = (t_prev + t_s) / 2
             t_prev = t_s
             if all(v is not None for v in edge):
                 after = [int(v) for v in edge]  # type: ignore[arg-type]
-                edge_power = self._edge_power_w(start, after)
-                reading = self._reading(max(seen_at), after, edge_power)
-                if not end or len(tail) < 2:
-                    return reading
-                return self._back_to_call(reading, seen_at, t_call, tail)
+                return self._reading(max(updated_at), after, self._edge_power_w(start, after))
             if time.perf_counter() > deadline:
                 self.notes.append(
                     f"{self.name}: a counter did not update within {timeout_s:.2f} s at a window edge; "
                     "that edge is not aligned (still within the ± bound)"
                 )
-                return self._reading(t_call if end else t_s, raw)
-
-    @staticmethod
-    def _back_to_call(
-        reading: EnergyReading, seen_at: list[float], t_call: float, tail: list[tuple[float, list[float]]]
-    ) -> EnergyReading:
-        """Move an end-edge reading taken at the next update back to the moment of the call, subtracting the
-        energy each device drew in between (instantaneous power samples, held until the next sample)."""
-        joules = list(reading.joules)
-        for i in range(len(joules)):
-            drawn = 0.0
-            for (t0, p0), (t1, _p1) in itertools.pairwise(tail):
-                if t0 >= seen_at[i]:
-                    break
-                drawn += p0[i] * (min(t1, seen_at[i]) - t0)
-            joules[i] -= drawn
-        return EnergyReading(t_s=t_call, joules=tuple(joules), edge_power_w=reading.edge_power_w)
+                return self._reading(t_s, raw)
 
     def close(self) -> None:
         self._closed = True

@@ -30,7 +30,6 @@ class NvmlMeter(CounterMeter):
         self.update_periods_s: tuple[float, ...] = ()
         self._pynvml: Any = None
         self._handles: list[Any] = []
-        self._instant_unsupported = False
         try:
             self._pynvml = nvml_init()
         except NvmlUnavailable as exc:
@@ -73,24 +72,6 @@ class NvmlMeter(CounterMeter):
             self.update_period_s = max(periods)
         self.read_cost_s = measure_read_cost(self._read_raw, n=10)
         self.available = True
-
-    def _instant_power_w(self) -> list[float] | None:
-        """NVML's instantaneous power field (Hopper and later; ~3 µs a call); None where unsupported."""
-        if self._instant_unsupported:
-            return None
-        nv = self._pynvml
-        try:
-            field = nv.NVML_FI_DEV_POWER_INSTANT
-            out = []
-            for h in self._handles:
-                (value,) = nv.nvmlDeviceGetFieldValues(h, [field])
-                if getattr(value, "nvmlReturn", 0) != 0:
-                    raise RuntimeError("field not supported")
-                out.append(value.value.uiVal / 1000.0)  # milliwatts
-            return out
-        except Exception:
-            self._instant_unsupported = True
-            return None
 
     def _read_raw(self) -> list[int]:
         get = self._pynvml.nvmlDeviceGetTotalEnergyConsumption

@@ -212,7 +212,13 @@ def _phase_split(
         if split is not None:
             # Every batch adds a boundary read and an end read, each off by up to one counter period.
             bound = bound_j * state.n_batches if bound_j is not None else None
-            return split[0], split[1], "measured", bound
+            if bound is not None and bound < min(split):
+                return split[0], split[1], "measured", bound
+            notes.append(
+                f"prefill/decode not measured in place: the counter reads at the phase boundaries are each "
+                f"uncertain by up to one counter period, ± {_j(bound)} over {state.n_batches} batches, which does "
+                f"not resolve the smaller phase ({min(split):.3g} J); the split below is estimated by time share"
+            )
     if state.caps.continuous_batching and state.n_batches == 1 and len(rec.outputs[0].requests) > 1:
         notes.append(
             "prefill/decode energy not split: the engine overlaps prefill and decode of different requests "

@@ -345,7 +345,7 @@ def _measure(
         rec.end_s = time.perf_counter()
         rec.phases.close()
         if meter.available:
-            rec.edge_end = meter.read_edge(end=True)
+            rec.edge_end = meter.read_edge()
     finally:
         rec.phases.close()
         if sampler is not None:
