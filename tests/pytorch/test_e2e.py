@@ -245,6 +245,11 @@ def test_torch_compile_failure_runs_uncompiled_and_says_so(backend):
 
 
 def test_two_data_parallel_processes_on_cpu(backend, handle):
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.device_count() < 2:
+        # each worker takes one GPU; validation refuses this config on a 1-GPU machine (tested in test_validate)
+        pytest.skip("2 data-parallel workers need 2 GPUs here (one each); this machine has 1")
     cfg = experiment({"num_processes": 2})
     prompts = [*PROMPTS, [9, 8, 7, 6]]
     marks: list[float] = []
