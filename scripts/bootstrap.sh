@@ -38,4 +38,5 @@ done
 pip install -q "pytest>=8" "pytest-timeout>=2"
 # the vllm install may have re-pulled them through a dependency: keep them out
 pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
-echo "bootstrap: $("$VENV/bin/llem" --version) in $VENV with backends: $("$VENV/bin/llem" backends list --json | "$VENV/bin/python" -c 'import json,sys; print(", ".join(f"{r[\"name\"]} ({r[\"status\"]})" for r in json.load(sys.stdin)))')"
+echo "bootstrap: $("$VENV/bin/llem" --version) in $VENV"
+"$VENV/bin/llem" backends list

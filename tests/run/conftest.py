@@ -8,7 +8,8 @@ the fake backend is generating) and quantises the counter to a chosen update per
 counter.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: msgspec resolves a Struct's string annotations through its
+# module's globals, and pytest imports several files as the module `conftest`, so the names could be another's.
 
 import math
 import time

@@ -74,8 +74,8 @@ def schema() -> None:
 def reference(output: str | None) -> None:
     """Print (or write) the Markdown config reference generated from the installed backends' Structs."""
     from llem.config.reference import render_config_reference
+    from llem.files import write_text_atomic
     from llem.plugins.manager import get_plugin_manager
-    from llem.results_io import write_text_atomic
 
     text = render_config_reference(get_plugin_manager())
     if output:

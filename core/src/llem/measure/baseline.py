@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from llem.files import write_bytes_atomic
 from llem.measure.energy import EnergyMeter, energy_bound_j
 
 if TYPE_CHECKING:
@@ -132,12 +132,4 @@ def _load(path: Path) -> dict[str, Baseline]:
 def _store(path: Path, key: str, baseline: Baseline) -> None:
     entries = _load(path)  # re-read: another run may have stored other keys meanwhile
     entries[key] = baseline
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".baselines.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(msgspec.json.format(msgspec.json.encode(entries), indent=2))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, msgspec.json.format(msgspec.json.encode(entries), indent=2))

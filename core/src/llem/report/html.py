@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from llem.errors import UserError
+from llem.files import write_bytes_atomic
 from llem.report.pareto import pareto_front
 from llem.report.plots import Plot, efficiency_plot, energy_measured, parameter_plots, power_plot
-from llem.study.manifest import StudyManifest, load_manifest, write_atomic
+from llem.study.manifest import StudyManifest, load_manifest
 from llem.study.table import aggregate_rows, run_rows
 
 REPORT_FILE = "report.html"
@@ -54,7 +55,7 @@ def render_report(
     power = power_plot(folder, chosen)
     text = _page(manifest, rows, agg, plots, power, chosen, reason)
     target = Path(output) if output else folder / REPORT_FILE
-    write_atomic(target, text.encode("utf-8"))
+    write_bytes_atomic(target, text.encode("utf-8"))
     return target
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import yaml
 
+from llem.files import UMASK, write_bytes_atomic
 from llem.results.schema import ExperimentResult
 
 RESULT_FILE = "result.json"
@@ -27,35 +28,12 @@ CONFIG_FILE = "config.yaml"
 STAGING_PREFIX = ".staging-"
 
 
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
 
 def experiment_id(name: str | None, model: str, backend: str, config_hash: str, when: datetime) -> str:
     """`<name or model-backend>-<UTC timestamp>-<hash8>`, safe as a folder name."""
     stem = name or f"{model}-{backend}"
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.") or "experiment"
     return f"{stem}-{when.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{config_hash[:8]}"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temp file in the same folder and os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644 & ~_UMASK)  # mkstemp makes files 0600; results are meant to be shared
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def timeseries_bytes(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> tuple[str, bytes]:
@@ -95,7 +73,7 @@ def write_experiment(
     staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{final.name}-", dir=output_dir))
     try:
         files: dict[str, str] = {"config": CONFIG_FILE}
-        atomic_write_bytes(
+        write_bytes_atomic(
             staging / CONFIG_FILE,
             (
                 f"# config_hash: {result.config_hash}\n" + yaml.safe_dump(result.config, sort_keys=False)
@@ -103,11 +81,11 @@ def write_experiment(
         )
         if timeseries is not None:
             fname, blob = timeseries_bytes(*timeseries)
-            atomic_write_bytes(staging / fname, blob)
+            write_bytes_atomic(staging / fname, blob)
             files["timeseries"] = fname
         result.files = files
-        atomic_write_bytes(staging / RESULT_FILE, msgspec.json.format(msgspec.json.encode(result), indent=2))
-        os.chmod(staging, 0o755 & ~_UMASK)  # mkdtemp makes it 0700; a result folder is for sharing
+        write_bytes_atomic(staging / RESULT_FILE, msgspec.json.format(msgspec.json.encode(result), indent=2))
+        os.chmod(staging, 0o755 & ~UMASK)  # mkdtemp makes it 0700; a result folder is for sharing
         os.replace(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -3,14 +3,13 @@ atomically."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
+from llem.files import write_bytes_atomic
 from llem.study.expand import DuplicatePoint, Point, PrunedPoint
 
 MANIFEST = "study.json"
@@ -70,28 +69,9 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temp file and a rename: readers see the old or the new file, never half of one.
-
-    Study files are for sharing, so they get the usual 0644 (a bare mkstemp file would be 0600).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), 0o644)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_manifest(study_dir: Path, manifest: StudyManifest) -> None:
     manifest.updated_at = now_iso()
-    write_atomic(study_dir / MANIFEST, msgspec.json.format(msgspec.json.encode(manifest), indent=2))
+    write_bytes_atomic(study_dir / MANIFEST, msgspec.json.format(msgspec.json.encode(manifest), indent=2))
 
 
 def load_manifest(study_dir: str | Path) -> StudyManifest:

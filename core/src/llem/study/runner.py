@@ -21,9 +21,10 @@ from typing import Literal
 
 import msgspec
 
+from llem.files import write_bytes_atomic
 from llem.study.config import StudyConfig
 from llem.study.estimate import estimate, previous_rows
-from llem.study.manifest import RunRecord, StudyManifest, now_iso, save_manifest, write_atomic
+from llem.study.manifest import RunRecord, StudyManifest, now_iso, save_manifest
 from llem.study.order import Run, model_key, worker_batches
 from llem.study.table import find_result, read_result, write_tables
 from llem.study.worker import OUTCOME, JobRun, Outcome, WorkerJob
@@ -185,7 +186,7 @@ def _run_batch(
         ],
     )
     job_path = study_dir / JOBS_DIR / f"{first}.json"
-    write_atomic(job_path, msgspec.json.encode(job))
+    write_bytes_atomic(job_path, msgspec.json.encode(job))
     log_path = study_dir / LOGS_DIR / f"{first}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
 

@@ -14,8 +14,9 @@ from typing import Any
 
 import msgspec
 
+from llem.files import write_bytes_atomic
 from llem.study.expand import config_value
-from llem.study.manifest import RunRecord, StudyManifest, write_atomic
+from llem.study.manifest import RunRecord, StudyManifest
 from llem.study.stats import summarize
 
 SUMMARY_DIR = "summary"
@@ -164,12 +165,12 @@ def write_tables(study_dir: Path, manifest: StudyManifest) -> list[Path]:
     written = []
     for stem, data in (("runs", rows), ("aggregate", agg)):
         path = folder / f"{stem}.csv"
-        write_atomic(path, _csv(data).encode())
+        write_bytes_atomic(path, _csv(data).encode())
         written.append(path)
         pq = _parquet(data)
         if pq is not None:
             path = folder / f"{stem}.parquet"
-            write_atomic(path, pq)
+            write_bytes_atomic(path, pq)
             written.append(path)
     return written
 

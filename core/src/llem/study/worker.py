@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_job(job: WorkerJob) -> int:
     """Run every experiment of the job; returns 0 when all ran (whatever their status), 1 on a worker bug."""
     from llem.config.resolve import load_experiment
-    from llem.results_io import write_bytes_atomic
+    from llem.files import write_bytes_atomic
     from llem.study.reuse import ModelCache, reusing_plugin_manager
 
     cache = ModelCache()
