@@ -208,7 +208,7 @@ def main() -> None:
             jpt = row["energy_per_output_token_j"]
             print(
                 f"{name}: {tps:.1f} output tokens/s; "
-                f"{'{:.4f} J/output token'.format(jpt) if jpt is not None else 'energy per token not reported'}; "
+                f"{f'{jpt:.4f} J/output token' if jpt is not None else 'energy per token not reported'}; "
                 f"ttft p50 {row['ttft_p50_s']}; itl p50 {row['itl_p50_s']}"
             )
         else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-
 from llem.config import DecoderConfig
 from llem.config.decoder import PRESETS
 from llem.config.load import apply_overrides, parse_override

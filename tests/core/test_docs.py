@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from llem.config.reference import render_config_reference
 from llem.plugins import hookspecs
 from llem.plugins.manager import get_plugin_manager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from llem.config import introspect as ix
 from llem.config.schema import json_schema
 from llem.plugins import get_plugin_manager

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from plugin_dists import TOY_PLUGIN, make_plugin_dist
-
 from llem.plugins import get_plugin_manager, hookimpl
 from llem.plugins.types import Capabilities
+from plugin_dists import TOY_PLUGIN, make_plugin_dist
 
 BROKEN_ON_IMPORT = "raise RuntimeError('this plugin is broken on purpose')\n"
 BROKEN_ON_REGISTER = TOY_PLUGIN.replace(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from llem.measure.devices import detect_devices
 
 pytestmark = pytest.mark.gpu

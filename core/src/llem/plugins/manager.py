@@ -100,7 +100,7 @@ class LlemPlugins:
             missing = [h for h in REQUIRED_HOOKS if h not in status.hooks]
             if missing:
                 raise RegistrationError(f"does not implement {', '.join(missing)}")
-            impl = getattr(plugin, "llem_register_backends")
+            impl = plugin.llem_register_backends
             try:
                 impl(register=self.registry._for_plugin(name, plugin))
             finally:

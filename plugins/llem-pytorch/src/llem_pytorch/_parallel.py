@@ -8,6 +8,7 @@ the parent's clock: perf_counter is CLOCK_MONOTONIC on Linux, shared by all proc
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import time
@@ -15,7 +16,6 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from llem.plugins.types import Batch, BatchOutput, RequestOutput
-import contextlib
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
