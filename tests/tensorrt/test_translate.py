@@ -152,6 +152,14 @@ FIELD_CASES: dict[str, tuple[dict[str, Any], Any, list[tuple[tuple[str, ...], An
     "lookahead_verification_set_size": (
         {"speculative_mode": "lookahead"}, 2, [(("speculative_config", "kwargs", "max_verification_set_size"), 2)]
     ),
+    "max_beam_width": ({}, 4, [(("llm_kwargs", "max_beam_width"), 4), (("build_config", "max_beam_width"), 4)]),
+    "beam_search": ({"max_beam_width": 4}, True, [(("llm_kwargs", "max_beam_width"), 4)]),
+    "enable_min_latency": (PT, True, [(("llm_kwargs", "enable_min_latency"), True)]),
+    "kv_cache_use_uvm": ({}, True, [(("kv_cache_config", "use_uvm"), True)]),
+    "kv_cache_sink_token_length": (
+        {"max_attention_window": 1024}, 4,
+        [(("kv_cache_config", "sink_token_length"), 4), (("build_config", "plugin_config", "streamingllm"), True)],
+    ),  # fmt: skip
     "extra_build_args": (
         {}, {"profiling_verbosity": "detailed"}, [(("build_config", "profiling_verbosity"), "detailed")]
     ),
@@ -283,6 +291,17 @@ def test_sampling_maps_every_decoder_field(make_config):
     }  # fmt: skip
 
 
+def test_beam_search_samples_max_beam_width_beams_and_returns_one(make_config):
+    cfg = make_config({"beam_search": True, "max_beam_width": 4}, decoder={"temperature": 0.7, "top_k": 20})
+    assert sampling_kwargs(cfg, 32, 5) == {
+        "max_tokens": 32, "detokenize": False, "use_beam_search": True, "best_of": 4, "n": 1,
+        "ignore_eos": True, "min_tokens": 32,
+    }  # fmt: skip
+    # A width reserved without beam_search sizes the engine but leaves the requests greedy.
+    kw = sampling_kwargs(make_config({"max_beam_width": 4}, decoder={"preset": "deterministic"}), 32, 5)
+    assert "use_beam_search" not in kw and kw["top_k"] == 1
+
+
 def test_open_length_sampling_has_no_eos_override(make_config):
     kw = sampling_kwargs(make_config(fixed_output_length=False, decoder={"preset": "deterministic"}), 16, 0)
     assert "ignore_eos" not in kw and "min_tokens" not in kw and "repetition_penalty" not in kw
@@ -320,6 +339,10 @@ RULE_CASES = {
         {"gemm_swiglu_plugin": "fp8", "use_fused_mlp": False}, {"gemm_swiglu_plugin": "fp8", "use_fused_mlp": True}),
     "cuda_graph_padding contradicts cuda_graphs=false": (
         {**PT, "cuda_graphs": False, "cuda_graph_padding": True}, {**PT, "cuda_graphs": True, "cuda_graph_padding": True}),
+    "beam_search needs max_beam_width of 2 or more": (
+        {"beam_search": True}, {"beam_search": True, "max_beam_width": 2}),
+    "kv_cache_sink_token_length needs max_attention_window": (
+        {"kv_cache_sink_token_length": 4}, {"kv_cache_sink_token_length": 4, "max_attention_window": 512}),
     "max_input_len cannot exceed max_seq_len": (
         {"max_input_len": 512, "max_seq_len": 256}, {"max_input_len": 256, "max_seq_len": 256}),
 }  # fmt: skip
@@ -406,6 +429,8 @@ def _companions_for(field: str, value: Any) -> dict[str, Any]:
         companions = {}
     if field == "cuda_graphs" and value is False:
         companions = PT
+    if field == "beam_search" and value is False:
+        companions = {}
     return companions
 
 

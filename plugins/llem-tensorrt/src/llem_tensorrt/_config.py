@@ -77,7 +77,7 @@ TRT_ONLY_NONE = (
     "enable_context_fmha_fp32_acc", "cuda_graph_mode", "cuda_graph_cache_size", "dynamic_batch_size_tuning",
     "dynamic_max_num_tokens_tuning", "dynamic_batch_window", "quantization", "quant_group_size",
     "extra_build_args", "paged_kv_cache", "embedding_parallel_mode", "gemm_swiglu_plugin",
-    "low_latency_gemm_plugin", "low_latency_gemm_swiglu_plugin",
+    "low_latency_gemm_plugin", "low_latency_gemm_swiglu_plugin", "kv_cache_sink_token_length",
 )  # fmt: skip
 TRT_ONLY_FLAGS = ("use_fp8_context_fmha", "weight_sparsity", "weight_streaming", "strip_plan")
 # TorchLlmArgs-only fields; TrtLlmArgs (extra="forbid") rejects them.
@@ -85,7 +85,7 @@ PYTORCH_ONLY_NONE = (
     "cuda_graphs", "cuda_graph_max_batch_size", "cuda_graph_padding", "disable_overlap_scheduler", "attn_backend",
     "torch_compile", "enable_autotuner", "batch_wait_timeout_ms", "moe_backend", "stream_interval",
     "sampler_type", "batch_wait_timeout_iters", "batch_wait_max_tokens_ratio", "cuda_graph_batch_sizes",
-    "speculative_max_concurrency",
+    "speculative_max_concurrency", "enable_min_latency",
 )  # fmt: skip
 SPEC_SUBSETTINGS = (
     "speculative_model", "eagle_dynamic_tree_top_k", "speculative_max_concurrency", "lookahead_window_size",
@@ -220,6 +220,22 @@ class TensorRTConfig(Section):
             "not be the one configured",
             resolution="lower max_input_len or raise max_seq_len",
         ),
+        custom(
+            ("beam_search", "max_beam_width"),
+            lambda o: o.beam_search and (o.max_beam_width or 1) < 2,
+            message="beam_search needs max_beam_width of 2 or more",
+            reason="SamplingParams(use_beam_search=True) searches best_of beams, and TensorRT-LLM requires best_of "
+            "to equal the LLM's max_beam_width (default 1; a width of 1 is plain greedy decoding)",
+            resolution="set max_beam_width to the beam width wanted (2 or more), or remove beam_search",
+        ),
+        custom(
+            ("kv_cache_sink_token_length", "max_attention_window"),
+            lambda o: o.kv_cache_sink_token_length is not None and o.max_attention_window is None,
+            message="kv_cache_sink_token_length needs max_attention_window",
+            reason="sink tokens are the tokens always kept in the attention window (KvCacheConfig.sink_token_length, "
+            "StreamingLLM); without a sliding window nothing is ever dropped, so they change nothing",
+            resolution="set max_attention_window (the sliding window), or remove kv_cache_sink_token_length",
+        ),
     )
 
     # -- runtime and sizing ----------------------------------------------------------------------------------
@@ -247,6 +263,21 @@ class TensorRTConfig(Section):
     moe_cluster_parallel_size: _opt_int("Cluster-parallel size for MoE expert weights (default: derived).") = None
     moe_expert_parallel_size: _opt_int("Expert-parallel size for MoE expert weights (default: derived).") = None
     moe_tensor_parallel_size: _opt_int("Tensor-parallel size for MoE expert weights (default: derived).") = None
+    max_beam_width: _opt_int("Beams reserved per request (BaseLlmArgs.max_beam_width, default 1; on trt also "
+                             "BuildConfig.max_beam_width, an engine build limit the runtime must match). Each beam "
+                             "holds its own KV cache and decoder state, so a width above 1 shrinks the batch that "
+                             "fits even when no request searches; beam_search uses the full width.") = None  # fmt: skip
+    beam_search: Annotated[
+        bool,
+        Meta(
+            description="Decode by beam search over max_beam_width beams, returning the best one "
+            "(SamplingParams use_beam_search=True, best_of=max_beam_width, n=1: every beam is computed, one "
+            "sequence is counted). The decoder's sampling settings (greedy top_k, temperature, top_p, min_p) are not "
+            "sent: beam search replaces them. "
+            "TensorRT-LLM 1.0's docs also required disable_overlap_scheduler and cuda_graphs: false on the pytorch "
+            "runtime for beam search."
+        ),
+    ] = False
     enable_attention_dp: _opt_bool("Attention data parallelism across the tensor-parallel GPUs (default false).") = None
 
     # -- quantisation ----------------------------------------------------------------------------------------
@@ -296,6 +327,13 @@ class TensorRTConfig(Section):
                                        "default none).", ge=0) = None  # fmt: skip
     tokens_per_block: _opt_int("Tokens per paged KV cache block (PluginConfig.tokens_per_block on trt, "
                                "KvCacheConfig.tokens_per_block on pytorch; default 32).") = None  # fmt: skip
+    kv_cache_use_uvm: _opt_bool("Allocate the KV cache in CUDA unified (managed) memory (KvCacheConfig.use_uvm, "
+                                "default false): pages can migrate between GPU and host over the host link, which "
+                                "changes throughput and energy per token.") = None  # fmt: skip
+    kv_cache_sink_token_length: _opt_int("StreamingLLM sink tokens: the first tokens always kept in the sliding "
+                                         "attention window (KvCacheConfig.sink_token_length; also builds the engine "
+                                         "with PluginConfig.streamingllm). Needs max_attention_window. trt only.",
+                                         ge=0) = None  # fmt: skip
     max_attention_window: _opt_int("Sliding attention window in tokens for every layer (KvCacheConfig."
                                    "max_attention_window; default: full sequence).") = None  # fmt: skip
 
@@ -455,6 +493,9 @@ class TensorRTConfig(Section):
     ] = None
     stream_interval: _opt_int("Iterations between streamed responses (default 1); larger values cut host work per "
                               "token but coarsen per-token timing. pytorch only.") = None  # fmt: skip
+    enable_min_latency: _opt_bool("Min-latency mode of the PyTorch runtime (TorchLlmArgs.enable_min_latency, "
+                                  "default false): 1.2 uses it only in Llama 4 models (min-latency kernels); other "
+                                  "models ignore it. pytorch only.") = None  # fmt: skip
     moe_backend: Annotated[
         Literal["AUTO", "CUTLASS", "TRTLLM", "DEEPGEMM", "TRITON", "VANILLA"] | None,
         Meta(description="MoE kernels (MoeConfig.backend, default AUTO; MoE models only). pytorch only."),

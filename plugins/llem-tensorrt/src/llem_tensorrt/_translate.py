@@ -89,7 +89,7 @@ def _llm_kwargs(config: ExperimentBase, s: TensorRTConfig) -> dict[str, Any]:
     for name in (
         "tensor_parallel_size", "pipeline_parallel_size", "context_parallel_size", "moe_cluster_parallel_size",
         "moe_expert_parallel_size", "moe_tensor_parallel_size", "enable_attention_dp", "max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens",
-        "enable_chunked_prefill",
+        "max_beam_width", "enable_chunked_prefill",
     ):  # fmt: skip
         _put(kw, name, getattr(s, name))
     if s.backend == "trt":
@@ -101,7 +101,7 @@ def _llm_kwargs(config: ExperimentBase, s: TensorRTConfig) -> dict[str, Any]:
             kw["cuda_graph_config"] = None  # TorchLlmArgs: None turns CUDA graphs off
         for name in ("disable_overlap_scheduler", "attn_backend", "enable_autotuner", "batch_wait_timeout_ms",
                      "batch_wait_timeout_iters", "batch_wait_max_tokens_ratio", "sampler_type",
-                     "stream_interval"):  # fmt: skip
+                     "stream_interval", "enable_min_latency"):  # fmt: skip
             _put(kw, name, getattr(s, name))
         if not s.use_custom_all_reduce:
             kw["allreduce_strategy"] = "NCCL"
@@ -117,6 +117,8 @@ def _kv_cache(s: TensorRTConfig) -> dict[str, Any]:
     _put(kv, "copy_on_partial_reuse", s.copy_on_partial_reuse)
     _put(kv, "max_gpu_total_bytes", s.kv_cache_max_gpu_bytes)
     _put(kv, "host_cache_size", s.kv_cache_host_cache_size)
+    _put(kv, "use_uvm", s.kv_cache_use_uvm)
+    _put(kv, "sink_token_length", s.kv_cache_sink_token_length)
     if s.max_attention_window is not None:
         kv["max_attention_window"] = [s.max_attention_window]  # repeated over all layers by TensorRT-LLM
     if s.backend == "pytorch":
@@ -143,8 +145,9 @@ def _scheduler(s: TensorRTConfig) -> dict[str, Any]:
 
 def _build(s: TensorRTConfig) -> dict[str, Any]:
     bc: dict[str, Any] = {}
+    # max_beam_width goes to both: TrtLlmArgs overrides a runtime value that differs from the engine's.
     for name in ("max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens", "opt_num_tokens",
-                 "opt_batch_size"):  # fmt: skip
+                 "opt_batch_size", "max_beam_width"):  # fmt: skip
         _put(bc, name, getattr(s, name))
     # Seed 000 gives these a value, so they are always stated (use_strip_plan is strip_plan's BuildConfig name).
     bc["weight_sparsity"] = s.weight_sparsity
@@ -158,6 +161,8 @@ def _build(s: TensorRTConfig) -> dict[str, Any]:
                  "low_latency_gemm_swiglu_plugin", "paged_kv_cache", "context_fmha", "remove_input_padding", "multiple_profiles",
                  "use_fused_mlp", "reduce_fusion", "tokens_per_block"):  # fmt: skip
         _put(plugin, name, getattr(s, name))
+    if s.kv_cache_sink_token_length is not None:
+        plugin["streamingllm"] = True  # the engine's attention keeps sink tokens only when built for StreamingLLM
     extra = dict(s.extra_build_args or {})
     plugin.update(extra.pop("plugin_config", None) or {})
     bc["plugin_config"] = plugin
@@ -241,7 +246,11 @@ def sampling_kwargs(config: ExperimentBase, max_new_tokens: int, seed: int) -> d
     """SamplingParams keyword arguments for one batch (DecoderConfig mapping, passthrough_kwargs merged last)."""
     d = config.decoder
     kw: dict[str, Any] = {"max_tokens": max_new_tokens, "detokenize": False}  # llem counts tokens, never text
-    if d.greedy:
+    s = section(config)
+    if s.beam_search:
+        # best_of is the beam width and must equal max_beam_width; n = 1 returns (and llem counts) the best beam.
+        kw.update(use_beam_search=True, best_of=s.max_beam_width, n=1)
+    elif d.greedy:
         kw["top_k"] = 1  # SamplingParams wants temperature > 0; top_k = 1 is greedy
     else:
         kw["temperature"] = d.temperature

@@ -90,12 +90,12 @@ def llem_unload(handle: Any) -> None:
 def llem_capabilities() -> Capabilities:
     return Capabilities(
         precisions=("fp32", "fp16", "bf16"),
-        decoding_strategies=("greedy", "sampling"),
+        decoding_strategies=("greedy", "sampling", "beam_search"),
         decoder_params=("temperature", "top_k", "top_p", "min_p", "repetition_penalty", "min_new_tokens"),
         quantization=tuple(QUANT_ALGOS),
         torch_compile=True,  # backend: pytorch, torch_compile
         cuda_graphs=True,  # pytorch: cuda_graphs (default on); trt: cuda_graph_mode
-        beam_search=False,  # TensorRT-LLM has it; llem's decoder config does not expose it
+        beam_search=True,  # tensorrt.beam_search with tensorrt.max_beam_width
         speculative_decoding=True,
         static_kv_cache=False,
         prefix_caching=True,  # enable_block_reuse
