@@ -16,3 +16,21 @@ class UserError(Exception):
 
 class ConfigError(UserError):
     """A config that does not validate; the message names the path, e.g. `$.pytorch.num_beams`."""
+
+
+def one_line(exc: BaseException, *, where: bool = False, max_len: int | None = None) -> str:
+    """`Type: message` on one line (whitespace collapsed), for results, statuses and study records.
+
+    where: append the file and line the exception came from; max_len: cut longer text with "...".
+    """
+    text = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if where and exc.__traceback__ is not None:
+        import traceback
+        from pathlib import Path
+
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        text += f" ({Path(last.filename).name}:{last.lineno})"
+    if max_len is not None and len(text) > max_len:
+        text = text[: max_len - 3] + "..."
+    return text

@@ -8,7 +8,6 @@ crashing the host. `LLEM_STRICT_PLUGINS=1` re-raises such failures; `LLEM_DISABL
 from __future__ import annotations
 
 import os
-import traceback
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +18,7 @@ import pluggy
 from llem.config.base import Section
 from llem.config.experiment import ExperimentBase
 from llem.config.schema import experiment_type
-from llem.errors import UserError
+from llem.errors import UserError, one_line
 from llem.plugins import hookspecs
 from llem.plugins.registry import BackendEntry, BackendRegistry, RegistrationError
 from llem.plugins.types import Batch, BatchOutput, Capabilities, DeviceInfo
@@ -120,7 +119,7 @@ class LlemPlugins:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
         status.status = "broken"
-        status.error = _one_line(exc)
+        status.error = one_line(exc, where=True)
         if self.strict:
             raise exc
 
@@ -191,12 +190,3 @@ def get_plugin_manager(*, entry_points: bool = True, strict: bool | None = None)
 
 def _module_name(plugin: Any) -> str | None:
     return getattr(plugin, "__name__", None) or type(plugin).__module__
-
-
-def _one_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")
-    frames = traceback.extract_tb(exc.__traceback__)
-    if frames:
-        last = frames[-1]
-        text += f" ({Path(last.filename).name}:{last.lineno})"
-    return text

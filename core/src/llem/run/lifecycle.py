@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from llem.errors import UserError
+from llem.errors import UserError, one_line
 from llem.plugins.types import Batch, BatchOutput, Prompt
 from llem.run.batching import batch_size, split
 from llem.run.phases import PhaseReader
@@ -142,7 +142,7 @@ def run_experiment(
             state.error = "interrupted by the user (KeyboardInterrupt)"
             interrupted = exc
         except Exception as exc:
-            state.error = _one_line(exc)
+            state.error = one_line(exc)
             state.error_traceback = traceback.format_exc()
         result = _finish(state, output_dir, emit)
         if interrupted is not None:
@@ -194,7 +194,7 @@ def _execute(
         try:
             backend.unload(handle)
         except Exception as exc:  # the measurement is complete; a failing unload is noted, not fatal
-            state.notes.append(f"backend unload failed: {_one_line(exc)}")
+            state.notes.append(f"backend unload failed: {one_line(exc)}")
         state.timings["unload_s"] = time.perf_counter() - t
         emit(ProgressEvent(stage="unload", state="done"))
 
@@ -405,8 +405,3 @@ def _finish(state: RunState, output_dir: str | Path | None, emit: Progress) -> E
     folder = write_experiment(Path(output_dir or state.config.output_dir), result, timeseries=table)
     emit(ProgressEvent(stage="write", state="done", detail=str(folder)))
     return result
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

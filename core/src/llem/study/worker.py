@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from llem.errors import one_line
+
 OUTCOME = "outcome.json"
 
 
@@ -103,7 +105,7 @@ def _run_one(run: JobRun, run_dir: Path, plugins: Any, load_experiment: Any, cac
         return Outcome(
             run_id=run.run_id,
             status="failed",
-            error=_one_line(exc),
+            error=one_line(exc, max_len=500),
             result_dir=_result_dir(find_result(run_dir), run_dir),
         )
     status = getattr(result, "status", "ok")
@@ -119,11 +121,6 @@ def _run_one(run: JobRun, run_dir: Path, plugins: Any, load_experiment: Any, cac
 
 def _result_dir(result_json: Path | None, run_dir: Path) -> str | None:
     return str(result_json.parent) if result_json is not None else None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".replace("\n", " ").strip()
-    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def _die_with_parent(parent_pid: int) -> None:
