@@ -1,134 +1,154 @@
-"""Overhead of llem's PyTorch generate path against a hand-written transformers loop (goal: ratio >= 0.99).
+"""Does `llem run` change what it measures? Its window against a plain `model.generate` loop, side by side.
 
-Both sides use the same loaded model, prompts, batches and generate settings (the kwargs come from the same
-config); llem's side goes through the plugin's `llem_generate` hook (padding, step clock, first-token mark with its
-one GPU sync, token counting, per-request timings), the hand side is a plain `model.generate` loop. Runs are
-interleaved batch by batch (alternating which side goes first) so drift in machine load hits both sides alike; the figure is the median over runs.
+For each mode (eager; static KV cache; static cache + torch_compile) and batch size, one loaded model serves both
+sides, in one process, interleaved and repeated (medians):
 
-    python3 bench/pytorch_overhead.py                                     # CPU, tiny model
-    python3 bench/pytorch_overhead.py --model random:llama-3.2-1b --precision bf16 --batch-size 8
-    python3 bench/pytorch_overhead.py -o pytorch.cache_implementation=static
+- plain: `model.generate` over the batches with the same generate settings, `torch.cuda.synchronize()` around it,
+  ids copied to the host (as any user of the output must); on a GPU its energy is read with the same counter
+  edges llem uses, so J/output-token is compared too;
+- llem: the whole lifecycle (`run_experiment`: warm-up, window, prefill passes) with the model reused, and the
+  window's own tokens/s and J/output-token from its result.
+
+Prints one row per (mode, batch) with the ratios llem ÷ plain (goal: >= 0.97 for tokens/s; J/token within 3 %).
+
+    python3 bench/pytorch_overhead.py                                   # CPU, tiny model, quick
+    python3 bench/pytorch_overhead.py --model random:llama-3.2-1b --batch-sizes 1,8,32 --output-tokens 128
 """
 
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import time
+
+MODES = {
+    "eager": {},
+    "static": {"cache_implementation": "static"},
+    "static+compile": {"cache_implementation": "static", "torch_compile": True},
+}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="random:tiny-llama")
-    ap.add_argument("--precision", default=None, help="fp32/fp16/bf16 (default: bf16 on GPU, fp32 on CPU)")
-    ap.add_argument("--prompts", type=int, default=8)
-    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--precision", default=None, help="default: bf16 on GPU, fp32 on CPU")
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--batch-sizes", default="1,4")
+    ap.add_argument("--batches", type=int, default=2, help="batches per side per run")
     ap.add_argument("--input-tokens", type=int, default=32)
     ap.add_argument("--output-tokens", type=int, default=32)
-    ap.add_argument("--runs", type=int, default=7, help="timed runs per side (median reported; >= 5)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    ap.add_argument("-o", "--override", action="append", default=[], help="config override, e.g. pytorch.x=y")
+    ap.add_argument("--runs", type=int, default=3, help="interleaved runs per side (median; >= 3)")
+    ap.add_argument("--out", default="/tmp/llem-overhead", help="where llem's result folders go")
     args = ap.parse_args()
-    if args.runs < 5:
-        ap.error("--runs must be >= 5")
+    if args.runs < 3:
+        ap.error("--runs must be >= 3")
 
     import torch
     from llem.config.resolve import load_experiment
-    from llem.plugins import Batch, Prompt, get_plugin_manager
+    from llem.measure.energy import at_time, window_energy
+    from llem.plugins import get_plugin_manager
+    from llem.run.lifecycle import run_experiment
+    from llem.study.reuse import ModelCache, reusing_plugin_manager
     from llem_pytorch import _kwargs
 
     cuda = torch.cuda.is_available()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     precision = args.precision or ("bf16" if cuda else "fp32")
-    plugins = get_plugin_manager()
-    config = load_experiment(
-        {
-            "model": args.model, "backend": "pytorch", "precision": precision, "n_prompts": args.prompts,
-            "max_input_tokens": args.input_tokens, "max_output_tokens": args.output_tokens,
-            "fixed_output_length": True, "decoder": {"preset": "deterministic"},
-            "pytorch": {"batch_size": args.batch_size},
-        },
-        overrides=args.override,
-        plugins=plugins,
-    )  # fmt: skip
-    backend = plugins.backend("pytorch")
-    t = time.perf_counter()
-    handle = backend.load(config, None)
-    load_s = time.perf_counter() - t
+    meter = None
+    if cuda:
+        from llem.config.measurement import MeasurementConfig
+        from llem.measure.devices import detect_devices
+        from llem.measure.energy import open_meter
+
+        meter = open_meter(MeasurementConfig(), detect_devices(), [0])
+    rows = []
+    for mode in args.modes.split(","):
+        cache = ModelCache()
+        plugins = reusing_plugin_manager(cache)
+        for bs in [int(x) for x in args.batch_sizes.split(",")]:
+            config = load_experiment(
+                {
+                    "model": args.model, "backend": "pytorch", "precision": precision,
+                    "n_prompts": bs * args.batches, "max_input_tokens": args.input_tokens,
+                    "max_output_tokens": args.output_tokens, "fixed_output_length": True,
+                    "decoder": {"preset": "deterministic"}, "pytorch": {"batch_size": bs, **MODES[mode]},
+                    "measurement": {"baseline": "none", "timeseries": False},
+                },
+                plugins=get_plugin_manager(),
+            )  # fmt: skip
+            # llem first (it loads the model into the reuse cache), then the plain loop on that model
+            results = []
+            plain_tps: list[float] = []
+            plain_jpt: list[float] = []
+            for r in range(args.runs + 1):
+                res = run_experiment(config, plugins=plugins, output_dir=args.out)
+                if res.status != "ok":
+                    raise SystemExit(f"{mode} batch {bs}: llem run failed: {res.error}")
+                handle = cache.handle
+                if r == 0:  # warm-up of both sides (compilation, allocator)
+                    _plain(handle, config, _kwargs, torch, cuda, bs, args)
+                    continue
+                results.append(res)
+                edge = meter.read_edge() if meter else None
+                t0 = time.perf_counter()
+                tokens = _plain(handle, config, _kwargs, torch, cuda, bs, args)
+                t1 = time.perf_counter()
+                plain_tps.append(tokens / (t1 - t0))
+                if meter is not None:
+                    start = at_time(edge, t0)
+                    we = window_energy(meter, start, meter.window_end(start, t1))
+                    plain_jpt.append(we.energy_j / tokens)
+            llem_tps = statistics.median(x.metrics.output_tokens_per_s for x in results)
+            jpts = [x.metrics.energy_per_output_token_j for x in results if x.metrics.energy_per_output_token_j]
+            llem_jpt = statistics.median(jpts) if jpts else None
+            p_tps = statistics.median(plain_tps)
+            p_jpt = statistics.median(plain_jpt) if plain_jpt else None
+            notes = sorted({n for x in results for n in x.notes if "compile" in n})
+            rows.append((mode, bs, p_tps, llem_tps, p_jpt, llem_jpt, results[-1].metrics.window_repetitions, notes))
+            print(
+                f"{mode:15s} batch {bs:3d}: plain {p_tps:9.1f} tok/s, llem {llem_tps:9.1f} tok/s, "
+                f"ratio {llem_tps / p_tps:.3f}; J/out-tok plain {_f(p_jpt)} llem {_f(llem_jpt)}",
+                flush=True,
+            )
+        cache.drop()
+    if meter is not None:
+        meter.close()
+    dev = torch.cuda.get_device_name(0) if cuda else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"\ndevice: {dev}; torch {torch.__version__}; model {args.model} {precision}; "
+          f"{args.input_tokens} in / {args.output_tokens} out; {args.batches} batches per side; "
+          f"{args.runs} interleaved runs, medians")  # fmt: skip
+    print("| mode | batch | plain tok/s | llem tok/s | ratio | plain J/out-tok | llem J/out-tok | J ratio | reps |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for mode, bs, p, q, pj, qj, reps, _ in rows:
+        jr = f"{qj / pj:.3f}" if pj and qj else "n/a"
+        print(f"| {mode} | {bs} | {p:.1f} | {q:.1f} | {q / p:.3f} | {_f(pj)} | {_f(qj)} | {jr} | {reps} |")
+    for mode, bs, *_, notes in rows:
+        for n in notes:
+            print(f"note ({mode}, batch {bs}): {n}")
+
+
+def _plain(handle, config, _kwargs, torch, cuda, bs, args) -> int:
+    """The hand-written loop: the same prompts' shape, the same generate settings, nothing else."""
+    kw = _kwargs.generate_kwargs(config, max_new_tokens=args.output_tokens, fixed_output_length=True)
+    if handle.compile_config is not None:
+        kw["compile_config"] = handle.compile_config
     model, pad = handle.model, handle.pad_token_id
     vocab = model.config.vocab_size
-    rng = random.Random(0)
-    prompts = [[rng.randrange(3, vocab) for _ in range(args.input_tokens)] for _ in range(args.prompts)]
-    batches = [prompts[i : i + args.batch_size] for i in range(0, len(prompts), args.batch_size)]
-    gen_kwargs = _kwargs.generate_kwargs(config, max_new_tokens=args.output_tokens, fixed_output_length=True)
-    device = handle.device
-
-    def sync() -> None:
-        if cuda:
-            torch.cuda.synchronize()
-
-    def llem_batch(k: int, batch: list[list[int]]) -> int:
-        b = Batch(
-            prompts=[Prompt(token_ids=p) for p in batch], max_new_tokens=args.output_tokens,
-            fixed_output_length=True, index=k, phase="measure", seed=k, mark_first_token=lambda: None,
-        )  # fmt: skip
-        out = backend.generate(handle, b, config)
-        return sum(r.output_tokens for r in out.requests)
-
-    def hand_batch(k: int, batch: list[list[int]]) -> int:
-        width = max(len(p) for p in batch)
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch])
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch])
-        torch.manual_seed(k)
+    n = 0
+    if cuda:
+        torch.cuda.synchronize()
+    for k in range(args.batches):
+        g = torch.Generator().manual_seed(k)
+        ids = torch.randint(3, vocab, (bs, args.input_tokens), generator=g).to(handle.device)
         with torch.inference_mode():
-            out = model.generate(
-                input_ids=ids.to(device), attention_mask=mask.to(device), pad_token_id=pad, **gen_kwargs
-            )
-        out.tolist()  # bring the ids to the host, as any user of the output must
-        return out[:, width:].numel()  # fixed output length: every generated position is a token
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pad_token_id=pad, **kw)
+        n += len(out[:, ids.shape[1] :].tolist()) * args.output_tokens
+    if cuda:
+        torch.cuda.synchronize()
+    return n
 
-    def timed(fn, k: int, batch: list[list[int]]) -> tuple[float, int]:
-        sync()
-        t0 = time.perf_counter()
-        n = fn(k, batch)
-        sync()
-        return time.perf_counter() - t0, n
 
-    def one_run(r: int) -> tuple[float, float]:
-        """Both sides over all batches, alternating which goes first batch by batch (noise hits both alike)."""
-        secs = {llem_batch: 0.0, hand_batch: 0.0}
-        toks = {llem_batch: 0, hand_batch: 0}
-        for k, batch in enumerate(batches):
-            order = (llem_batch, hand_batch) if (r + k) % 2 == 0 else (hand_batch, llem_batch)
-            for fn in order:
-                s, n = timed(fn, k, batch)
-                secs[fn] += s
-                toks[fn] += n
-        return toks[llem_batch] / secs[llem_batch], toks[hand_batch] / secs[hand_batch]
-
-    one_run(0)  # warm-up: allocator, kernels, compile caches
-    llem_tps, hand_tps = [], []
-    for r in range(args.runs):
-        a, b = one_run(r)
-        llem_tps.append(a)
-        hand_tps.append(b)
-    backend.unload(handle)
-
-    med_llem, med_hand = statistics.median(llem_tps), statistics.median(hand_tps)
-    pair = statistics.median(a / b for a, b in zip(llem_tps, hand_tps, strict=True))
-    dev = torch.cuda.get_device_name(0) if cuda else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"device: {dev}; torch {torch.__version__}")
-    print(
-        f"model {args.model} {precision}; {args.prompts} prompts x {args.input_tokens} in / {args.output_tokens} out, "
-        f"batch {args.batch_size}; overrides {args.override or 'none'}; load {load_s:.1f} s"
-    )
-    print(f"llem tokens/s: median {med_llem:10.1f}   runs {[round(x, 1) for x in llem_tps]}")
-    print(f"hand tokens/s: median {med_hand:10.1f}   runs {[round(x, 1) for x in hand_tps]}")
-    print(
-        f"ratio llem/hand: {med_llem / med_hand:.4f} (medians), {pair:.4f} (median of paired runs); goal >= 0.99"
-    )
+def _f(x: float | None) -> str:
+    return f"{x:.4f}" if x is not None else "n/a"
 
 
 if __name__ == "__main__":

@@ -76,7 +76,6 @@ class FakeBackend:
             decoding_strategies=("greedy",),
             decoder_params=(),
             runs_on_cpu=True,
-            phase_boundary="measured" if self.mark else "estimated",
         )
 
     @hookimpl
@@ -99,8 +98,6 @@ class FakeBackend:
                 )
             time.sleep(self.prefill_s)
             ttft = time.perf_counter() - t0
-            if self.mark and batch.mark_first_token is not None:
-                batch.mark_first_token()
             n_out = batch.max_new_tokens
             time.sleep(self.step_s * (n_out - 1))
             e2e = time.perf_counter() - t0

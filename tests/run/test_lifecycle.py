@@ -92,7 +92,9 @@ def test_energy_from_counter_edges_with_dynamic_energy_and_measured_phase_split(
     assert e.sampler == "nvml" and e.devices == ["fake-gpu-0"] and e.counter_period_s == 0.001
     # idle is measured while nothing runs: the fake meter's 100 W, to within the counter quantisation
     assert e.idle_power_w == pytest.approx(100.0, rel=0.02)
-    busy = sum(b - a for a, b in backend.busy.intervals[-4:])  # the 4 measured batches
+    # warm-up (1 batch), the window (4 batches), then the prefill-only passes (4 batches each)
+    assert e.prefill_passes == 1 and m.window_repetitions == 1
+    busy = sum(b - a for a, b in backend.busy.intervals[1:5])  # the 4 measured batches
     assert e.total_j == pytest.approx(100.0 * e.window_s + 200.0 * busy, abs=e.total_j_bound + 0.05)
     assert e.dynamic_j == pytest.approx(200.0 * busy, rel=0.05)
     assert m.energy_per_output_token_j == pytest.approx(e.total_j / 32)
@@ -102,11 +104,18 @@ def test_energy_from_counter_edges_with_dynamic_energy_and_measured_phase_split(
     assert e.prefill_j + e.decode_j == pytest.approx(e.total_j)
     # decode sleeps 3 × 10 ms per batch, prefill 10 ms: decode must get roughly three times the energy
     assert 2.0 < e.decode_j / e.prefill_j < 4.5
+    assert m.prefill_energy_per_input_token_j == pytest.approx(e.prefill_j / 64)
+    assert m.decode_energy_per_output_token_j == pytest.approx(e.decode_j / 32)
+    # the prefill passes ran one output token each, after the window, on the measured prompts
+    prefill_batches = [seen for seen in backend.seen if seen[0] == "prefill"]
+    assert [b[2] for b in prefill_batches] == [b[2] for b in backend.seen if b[0] == "measure"]
 
 
 def test_short_window_withholds_per_token_energy_and_says_why(fake_run):
     # a 100 ms counter (NVML's) and a ~40 ms window: far fewer than 10 periods
-    config, plugins, _backend, out = fake_run(["measurement.baseline=none"], meter={"period_s": 0.1})
+    config, plugins, _backend, out = fake_run(
+        ["measurement.baseline=none", "measurement.extend_short_window=false"], meter={"period_s": 0.1}
+    )
     result = run_experiment(config, plugins=plugins, output_dir=out)
     assert result.energy.measured and result.energy.short_window
     assert result.energy.total_j > 0 and result.energy.total_j_bound > 0
@@ -117,7 +126,12 @@ def test_short_window_withholds_per_token_energy_and_says_why(fake_run):
 
 def test_allow_short_window_reports_per_token_energy_with_a_warning(fake_run):
     config, plugins, _backend, out = fake_run(
-        ["measurement.baseline=none", "measurement.allow_short_window=true"], meter={"period_s": 0.1}
+        [
+            "measurement.baseline=none",
+            "measurement.allow_short_window=true",
+            "measurement.extend_short_window=false",
+        ],
+        meter={"period_s": 0.1},
     )
     result = run_experiment(config, plugins=plugins, output_dir=out)
     assert result.energy.short_window
@@ -125,9 +139,23 @@ def test_allow_short_window_reports_per_token_energy_with_a_warning(fake_run):
     assert any("reported anyway" in n for n in result.notes)
 
 
-def test_without_phase_boundary_the_split_is_labelled_estimated(fake_run):
+def test_a_short_pass_is_repeated_until_the_window_spans_min_window_periods(fake_run):
+    # ~4 ms per batch, 4 batches, a 10 ms counter: one pass is far under 10 periods, so it is repeated
+    config, plugins, backend, out = fake_run(["measurement.baseline=none"], meter={"period_s": 0.01})
+    result = run_experiment(config, plugins=plugins, output_dir=out)
+    reps = result.metrics.window_repetitions
+    assert reps > 1 and any(f"repeats them {reps} times" in n for n in result.notes)
+    assert result.metrics.output_tokens == 4 * 8 * reps and result.metrics.n_requests == 8 * reps
+    measured = [b[2] for b in backend.seen if b[0] == "measure"]
+    assert measured == measured[:4] * reps  # the same prompts, in the same order, every pass
+
+
+def test_estimated_split_is_labelled(fake_run):
     config, plugins, _backend, out = fake_run(
-        ["measurement.baseline=none"], meter={"period_s": 0.001}, mark=False, prefill_s=0.01, step_s=0.01
+        ["measurement.baseline=none", "measurement.prefill_energy=estimate"],
+        meter={"period_s": 0.001},
+        prefill_s=0.01,
+        step_s=0.01,
     )
     result = run_experiment(config, plugins=plugins, output_dir=out)
     e = result.energy
@@ -136,17 +164,21 @@ def test_without_phase_boundary_the_split_is_labelled_estimated(fake_run):
     assert any("prefill/decode energy estimated" in n for n in result.notes)
 
 
-def test_boundary_reads_too_coarse_for_the_prefill_fall_back_to_an_estimate(fake_run):
-    # a 50 ms counter against 10 ms prefills: boundary reads cannot resolve prefill energy, so the split is
-    # labelled estimated (with the reason), never a "measured" number smaller than its own uncertainty
-    config, plugins, _backend, out = fake_run(
-        ["measurement.baseline=none"], meter={"period_s": 0.05}, prefill_s=0.01, step_s=0.01
+def test_prefill_passes_repeat_until_they_resolve_a_coarse_counter(fake_run):
+    # a 50 ms counter against 10 ms prefills: one pass (4 batches, 40 ms) is under a period, so the prefill-only
+    # passes repeat until they span min_window_periods (3 here) periods, and the split is measured
+    config, plugins, backend, out = fake_run(
+        ["measurement.baseline=none", "measurement.min_window_periods=3", "measurement.allow_short_window=true"],
+        meter={"period_s": 0.05},
+        prefill_s=0.01,
+        step_s=0.01,
     )
     result = run_experiment(config, plugins=plugins, output_dir=out)
     e = result.energy
-    assert e.phase_split == "estimated"
+    assert e.phase_split == "measured" and e.prefill_passes >= 5  # 1.25 × 3 × 50 ms / 40 ms
+    assert e.prefill_window_s >= 3 * 0.05
     assert e.prefill_j + e.decode_j == pytest.approx(e.total_j)
-    assert any("prefill/decode not measured in place" in n for n in result.notes)
+    assert sum(1 for b in backend.seen if b[0] == "prefill") == 4 * e.prefill_passes
 
 
 def test_converging_warmup_stops_when_latency_settles(fake_run):

@@ -291,11 +291,14 @@ def test_tokenizer_is_skipped_only_when_nothing_needs_it(tmp_path):
 
 
 # -- helpers that shape results ---------------------------------------------------------------------------------------
-def test_itl_splits_multi_token_steps_and_sums_to_decode_time():
-    seq = [(1.0, 1), (1.5, 1), (2.5, 2), (2.6, 1)]
-    itl = _generate._itl(seq)
-    assert itl == pytest.approx([0.5, 0.5, 0.5, 0.1])
-    assert sum(itl) == pytest.approx(2.6 - 1.0)
+def test_itl_reports_observed_gaps_with_chunk_sizes_never_zeros():
+    # the first step brought 2 tokens, a later one 2: nothing was observed between those tokens
+    seq = [(1.0, 2), (1.5, 1), (2.5, 2), (2.6, 1)]
+    gaps, tokens = _generate._itl(seq)
+    assert gaps == pytest.approx([0.5, 1.0, 0.1]) and 0.0 not in gaps
+    assert tokens == [1, 2, 1]
+    assert sum(gaps) == pytest.approx(2.6 - 1.0)
+    assert _generate._itl([(1.0, 1), (1.2, 1)]) == (pytest.approx([0.2]), None)
 
 
 def test_main_module_is_hidden_from_spawn_and_restored():

@@ -95,6 +95,22 @@ class MeasurementConfig(Section):
             "their energy is reported with its bound, but per-token energy is withheld.",
         ),
     ] = 10
+    extend_short_window: Annotated[
+        bool,
+        Meta(
+            description="When one pass over the measured batches would be shorter than min_window_periods "
+            "counter periods (predicted from the warm-up batches), repeat them (same prompts) until it is not; "
+            "the result counts the repetitions."
+        ),
+    ] = True
+    prefill_energy: Annotated[
+        Literal["passes", "estimate"],
+        Meta(
+            description="passes: after the window, measure prefill energy by prefill-only passes (one output "
+            "token) of the same batches, repeated for min_window_periods counter periods; estimate: split the "
+            "window's energy by time share (assumes equal power in both phases)."
+        ),
+    ] = "passes"
     allow_short_window: Annotated[
         bool,
         Meta(description="Report per-token energy even for a short window (its uncertainty is large)."),

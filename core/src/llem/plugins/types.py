@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Literal
 
 import msgspec
@@ -19,18 +18,17 @@ class Prompt(msgspec.Struct, kw_only=True, frozen=True):
 class Batch(msgspec.Struct, kw_only=True):
     """Prompts the backend runs together in one `generate` call.
 
-    `mark_first_token` (may be None): call it once, as soon as the first token of the batch exists on the device,
-    to let the core read the energy counter at the prefill/decode boundary. It synchronises nothing itself: the
-    backend must make sure the first token's work is finished (e.g. `torch.cuda.synchronize()`) before calling.
+    `phase`: "warmup" before the window, "measure" inside it, "prefill" for the prefill-only passes after it
+    (`max_new_tokens` 1; the core measures their energy as the prefill energy). The core owns the clock and the
+    energy counter: a backend does no synchronisation or counter work of its own for the core.
     """
 
     prompts: list[Prompt]
     max_new_tokens: int
     fixed_output_length: bool
     index: int
-    phase: Literal["warmup", "measure"]
+    phase: Literal["warmup", "measure", "prefill"]
     seed: int
-    mark_first_token: Callable[[], None] | None = None
 
 
 class RequestOutput(msgspec.Struct, kw_only=True):
@@ -40,7 +38,17 @@ class RequestOutput(msgspec.Struct, kw_only=True):
     output_tokens: int
     ttft_s: float | None = None
     e2e_s: float | None = None
-    itl_s: list[float] | None = None
+    itl_s: Annotated[
+        list[float] | None,
+        Meta(description="Observed gaps between token arrivals (s), one per arrival after the first token."),
+    ] = None
+    itl_tokens: Annotated[
+        list[int] | None,
+        Meta(
+            description="Tokens that arrived at each gap of itl_s, when some arrivals carried several "
+            "(streamed chunks, speculative decoding); None: one token per gap. Never pad itl_s with zeros."
+        ),
+    ] = None
     cached_input_tokens: int | None = None
 
 
@@ -72,7 +80,6 @@ class Capabilities(msgspec.Struct, kw_only=True, frozen=True):
     multi_gpu: tuple[str, ...] = ()
     runs_on_cpu: bool = False
     ahead_of_time_build: bool = False
-    phase_boundary: Literal["measured", "estimated"] = "estimated"
     per_token_timestamps: bool = False
 
 

@@ -31,7 +31,8 @@ def latencies(outputs: Sequence[BatchOutput], batch_durations_s: Sequence[float]
     ttft: list[float] = []
     itl: list[float] = []
     e2e: list[float] = []
-    derived_itl = fallback_e2e = 0
+    derived_itl = fallback_e2e = chunked = 0
+    largest_chunk = 1
     for out, duration in zip(outputs, batch_durations_s, strict=True):
         for r in out.requests:
             if r.ttft_s is not None:
@@ -43,6 +44,9 @@ def latencies(outputs: Sequence[BatchOutput], batch_durations_s: Sequence[float]
             e2e.append(end)
             if r.itl_s:
                 itl.extend(r.itl_s)
+                if r.itl_tokens and max(r.itl_tokens) > 1:
+                    chunked += sum(1 for k in r.itl_tokens if k > 1)
+                    largest_chunk = max(largest_chunk, *r.itl_tokens)
             elif r.ttft_s is not None and r.output_tokens > 1:
                 itl.append((end - r.ttft_s) / (r.output_tokens - 1))
                 derived_itl += 1
@@ -51,6 +55,11 @@ def latencies(outputs: Sequence[BatchOutput], batch_durations_s: Sequence[float]
         notes.append(
             f"itl_s: {derived_itl} requests gave no per-token times; their mean gap (e2e − ttft) / "
             "(output_tokens − 1) was used, so ITL percentiles are of per-request means"
+        )
+    if chunked:
+        notes.append(
+            f"itl_s: {chunked} of {len(itl)} gaps delivered several tokens at once (up to {largest_chunk}); "
+            "ITL percentiles are of the observed gaps between arrivals, not per token"
         )
     if fallback_e2e:
         notes.append(f"e2e_s: {fallback_e2e} requests gave no end time; their batch's duration was used")

@@ -80,17 +80,28 @@ class Energy(_Block):
     dynamic_j: Annotated[
         float | None, Meta(description="total_j − idle_power_w × energy window: the energy the work added.")
     ] = None
-    prefill_j: float | None = None
-    decode_j: float | None = None
+    prefill_j: Annotated[
+        float | None, Meta(description="Energy of the window's prefills (to the first token of each batch).")
+    ] = None
+    decode_j: Annotated[float | None, Meta(description="total_j − prefill_j.")] = None
     phase_bound_j: Annotated[
         float | None, Meta(description="± bound on prefill_j and on decode_j (measured split only).")
     ] = None
     phase_split: Annotated[
         Literal["measured", "estimated"] | None,
         Meta(
-            description="measured: counter read at each batch's first token; estimated: split by time share."
+            description="measured: by prefill-only passes of the same batches after the window (their own "
+            "counter window, see prefill_passes); estimated: split by time share."
         ),
     ] = None
+    prefill_passes: Annotated[
+        int | None, Meta(description="Prefill-only passes over the measured batches the split was measured on.")
+    ] = None
+    prefill_window_s: Annotated[float | None, Meta(description="Duration of the prefill passes (s).")] = None
+    dynamic_prefill_j: Annotated[
+        float | None, Meta(description="prefill_j − idle power × the window's prefill time.")
+    ] = None
+    dynamic_decode_j: Annotated[float | None, Meta(description="dynamic_j − dynamic_prefill_j.")] = None
     short_window: Annotated[
         bool, Meta(description="Window shorter than measurement.min_window_periods counter periods.")
     ] = False
@@ -114,6 +125,18 @@ class Metrics(_Block):
     energy_per_output_token_j: float | None = None
     energy_per_token_j: Annotated[float | None, Meta(description="Energy ÷ (input + output tokens).")] = None
     dynamic_energy_per_output_token_j: float | None = None
+    prefill_energy_per_input_token_j: Annotated[
+        float | None, Meta(description="energy.prefill_j ÷ input tokens (measured split only).")
+    ] = None
+    decode_energy_per_output_token_j: Annotated[
+        float | None, Meta(description="energy.decode_j ÷ output tokens (measured split only).")
+    ] = None
+    dynamic_prefill_energy_per_input_token_j: float | None = None
+    dynamic_decode_energy_per_output_token_j: float | None = None
+    window_repetitions: Annotated[
+        int | None,
+        Meta(description="Passes over the measured batches in the window (>1: one pass was too short)."),
+    ] = None
     ttft_s: LatencyStats = msgspec.field(default_factory=LatencyStats)
     itl_s: LatencyStats = msgspec.field(default_factory=LatencyStats)
     e2e_s: LatencyStats = msgspec.field(default_factory=LatencyStats)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,6 @@ from llem.config.resolve import config_hash, to_dict
 from llem.results import metrics as m
 from llem.results.schema import Energy, ExperimentResult, Metrics, Timings
 from llem.results.write import experiment_id
-from llem.run.phases import measured_split
 
 if TYPE_CHECKING:
     from llem.measure.telemetry import TelemetrySample
@@ -117,6 +117,8 @@ def _window_metrics(
         energy_per_output_token_j=per_token.energy_per_output_token_j,
         energy_per_token_j=per_token.energy_per_token_j,
         dynamic_energy_per_output_token_j=per_token.dynamic_energy_per_output_token_j,
+        **_phase_per_token(energy, per_token, input_tokens, output_tokens),
+        window_repetitions=rec.repetitions,
         ttft_s=lat.ttft_s,
         itl_s=lat.itl_s,
         e2e_s=lat.e2e_s,
@@ -130,6 +132,27 @@ def _window_metrics(
         peak_source=peak_source,
     )
     return metrics, energy
+
+
+def _phase_per_token(
+    energy: Energy, per_token: m.PerToken, input_tokens: int, output_tokens: int
+) -> dict[str, float | None]:
+    """Prefill J per input token and decode J per output token, when the split was measured (not withheld)."""
+    keys = (
+        "prefill_energy_per_input_token_j",
+        "decode_energy_per_output_token_j",
+        "dynamic_prefill_energy_per_input_token_j",
+        "dynamic_decode_energy_per_output_token_j",
+    )
+    if energy.phase_split != "measured" or per_token.energy_per_output_token_j is None:
+        return dict.fromkeys(keys)
+    values = (
+        (energy.prefill_j, input_tokens),
+        (energy.decode_j, output_tokens),
+        (energy.dynamic_prefill_j, input_tokens),
+        (energy.dynamic_decode_j, output_tokens),
+    )
+    return {k: (j / n if j is not None and n > 0 else None) for k, (j, n) in zip(keys, values, strict=True)}
 
 
 def _window_energy(
@@ -175,7 +198,7 @@ def _window_energy(
     )
     if per_token.note:
         notes.append(per_token.note)
-    prefill, decode, split, phase_bound = _phase_split(state, rec, we.energy_j, we.bound_j, notes)
+    split = _phase_split(state, rec, we.energy_j, we.bound_j, dynamic, notes)
     energy = msgspec.structs.replace(
         energy,
         measured=True,
@@ -189,10 +212,14 @@ def _window_energy(
         baseline_state=baseline.state if baseline is not None else None,
         baseline_measured_at=baseline.measured_at if baseline is not None else None,
         dynamic_j=dynamic,
-        prefill_j=prefill,
-        decode_j=decode,
-        phase_bound_j=phase_bound,
-        phase_split=split,
+        prefill_j=split.prefill_j,
+        decode_j=split.decode_j,
+        phase_bound_j=split.bound_j,
+        phase_split=split.how,
+        prefill_passes=split.passes,
+        prefill_window_s=split.prefill_window_s,
+        dynamic_prefill_j=split.dynamic_prefill_j,
+        dynamic_decode_j=split.dynamic_decode_j,
         short_window=we.short,
         min_window_s=(
             mc.min_window_periods * state.meter.update_period_s if state.meter.update_period_s else None
@@ -201,47 +228,86 @@ def _window_energy(
     return energy, per_token
 
 
+@dataclass(frozen=True)
+class PhaseSplit:
+    prefill_j: float | None = None
+    decode_j: float | None = None
+    how: str | None = None
+    bound_j: float | None = None
+    passes: int | None = None
+    prefill_window_s: float | None = None
+    dynamic_prefill_j: float | None = None
+    dynamic_decode_j: float | None = None
+
+
 def _phase_split(
-    state: RunState, rec: WindowRecord, total_j: float, bound_j: float | None, notes: list[str]
-) -> tuple[float | None, float | None, str | None, float | None]:
-    """Prefill/decode energy: measured from counter reads at each batch's first token, else by time share."""
-    phases = rec.phases
-    if phases is not None:
-        notes += phases.errors
-        split = measured_split(phases.marks, state.n_batches, rec.edge_start, rec.edge_end)  # type: ignore[arg-type]
-        if split is not None:
-            # Every batch adds a boundary read and an end read, each off by up to one counter period.
-            bound = bound_j * state.n_batches if bound_j is not None else None
-            if bound is not None and bound < min(split):
-                return split[0], split[1], "measured", bound
-            notes.append(
-                f"prefill/decode not measured in place: the counter reads at the phase boundaries are each "
-                f"uncertain by up to one counter period, ± {_j(bound)} over {state.n_batches} batches, which does "
-                f"not resolve the smaller phase ({min(split):.3g} J); the split below is estimated by time share"
+    state: RunState,
+    rec: WindowRecord,
+    total_j: float,
+    bound_j: float | None,
+    dynamic_j: float | None,
+    notes: list[str],
+) -> PhaseSplit:
+    """Prefill/decode energy: measured by the prefill-only passes, else estimated by time share (labelled)."""
+    from llem.measure.energy import window_energy
+
+    mc = state.config.measurement
+    pre = rec.prefill
+    if pre is not None:
+        notes += pre.notes
+    if pre is not None and pre.edge_start is not None and pre.edge_end is not None and pre.passes > 0:
+        pe = window_energy(state.meter, pre.edge_start, pre.edge_end, min_window_periods=mc.min_window_periods)
+        # the window ran every batch `repetitions` times; one prefill pass runs every batch once
+        scale = rec.repetitions / pre.passes
+        prefill_j = pe.energy_j * scale
+        pre_bound = pe.bound_j * scale if pe.bound_j is not None else None
+        problem = None
+        if pre.cached_input_tokens:
+            problem = (
+                f"the prefill passes hit the prefix cache ({pre.cached_input_tokens} of {pre.input_tokens} "
+                "input tokens cached), so they do not cost what the window's prefills cost"
             )
+        elif pe.short:
+            problem = f"the prefill passes lasted only {pe.duration_s:.3g} s (under min_window_periods)"
+        elif prefill_j > total_j:
+            problem = f"the prefill passes ({prefill_j:.3g} J per window) exceed the window ({total_j:.3g} J)"
+        if problem is None:
+            idle = state.baseline.power_w if state.baseline is not None else None
+            dyn_pre = (pe.energy_j - idle * pe.duration_s) * scale if idle is not None else None
+            return PhaseSplit(
+                prefill_j=prefill_j,
+                decode_j=total_j - prefill_j,
+                how="measured",
+                bound_j=(pre_bound + (bound_j or 0.0)) if pre_bound is not None else None,
+                passes=pre.passes,
+                prefill_window_s=pe.duration_s,
+                dynamic_prefill_j=dyn_pre,
+                dynamic_decode_j=dynamic_j - dyn_pre if dyn_pre is not None and dynamic_j is not None else None,
+            )
+        notes.append(f"prefill energy not measured: {problem}; the split below is estimated by time share")
     if state.caps.continuous_batching and state.n_batches == 1 and len(rec.outputs[0].requests) > 1:
         notes.append(
             "prefill/decode energy not split: the engine overlaps prefill and decode of different requests "
             "and "
             "reported no phase boundary"
         )
-        return None, None, None, None
+        return PhaseSplit()
     prefill_s = []
     for out, duration in zip(rec.outputs, rec.durations_s, strict=True):
         ttfts = [r.ttft_s for r in out.requests if r.ttft_s is not None]
         if not ttfts:
-            return None, None, None, None
+            return PhaseSplit()
         prefill_s.append(min(max(ttfts), duration))
     window_s = sum(rec.durations_s)
     if window_s <= 0:
-        return None, None, None, None
+        return PhaseSplit()
     share = sum(prefill_s) / window_s
     notes.append(
-        "prefill/decode energy estimated: the backend reported no phase boundary, so total energy was split "
-        "by "
-        f"time share ({share:.1%} prefill), assuming equal power in both phases"
+        "prefill/decode energy estimated by time share "
+        f"({share:.1%} prefill), assuming equal power in both phases"
+        + ("" if pre is not None else " (measurement.prefill_energy: estimate, or energy not measured)")
     )
-    return total_j * share, total_j * (1 - share), "estimated", None
+    return PhaseSplit(total_j * share, total_j * (1 - share), "estimated")
 
 
 def _utilisation(

@@ -1,7 +1,9 @@
-"""The experiment lifecycle: validate → build → load → warm-up → idle baseline → settle → window → result.
+"""The experiment lifecycle: validate → build → load → idle baseline → settle → warm-up → window → prefill → result.
 
 Only the measured window is timed for throughput and bracketed by energy-counter edges; everything else is
-timed and reported on its own. The backend is unloaded on every path once loaded. User errors (bad config,
+timed and reported on its own. The window follows the warm-up directly, so it starts in the steady state the
+warm-up reached (an idle baseline or a temperature wait between them would let clocks fall first). After the
+window, prefill-only passes of the same batches measure prefill energy by the counter. The backend is unloaded on every path once loaded. User errors (bad config,
 missing prompt file, a setting this machine cannot run) raise before anything is loaded and write nothing; any
 other failure after loading is recorded as a complete result with status "failed" (KeyboardInterrupt is
 recorded, then re-raised).
@@ -9,6 +11,8 @@ recorded, then re-raised).
 
 from __future__ import annotations
 
+import math
+import statistics
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -21,7 +25,7 @@ import msgspec
 from llem.errors import UserError, one_line
 from llem.plugins.types import Batch, BatchOutput, Prompt
 from llem.run.batching import batch_size, split
-from llem.run.phases import PhaseReader
+from llem.run.prefill import PrefillRecord, measure_prefill
 from llem.run.progress import Progress, ProgressEvent, no_progress
 from llem.run.warmup import run_warmup
 
@@ -36,6 +40,8 @@ if TYPE_CHECKING:
 
 # Warm-up batches draw sampling seeds from a range the measured batches never use.
 _WARMUP_SEED_OFFSET = 1_000_003
+# Passes over the measured batches at most, when a single pass is shorter than min_window_periods.
+_MAX_REPETITIONS = 1000
 
 
 @dataclass
@@ -48,7 +54,8 @@ class WindowRecord:
     durations_s: list[float] = field(default_factory=list)
     edge_start: EnergyReading | None = None
     edge_end: EnergyReading | None = None
-    phases: PhaseReader | None = None
+    repetitions: int = 1  # passes over the measured batches (more than one when a single pass is too short)
+    prefill: PrefillRecord | None = None
     samples: list[TelemetrySample] = field(default_factory=list)
     telemetry_note: str | None = None
     peak_memory_mib: float | None = None
@@ -183,11 +190,21 @@ def _execute(
     state.timings["load_s"] = time.perf_counter() - t
     emit(ProgressEvent(stage="load", state="done"))
     try:
-        _warm_up(state, backend, handle, batches, warmup_prompts, emit)
         _baseline(state, emit)
         _settle(state, emit)
-        state.window = WindowRecord()
+        warm_latencies = _warm_up(state, backend, handle, batches, warmup_prompts, emit)
+        state.window = WindowRecord(repetitions=_repetitions(state, warm_latencies, len(batches)))
         _measure(state, backend, handle, batches, state.window, emit)
+        if state.meter.available and state.config.measurement.prefill_energy == "passes":
+            emit(ProgressEvent(stage="prefill", state="start"))
+            state.window.prefill = measure_prefill(
+                state.meter,
+                state.config,
+                batches,
+                state.window.outputs[: len(batches)],
+                lambda batch: _run_batch(backend, handle, state.config, batch)[0],
+            )
+            emit(ProgressEvent(stage="prefill", state="done"))
     finally:
         emit(ProgressEvent(stage="unload", state="start"))
         t = time.perf_counter()
@@ -226,7 +243,7 @@ def _warm_up(
     batches: list[list[Prompt]],
     warmup_prompts: Any,
     emit: Progress,
-) -> None:
+) -> list[float]:
     config = state.config
     mc = config.measurement
     total = mc.warmup_batches if mc.warmup == "fixed" else mc.max_warmup_batches
@@ -261,6 +278,35 @@ def _warm_up(
             f" >= warmup_cv {mc.warmup_cv} after {outcome.batches} batches (max_warmup_batches)"
         )
     emit(ProgressEvent(stage="warmup", state="done", current=outcome.batches, total=total))
+    return outcome.latencies_s
+
+
+def _repetitions(state: RunState, warm_latencies_s: list[float], n_batches: int) -> int:
+    """Passes over the measured batches needed for a window of min_window_periods counter periods.
+
+    Predicted from the warm-up batches (they have the measured batches' size and output length), with a 25 %
+    margin. One pass when energy is not measured, extension is off, or there was no warm-up to predict from.
+    """
+    mc = state.config.measurement
+    period = state.meter.update_period_s
+    if not (state.meter.available and period and mc.extend_short_window):
+        return 1
+    if not warm_latencies_s:
+        state.notes.append(
+            "window length not predicted (no warm-up batches): the measured batches ran once"
+        )
+        return 1
+    one_pass_s = statistics.median(warm_latencies_s) * n_batches
+    target_s = 1.25 * mc.min_window_periods * period
+    if one_pass_s >= target_s:
+        return 1
+    reps = min(math.ceil(target_s / max(one_pass_s, 1e-9)), _MAX_REPETITIONS)
+    state.notes.append(
+        f"one pass over the {n_batches} measured batch{'es' if n_batches != 1 else ''} would last about "
+        f"{one_pass_s:.2g} s, under {mc.min_window_periods} counter periods ({mc.min_window_periods * period:.2g} s):"
+        f" the window repeats them {reps} times (same prompts; measurement.extend_short_window)"
+    )
+    return reps
 
 
 def _baseline(state: RunState, emit: Progress) -> None:
@@ -312,42 +358,49 @@ def _measure(
     rec: WindowRecord,
     emit: Progress,
 ) -> None:
+    """The measured window: every batch (`rec.repetitions` times), between two energy-counter edges.
+
+    Nothing in it but the backend's generate calls: no counter reads, no synchronisation, no progress work
+    beyond a counter increment between batches.
+    """
+    from llem.measure.energy import at_time
+
     config = state.config
     meter = state.meter
-    n = len(batches)
+    n = len(batches) * rec.repetitions
     emit(ProgressEvent(stage="measure", state="start", current=0, total=n))
     sampler = _start_sampler(state, rec)
     torch_cuda = _torch_cuda()
     if torch_cuda is not None:
         for i in range(torch_cuda.device_count()):
             torch_cuda.reset_peak_memory_stats(i)
-    rec.phases = PhaseReader(meter if meter.available else None)
     try:
-        if meter.available:
-            rec.edge_start = meter.read_edge()
+        edge = meter.read_edge() if meter.available else None
         rec.start_s = time.perf_counter()
-        for k, prompts in enumerate(batches):
-            batch = Batch(
-                prompts=prompts,
-                max_new_tokens=config.max_output_tokens,
-                fixed_output_length=config.fixed_output_length,
-                index=k,
-                phase="measure",
-                seed=config.random_seed + k,
-                mark_first_token=rec.phases.mark_callback(k),
-            )
-            out, elapsed = _run_batch(backend, handle, config, batch)
-            if k < n - 1:
-                rec.phases.batch_ended(k)
-            rec.outputs.append(out)
-            rec.durations_s.append(elapsed)
-            emit(ProgressEvent(stage="measure", state="advance", current=k + 1, total=n))
+        if edge is not None:
+            rec.edge_start = at_time(edge, rec.start_s)
+        for rep in range(rec.repetitions):
+            for k, prompts in enumerate(batches):
+                batch = Batch(
+                    prompts=prompts,
+                    max_new_tokens=config.max_output_tokens,
+                    fixed_output_length=config.fixed_output_length,
+                    index=k,
+                    phase="measure",
+                    seed=config.random_seed + k,
+                )
+                out, elapsed = _run_batch(backend, handle, config, batch)
+                rec.outputs.append(out)
+                rec.durations_s.append(elapsed)
+                emit(
+                    ProgressEvent(
+                        stage="measure", state="advance", current=rep * len(batches) + k + 1, total=n
+                    )
+                )
         rec.end_s = time.perf_counter()
-        rec.phases.close()
-        if meter.available:
-            rec.edge_end = meter.read_edge()
+        if rec.edge_start is not None:
+            rec.edge_end = meter.window_end(rec.edge_start, rec.end_s)
     finally:
-        rec.phases.close()
         if sampler is not None:
             rec.samples = list(sampler.stop())
             if sampler.error:

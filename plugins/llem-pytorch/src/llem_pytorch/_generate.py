@@ -1,8 +1,7 @@
 """Run one batch through `model.generate` and report real token counts and per-request timings.
 
 This is the measured path: it does what inference needs (pad, generate, copy ids back) and nothing else. Per-step
-times come from the StepClock inside transformers' loop; the only extra synchronisation is one at the first token
-on a GPU (so the core can read the energy counter at the prefill/decode boundary).
+times come from the StepClock inside transformers' loop (CUDA events on a GPU: no synchronisation per step).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from llem.plugins.types import Batch, BatchOutput, Prompt, RequestOutput
 from transformers import LogitsProcessorList
 
 from llem_pytorch import _kwargs
-from llem_pytorch._load import PyTorchHandle, is_compile_error, uncompile
+from llem_pytorch._load import PyTorchHandle, check_auto_compile, is_compile_error, uncompile
 
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
@@ -78,10 +77,12 @@ def run_batch(
     processors = LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
     processors.append(clock)
     kwargs.setdefault("pad_token_id", handle.pad_token_id)
+    if handle.compile_config is not None:
+        kwargs.setdefault("compile_config", handle.compile_config)
     inputs, input_lengths = encode(handle, batch.prompts, config.max_input_tokens)
     torch.manual_seed(batch.seed)  # the same sampled tokens for the same batch and seed
 
-    clock.start(t0, on_first=batch.mark_first_token)
+    clock.start(t0)
     try:
         out = _generate(handle, inputs, processors, kwargs)
     except Exception as exc:
@@ -89,9 +90,10 @@ def run_batch(
             raise
         # A shape the load-time probe did not cover failed to compile: carry on eagerly, and say so.
         uncompile(handle, exc)
-        clock.start(t0, on_first=None if clock.marked else batch.mark_first_token)  # mark at most once
+        clock.start(t0)
         out = _generate(handle, inputs, processors, kwargs)
     generated = out[:, inputs["input_ids"].shape[1] :].tolist()  # waits for the GPU
+    check_auto_compile(handle)
     end_s = time.perf_counter() - t0
     steps_s = clock.times_s()
 

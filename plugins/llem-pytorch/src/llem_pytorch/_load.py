@@ -28,6 +28,12 @@ class PyTorchHandle:
     eos_token_ids: frozenset[int] = frozenset()
     clock: StepClock | None = None
     compiled: bool = False
+    # torch_compile with a static cache on a GPU: transformers' generate compiles the decode step itself with this
+    # CompileConfig (wrapping the model too would compile a compiled call and fall back to eager speed).
+    compile_config: Any = None
+    # whether generate is expected to compile the decode step (static cache on a GPU), checked once after a call
+    auto_compile_expected: bool = False
+    auto_compile_checked: bool = False
     pool: WorkerPool | None = None
     # Notes for the result (compile fallback, padding token, ...), repeated in every BatchOutput: the core keeps
     # only the measured batches' notes and drops duplicates.
@@ -83,12 +89,46 @@ def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTor
     handle.pad_token_id = tokenizer.pad_token_id
     handle.eos_token_ids = _eos_ids(model, tokenizer)
     handle.clock = StepClock(handle.device, capacity=config.max_output_tokens + 8)
-    if pt.torch_compile:
+    static_on_gpu = handle.device.type == "cuda" and pt.cache_implementation in _STATIC_CACHES
+    handle.auto_compile_expected = static_on_gpu and not (pt.torch_compile is False)
+    if pt.torch_compile and static_on_gpu:
+        from transformers import CompileConfig
+
+        handle.compile_config = CompileConfig(**_kwargs.compile_kwargs(pt))
+        handle.notes.append(
+            "torch_compile with a static cache on a GPU: transformers' generate compiles the decode step "
+            f"(CompileConfig {_kwargs.compile_kwargs(pt) or 'defaults: mode reduce-overhead'}); prefill runs "
+            "uncompiled"
+        )
+    elif pt.torch_compile:
         _compile(handle, pt)
     unvalidated = _kwargs.unvalidated_kwargs(config)
     if unvalidated:
         handle.notes.append(f"passthrough_kwargs reached model.generate unvalidated: {sorted(unvalidated)}")
     return handle
+
+
+# cache_implementation values whose cache transformers compiles the decode step for (on a GPU)
+_STATIC_CACHES = frozenset({"static", "offloaded_static", "sliding_window", "hybrid", "hybrid_chunked"})
+
+
+def check_auto_compile(handle: PyTorchHandle) -> None:
+    """After the first generate call: say whether transformers compiled the decode step, as it was expected to."""
+    if not handle.auto_compile_expected or handle.auto_compile_checked:
+        return
+    handle.auto_compile_checked = True
+    if getattr(handle.model, "_compiled_call", None) is not None:
+        if handle.compile_config is None:
+            handle.notes.append(
+                "static cache on a GPU: transformers' generate compiled the decode step itself (torch.compile, "
+                "its default CompileConfig: mode reduce-overhead, CUDA graphs); pass disable_compile: true in "
+                "passthrough_kwargs to run it eagerly"
+            )
+    else:
+        handle.notes.append(
+            "static cache on a GPU, but transformers' generate did not compile the decode step (its criteria were "
+            "not met, e.g. a quantised or offloaded model, or disable_compile): it ran eagerly"
+        )
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:

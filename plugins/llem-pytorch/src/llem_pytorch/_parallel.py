@@ -101,13 +101,6 @@ class WorkerPool:
                 batch.seed,
             )
             self.conns[rank].send(("generate", job))
-        for rank in busy:  # the batch's first token exists once every busy worker has its own
-            msg = self._recv(rank, self.conns[rank])
-            if msg[0] != "first":
-                self.broken = True
-                raise WorkerError(f"data-parallel worker {rank}: expected its first token, got {msg[0]}")
-        if batch.mark_first_token is not None:
-            batch.mark_first_token()
         requests: list[RequestOutput] = []
         token_ids: list[list[int]] = []
         notes = list(self.notes)
@@ -188,7 +181,6 @@ def _worker_main(conn: Connection, data: dict[str, Any], rank: int, n: int) -> N
                 index=index,
                 phase=phase,
                 seed=seed + rank,  # different samples per share, reproducible per (batch, rank)
-                mark_first_token=lambda: conn.send(("first", None)),
             )
             output = run_batch(handle, batch, config, t0=t0)
             conn.send(("done", output, t0))

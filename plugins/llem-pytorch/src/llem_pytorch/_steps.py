@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -23,7 +22,7 @@ _CALL_SIGNATURE = inspect.signature(_signature)
 
 
 class StepClock(LogitsProcessor):
-    """A pass-through logits processor that timestamps each step and signals the first one.
+    """A pass-through logits processor that timestamps each step (no host-device synchronisation).
 
     Reuse one clock per model: `start()` before each generate call, `times_s()` after it.
     """
@@ -32,8 +31,6 @@ class StepClock(LogitsProcessor):
         self.cuda = device.type == "cuda"
         self.device = device
         self.n_calls = 0
-        self.marked = False  # whether on_first was called in the current generate call
-        self._on_first: Callable[[], None] | None = None
         self._t0 = 0.0
         self._start_offset_s = 0.0
         self._host: list[float] = []
@@ -52,11 +49,9 @@ class StepClock(LogitsProcessor):
         call.__signature__ = _CALL_SIGNATURE  # type: ignore[attr-defined]
         self.__dict__["__call__"] = call
 
-    def start(self, t0: float, on_first: Callable[[], None] | None = None) -> None:
+    def start(self, t0: float) -> None:
         """Begin a generate call; `t0` is the host perf_counter the returned times are relative to."""
         self.n_calls = 0
-        self.marked = False
-        self._on_first = on_first
         self._t0 = t0
         if self.cuda:
             self._stream = torch.cuda.current_stream(self.device)
@@ -75,12 +70,6 @@ class StepClock(LogitsProcessor):
             self._events[n].record(self._stream)
         else:
             self._host.append(time.perf_counter())
-        if n == 0 and self._on_first is not None:
-            if self.cuda:
-                # The core reads the energy counter at this boundary: the prefill must have finished on the GPU.
-                torch.cuda.synchronize(self.device)
-            self._on_first()
-            self.marked = True
         return scores
 
     def times_s(self) -> list[float]:

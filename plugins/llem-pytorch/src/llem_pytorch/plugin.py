@@ -39,7 +39,6 @@ CAPABILITIES = Capabilities(
     multi_gpu=("data_parallel",),
     runs_on_cpu=True,
     ahead_of_time_build=False,
-    phase_boundary="measured",
     per_token_timestamps=True,
 )  # fmt: skip
 

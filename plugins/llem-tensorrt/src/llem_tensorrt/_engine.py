@@ -119,6 +119,7 @@ class _Track:
     itl_s: list[float] = field(default_factory=list)
     input_tokens: int = 0
     token_ids: list[int] = field(default_factory=list)
+    itl_tokens: list[int] = field(default_factory=list)
 
 
 def generate(handle: Handle, batch: Batch, config: ExperimentBase) -> BatchOutput:
@@ -127,7 +128,6 @@ def generate(handle: Handle, batch: Batch, config: ExperimentBase) -> BatchOutpu
     params = _materialise.sampling_params(sampling_kwargs(config, batch.max_new_tokens, batch.seed))
     inputs = [{"prompt_token_ids": list(p.token_ids)} if p.token_ids is not None else p.text for p in batch.prompts]
     tracks = [_Track() for _ in inputs]
-    pending_first = [len(inputs)]
     t0 = time.perf_counter()
 
     async def consume(i: int, prompt: Any) -> None:
@@ -141,17 +141,11 @@ def generate(handle: Handle, batch: Batch, config: ExperimentBase) -> BatchOutpu
             if track.first_s is None:
                 track.first_s = now
                 track.input_tokens = len(out.prompt_token_ids or [])
-                pending_first[0] -= 1
-                if pending_first[0] == 0 and batch.mark_first_token is not None:
-                    # Every request has its first token on the host: the batch's prefill is done.
-                    batch.mark_first_token()
-                new -= 1
             elif track.last_s is not None:
-                # Tokens that arrive in one chunk (speculative decoding, stream_interval > 1) share the gap: the
-                # first gets it, the others 0, so the gaps still sum to the decode time.
+                # One observed gap per arrival; a chunk (speculative decoding, stream_interval > 1) carries
+                # several tokens, and nothing was seen between them: record its size, never zero gaps.
                 track.itl_s.append(now - track.last_s)
-                new -= 1
-            track.itl_s.extend([0.0] * new)
+                track.itl_tokens.append(new)
             track.last_s = now
             track.n = len(ids)
             track.token_ids = ids
@@ -167,6 +161,7 @@ def generate(handle: Handle, batch: Batch, config: ExperimentBase) -> BatchOutpu
             ttft_s=t.first_s,
             e2e_s=t.last_s,
             itl_s=t.itl_s,
+            itl_tokens=t.itl_tokens if any(k > 1 for k in t.itl_tokens) else None,
         )
         for i, t in enumerate(tracks)
     ]

@@ -103,6 +103,5 @@ def llem_capabilities() -> Capabilities:
         multi_gpu=("tensor_parallel", "pipeline_parallel", "expert_parallel"),
         runs_on_cpu=False,
         ahead_of_time_build=True,
-        phase_boundary="measured",
         per_token_timestamps=True,
     )

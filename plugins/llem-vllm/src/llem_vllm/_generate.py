@@ -117,7 +117,7 @@ def _streamed(llm: Any, prompts: list[Any], params: Any) -> BatchOutput:
         seq = steps[rid]
         r = first_out.get(rid)
         ttft = seq[0][0] - t0 if seq else None
-        itl = _itl(seq)
+        itl, itl_tokens = _itl(seq)
         requests.append(
             RequestOutput(
                 input_tokens=len(r.prompt_token_ids or ()) if r is not None else 0,
@@ -125,6 +125,7 @@ def _streamed(llm: Any, prompts: list[Any], params: Any) -> BatchOutput:
                 ttft_s=ttft,
                 e2e_s=seq[-1][0] - t0 if seq else None,
                 itl_s=itl,
+                itl_tokens=itl_tokens,
                 cached_input_tokens=r.num_cached_tokens if r is not None else None,
             )
         )
@@ -145,12 +146,12 @@ def _keep_prompt(first: Any, final: Any) -> Any:
     return final
 
 
-def _itl(seq: list[tuple[float, int]]) -> list[float]:
-    """Inter-token gaps. A step that delivers k > 1 tokens (speculative decoding) splits its gap evenly over them,
-    so the gaps still sum to the decode time."""
-    out: list[float] = []
-    if seq:
-        out.extend([0.0] * (seq[0][1] - 1))
-    for (prev, _), (ts, k) in zip(seq, seq[1:], strict=False):
-        out.extend([(ts - prev) / k] * k)
-    return out
+def _itl(seq: list[tuple[float, int]]) -> tuple[list[float], list[int] | None]:
+    """The observed gaps between steps that delivered tokens, and how many tokens each delivered.
+
+    A step that delivers k > 1 tokens (speculative decoding, the first step of some schedules) is one observed
+    gap, not k: nothing was seen between its tokens, so no per-token time is invented (and no zero).
+    """
+    gaps = [ts - prev for (prev, _), (ts, _) in zip(seq, seq[1:], strict=False)]
+    counts = [k for _, k in seq[1:]]
+    return gaps, (counts if any(k > 1 for k in counts) else None)

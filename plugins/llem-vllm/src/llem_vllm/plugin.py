@@ -44,7 +44,6 @@ CAPABILITIES = Capabilities(
     multi_gpu=("tensor_parallel", "pipeline_parallel"),
     runs_on_cpu=True,
     ahead_of_time_build=False,
-    phase_boundary="estimated",  # continuous batching mixes prefill and decode in the same steps
     per_token_timestamps=True,  # with vllm.per_token_timestamps: true
 )  # fmt: skip
 
