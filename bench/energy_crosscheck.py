@@ -34,7 +34,7 @@ import pynvml  # noqa: E402
 import torch  # noqa: E402
 from llem.config.measurement import MeasurementConfig  # noqa: E402
 from llem.measure.devices import detect_devices  # noqa: E402
-from llem.measure.energy import open_meter, window_energy  # noqa: E402
+from llem.measure.energy import at_time, open_meter, window_energy  # noqa: E402
 from llem.measure.telemetry import TelemetrySampler  # noqa: E402
 
 
@@ -130,14 +130,17 @@ def main() -> None:
     for _ in range(args.repeats):
         for w in windows:
             time.sleep(2.0)  # idle between windows, so each starts from the same state
-            start = meter.read_edge()
+            edge = meter.read_edge()
             if zeus is not None:
                 zeus.begin_window("w", sync_execution=True)
+            t0 = time.perf_counter()
             load(a, b, w, per_mm)
+            t1 = time.perf_counter()
             if zeus is not None:
                 z = zeus.end_window("w", sync_execution=True)
                 zeus_j = sum(z.gpu_energy.values())
-            end = meter.read_edge()
+            start = at_time(edge, t0)
+            end = meter.window_end(start, t1)
             we = window_energy(meter, start, end)
             p_j = power.energy_j(start.t_s, end.t_s)
             rp = p_j / we.energy_j - 1

@@ -1,3 +1,4 @@
+# ruff: noqa: B023 (the per-size closures run within their own loop iteration)
 """Where does llem's PyTorch path lose time against plain `model.generate`? An ablation, one model, one process.
 
 Each variant adds one piece of llem's path to a plain generate loop (the step clock, the plugin's batch path, the
@@ -29,7 +30,9 @@ def main() -> None:
     ap.add_argument("--output-tokens", type=int, default=128)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--lifecycle", action="store_true", help="also run the whole lifecycle (llem run) per size")
+    ap.add_argument(
+        "--lifecycle", action="store_true", help="also run the whole lifecycle (llem run) per size"
+    )
     ap.add_argument("-o", "--override", action="append", default=[])
     args = ap.parse_args()
 
@@ -77,7 +80,9 @@ def main() -> None:
 
     for bs in sizes:
         config = config_for(bs)
-        prompts = [[rng.randrange(3, vocab) for _ in range(args.input_tokens)] for _ in range(bs * args.batches)]
+        prompts = [
+            [rng.randrange(3, vocab) for _ in range(args.input_tokens)] for _ in range(bs * args.batches)
+        ]
         batches = [prompts[i : i + bs] for i in range(0, len(prompts), bs)]
         gen = _kwargs.generate_kwargs(config, max_new_tokens=args.output_tokens, fixed_output_length=True)
         gen_nomin = {k: v for k, v in gen.items() if k != "min_new_tokens"}
@@ -152,7 +157,9 @@ def main() -> None:
                     secs += time.perf_counter() - t0
                 tps[name].append(toks / secs)
         base = statistics.median(tps["plain"])
-        print(f"\n== batch {bs}, {args.input_tokens} in / {args.output_tokens} out, overrides {args.override}")
+        print(
+            f"\n== batch {bs}, {args.input_tokens} in / {args.output_tokens} out, overrides {args.override}"
+        )
         for name, vals in tps.items():
             med = statistics.median(vals)
             print(f"{name:28s} {med:10.1f} tok/s  ratio {med / base:.3f}  runs {[round(v, 1) for v in vals]}")
@@ -169,7 +176,6 @@ def main() -> None:
         if args.lifecycle:
             from llem.run.lifecycle import run_experiment
 
-            backend.unload(handle) if False else None
             res = run_experiment(config, plugins=plugins, output_dir="/tmp/llem-ablation")
             print(f"lifecycle (llem run): status {res.status}; " + _summary(res))
     if meter is not None:

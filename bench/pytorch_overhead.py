@@ -98,12 +98,16 @@ def main() -> None:
                     we = window_energy(meter, start, meter.window_end(start, t1))
                     plain_jpt.append(we.energy_j / tokens)
             llem_tps = statistics.median(x.metrics.output_tokens_per_s for x in results)
-            jpts = [x.metrics.energy_per_output_token_j for x in results if x.metrics.energy_per_output_token_j]
+            jpts = [
+                x.metrics.energy_per_output_token_j for x in results if x.metrics.energy_per_output_token_j
+            ]
             llem_jpt = statistics.median(jpts) if jpts else None
             p_tps = statistics.median(plain_tps)
             p_jpt = statistics.median(plain_jpt) if plain_jpt else None
             notes = sorted({n for x in results for n in x.notes if "compile" in n})
-            rows.append((mode, bs, p_tps, llem_tps, p_jpt, llem_jpt, results[-1].metrics.window_repetitions, notes))
+            rows.append(
+                (mode, bs, p_tps, llem_tps, p_jpt, llem_jpt, results[-1].metrics.window_repetitions, notes)
+            )
             print(
                 f"{mode:15s} batch {bs:3d}: plain {p_tps:9.1f} tok/s, llem {llem_tps:9.1f} tok/s, "
                 f"ratio {llem_tps / p_tps:.3f}; J/out-tok plain {_f(p_jpt)} llem {_f(llem_jpt)}",
@@ -116,7 +120,9 @@ def main() -> None:
     print(f"\ndevice: {dev}; torch {torch.__version__}; model {args.model} {precision}; "
           f"{args.input_tokens} in / {args.output_tokens} out; {args.batches} batches per side; "
           f"{args.runs} interleaved runs, medians")  # fmt: skip
-    print("| mode | batch | plain tok/s | llem tok/s | ratio | plain J/out-tok | llem J/out-tok | J ratio | reps |")
+    print(
+        "| mode | batch | plain tok/s | llem tok/s | ratio | plain J/out-tok | llem J/out-tok | J ratio | reps |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for mode, bs, p, q, pj, qj, reps, _ in rows:
         jr = f"{qj / pj:.3f}" if pj and qj else "n/a"

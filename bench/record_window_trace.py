@@ -77,7 +77,9 @@ def main() -> None:
             t0 = time.perf_counter()
             for _ in range(n):
                 cycle(a, b)
-            events.append({"kind": "window", "length_s": length, "t0": t0, "t1": time.perf_counter(), "cycles": n})
+            events.append(
+                {"kind": "window", "length_s": length, "t0": t0, "t1": time.perf_counter(), "cycles": n}
+            )
     time.sleep(1.0)
     stop.set()
     poller.join()

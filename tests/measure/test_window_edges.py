@@ -40,7 +40,7 @@ class TickingCounter(CounterMeter):
 
     def true_j(self, t: float) -> float:
         # numeric integral of the power profile from 0 (1 ms steps are exact for piecewise-constant profiles)
-        steps = int(round(t * 1000))
+        steps = round(t * 1000)
         return sum(self.power(k / 1000 + 0.0005) for k in range(steps)) / 1000
 
     def _read_raw(self) -> list[int]:
@@ -49,7 +49,7 @@ class TickingCounter(CounterMeter):
         self.clock.sleep(self.cost / 2)
         if self.stuck:
             return [123]
-        last = (int((t - self.phase) / self.period)) * self.period + self.phase
+        last = int((t - self.phase) / self.period) * self.period + self.phase
         return [round(self.true_j(last) * 1000)]
 
 

@@ -296,9 +296,7 @@ class CounterMeter(EnergyMeter):
             return None
         return (after - before) * self._joules_per_unit / period
 
-    def window_end(
-        self, start: EnergyReading, t_end: float, timeout_s: float | None = None
-    ) -> EnergyReading:
+    def window_end(self, start: EnergyReading, t_end: float, timeout_s: float | None = None) -> EnergyReading:
         """The end edge of a window whose workload finished at `t_end` (perf_counter), interpolated.
 
         Waiting for the next counter update (as `read_edge` does) would count the low-power tail between the
@@ -326,10 +324,8 @@ class CounterMeter(EnergyMeter):
             u0 = updated_at[i] - period  # the update that published v0
             at_v0 = at_v1 - step_j
             since_start = u0 - start.t_s
-            if since_start >= period:
-                power = (at_v0 - start.joules[i]) / since_start
-            else:
-                power = step_j / period
+            # the window's power so far, else (no whole period in it) the straddling interval's
+            power = (at_v0 - start.joules[i]) / since_start if since_start >= period else step_j / period
             # u0 may fall after t_end when an update landed between t_end and the first read: step back.
             delta = power * (t_end - u0)
             joules.append(at_v0 + min(max(delta, -max(at_v0 - start.joules[i], 0.0)), step_j))

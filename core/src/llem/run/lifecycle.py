@@ -292,9 +292,7 @@ def _repetitions(state: RunState, warm_latencies_s: list[float], n_batches: int)
     if not (state.meter.available and period and mc.extend_short_window):
         return 1
     if not warm_latencies_s:
-        state.notes.append(
-            "window length not predicted (no warm-up batches): the measured batches ran once"
-        )
+        state.notes.append("window length not predicted (no warm-up batches): the measured batches ran once")
         return 1
     one_pass_s = statistics.median(warm_latencies_s) * n_batches
     target_s = 1.25 * mc.min_window_periods * period

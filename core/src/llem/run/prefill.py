@@ -71,7 +71,11 @@ def measure_prefill(
     if prefill_s is None or not meter.update_period_s:
         rec.notes.append(
             "prefill energy not measured: "
-            + ("the backend reported no time to first token" if prefill_s is None else "counter period unknown")
+            + (
+                "the backend reported no time to first token"
+                if prefill_s is None
+                else "counter period unknown"
+            )
         )
         return rec
     passes = passes_needed(prefill_s, meter.update_period_s, config.measurement.min_window_periods)
