@@ -160,6 +160,7 @@ def _page(
 
 _AGG_COLUMNS = [
     ("energy_per_output_token_j", "J / output token", "{:.4g}"),
+    ("dynamic_energy_per_output_token_j", "dynamic J / output token", "{:.4g}"),
     ("output_tokens_per_s", "output tokens/s", "{:.4g}"),
     ("ttft_mean_s", "TTFT mean (s)", "{:.3g}"),
     ("itl_mean_s", "ITL mean (s)", "{:.3g}"),

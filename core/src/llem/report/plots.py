@@ -112,7 +112,10 @@ def parameter_plots(agg: Sequence[Mapping[str, Any]], varied: Sequence[str]) -> 
     """For each swept parameter: energy per output token (when measured) and throughput against its values."""
     metrics = [("output_tokens_per_s", "output throughput (tokens/s)")]
     if energy_measured(agg):
-        metrics.insert(0, ("energy_per_output_token_j", "energy per output token (J)"))
+        energy = [("energy_per_output_token_j", "energy per output token (J)")]
+        if any(r.get("dynamic_energy_per_output_token_j_mean") is not None for r in agg):
+            energy.append(("dynamic_energy_per_output_token_j", "dynamic energy per output token (J, above idle)"))
+        metrics[:0] = energy
     rows = [r for r in agg if r.get("n_ok")]
     plots = []
     for param in varied:

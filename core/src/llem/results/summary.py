@@ -34,7 +34,10 @@ def summary(result: ExperimentResult) -> str:
         ("model / backend", f"{result.model} / {result.backend}"),
         (
             "requests",
-            f"{mt.n_requests} in {mt.n_batches} batches of {mt.batch_size}" if mt.n_requests else "—",
+            f"{mt.n_requests} in {mt.n_batches} batches of {mt.batch_size}"
+            + (f", {mt.window_repetitions} passes" if (mt.window_repetitions or 1) > 1 else "")
+            if mt.n_requests
+            else "—",
         ),
         ("tokens in / out", f"{mt.input_tokens} / {mt.output_tokens}" if mt.n_requests else "—"),
         ("window", _num(t.window_s, " s")),
@@ -80,7 +83,23 @@ def summary(result: ExperimentResult) -> str:
         elif e.short_window:
             rows.append(("J / output token", "withheld (short window; see notes)"))
         if e.phase_split is not None:
-            rows.append((f"prefill / decode ({e.phase_split})", f"{e.prefill_j:.4g} / {e.decode_j:.4g} J"))
+            bound = f" ± {e.phase_bound_j:.2g}" if e.phase_bound_j is not None else ""
+            rows.append(
+                (f"prefill / decode ({e.phase_split})", f"{e.prefill_j:.4g} / {e.decode_j:.4g}{bound} J")
+            )
+        if mt.prefill_energy_per_input_token_j is not None and mt.decode_energy_per_output_token_j is not None:
+            dyn = ""
+            if mt.dynamic_prefill_energy_per_input_token_j is not None:
+                dyn = (
+                    f"  (dynamic {mt.dynamic_prefill_energy_per_input_token_j:.4g} / "
+                    f"{_num(mt.dynamic_decode_energy_per_output_token_j)})"
+                )
+            rows.append(
+                (
+                    "J / input token (prefill) / J / output token (decode)",
+                    f"{mt.prefill_energy_per_input_token_j:.4g} / {mt.decode_energy_per_output_token_j:.4g}{dyn}",
+                )
+            )
     if mt.peak_memory_mib is not None:
         rows.append(("peak memory", f"{mt.peak_memory_mib:,.0f} MiB"))
     if mt.mfu is not None:

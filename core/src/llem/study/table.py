@@ -40,6 +40,8 @@ METRICS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "energy_per_output_token_j": _m("metrics", "energy_per_output_token_j"),
     "energy_per_token_j": _m("metrics", "energy_per_token_j"),
     "dynamic_energy_per_output_token_j": _m("metrics", "dynamic_energy_per_output_token_j"),
+    "prefill_energy_per_input_token_j": _m("metrics", "prefill_energy_per_input_token_j"),
+    "decode_energy_per_output_token_j": _m("metrics", "decode_energy_per_output_token_j"),
     "energy_total_j": _m("energy", "total_j"),
     "energy_total_j_bound": _m("energy", "total_j_bound"),
     "energy_dynamic_j": _m("energy", "dynamic_j"),
