@@ -46,10 +46,21 @@ class Busy:
 class FakeBackend:
     """A test-only backend plugin: each request 'prefills' for prefill_s, then 'decodes' step_s per token."""
 
-    def __init__(self, *, prefill_s=0.002, step_s=0.0005, mark=True, fail_at=None, busy=None, latencies=None):
+    def __init__(
+        self,
+        *,
+        prefill_s=0.002,
+        step_s=0.0005,
+        fail_at=None,
+        busy=None,
+        latencies=None,
+        continuous=False,
+        cache_prefill=False,
+    ):
         self.prefill_s = prefill_s
         self.step_s = step_s
-        self.mark = mark
+        self.continuous = continuous  # declares continuous batching (prefill and decode overlap)
+        self.cache_prefill = cache_prefill  # prefill-only passes report their prompts as prefix-cache hits
         self.fail_at = fail_at  # (phase, batch index) at which generate raises
         self.busy = busy or Busy()
         self.latencies = list(latencies or [])  # scripted warm-up latencies (seconds), consumed in order
@@ -76,6 +87,7 @@ class FakeBackend:
             decoding_strategies=("greedy",),
             decoder_params=(),
             runs_on_cpu=True,
+            continuous_batching=self.continuous,
         )
 
     @hookimpl
@@ -113,6 +125,9 @@ class FakeBackend:
                     ttft_s=ttft,
                     e2e_s=e2e,
                     itl_s=[itl] * (n_out - 1),
+                    cached_input_tokens=len(p.token_ids or [])
+                    if self.cache_prefill and batch.phase == "prefill"
+                    else None,
                 )
                 for p in batch.prompts
             ],

@@ -32,12 +32,18 @@ def detect_devices() -> DeviceInfo:
                 mem = int(pynvml.nvmlDeviceGetMemoryInfo(h).total // (1024 * 1024))
             except Exception:
                 mem = None
+            try:
+                uuid = pynvml.nvmlDeviceGetUUID(h)
+                uuid = uuid if isinstance(uuid, str) else uuid.decode()
+            except Exception:
+                uuid = None
             gpus.append(
                 GpuInfo(
                     index=i,
                     name=name if isinstance(name, str) else name.decode(),
                     compute_capability=cc,
                     memory_total_mib=mem,
+                    uuid=uuid,
                 )
             )
         return DeviceInfo(gpus=tuple(visible_gpus(gpus)))
@@ -46,12 +52,19 @@ def detect_devices() -> DeviceInfo:
 
 
 def visible_gpus(gpus: list[GpuInfo]) -> list[GpuInfo]:
-    """Restrict to CUDA_VISIBLE_DEVICES when it lists integer indices (UUIDs are kept as-is: all GPUs)."""
+    """The GPUs CUDA_VISIBLE_DEVICES leaves visible, by NVML index: entries are indices, UUIDs or unique UUID
+    prefixes, as CUDA reads them; an empty value hides every GPU. Only these GPUs' counters are summed."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is None or visible.strip() == "":
-        return gpus if visible is None else []
-    try:
-        wanted = [int(x) for x in visible.split(",") if x.strip()]
-    except ValueError:
+    if visible is None:
         return gpus
+    wanted: set[int] = set()
+    for entry in (x.strip() for x in visible.split(",")):
+        if not entry:
+            continue
+        if entry.isdigit():
+            wanted.add(int(entry))
+            continue
+        matches = [g.index for g in gpus if g.uuid and g.uuid.startswith(entry)]
+        if len(matches) == 1:
+            wanted.add(matches[0])
     return [g for g in gpus if g.index in wanted]

@@ -90,6 +90,7 @@ class GpuInfo(msgspec.Struct, kw_only=True, frozen=True):
     name: str
     compute_capability: tuple[int, int] | None
     memory_total_mib: int | None = None
+    uuid: str | None = None
 
     @property
     def cc(self) -> float | None:
