@@ -85,7 +85,11 @@ class Energy(_Block):
     ] = None
     decode_j: Annotated[float | None, Meta(description="total_j − prefill_j.")] = None
     phase_bound_j: Annotated[
-        float | None, Meta(description="± bound on prefill_j and on decode_j (measured split only).")
+        float | None,
+        Meta(
+            description="± bound on prefill_j (measured split only); decode_j = total_j − prefill_j is bounded "
+            "by total_j_bound + phase_bound_j."
+        ),
     ] = None
     phase_split: Annotated[
         Literal["measured", "estimated"] | None,

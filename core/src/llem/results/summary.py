@@ -83,10 +83,12 @@ def summary(result: ExperimentResult) -> str:
         elif e.short_window:
             rows.append(("J / output token", "withheld (short window; see notes)"))
         if e.phase_split is not None:
-            bound = f" ± {e.phase_bound_j:.2g}" if e.phase_bound_j is not None else ""
-            rows.append(
-                (f"prefill / decode ({e.phase_split})", f"{e.prefill_j:.4g} / {e.decode_j:.4g}{bound} J")
-            )
+            if e.phase_bound_j is not None:
+                decode_bound = e.phase_bound_j + (e.total_j_bound or 0.0)
+                value = f"{e.prefill_j:.4g} ± {e.phase_bound_j:.2g} / {e.decode_j:.4g} ± {decode_bound:.2g} J"
+            else:
+                value = f"{e.prefill_j:.4g} / {e.decode_j:.4g} J"
+            rows.append((f"prefill / decode ({e.phase_split})", value))
         if mt.prefill_energy_per_input_token_j is not None and mt.decode_energy_per_output_token_j is not None:
             dyn = ""
             if mt.dynamic_prefill_energy_per_input_token_j is not None:

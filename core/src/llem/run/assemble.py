@@ -278,7 +278,7 @@ def _phase_split(
                 prefill_j=prefill_j,
                 decode_j=total_j - prefill_j,
                 how="measured",
-                bound_j=(pre_bound + (bound_j or 0.0)) if pre_bound is not None else None,
+                bound_j=pre_bound,
                 passes=pre.passes,
                 prefill_window_s=pe.duration_s,
                 dynamic_prefill_j=dyn_pre,
