@@ -121,7 +121,7 @@ def main() -> None:
           f"{args.input_tokens} in / {args.output_tokens} out; {args.batches} batches per side; "
           f"{args.runs} interleaved runs, medians")  # fmt: skip
     print(
-        "| mode | batch | plain tok/s | llem tok/s | ratio | plain J/out-tok | llem J/out-tok | J ratio | reps |"
+        "| mode | batch | plain tok/s | llem tok/s | ratio | plain J/out-tok | llem J/out-tok | J ratio | window passes |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for mode, bs, p, q, pj, qj, reps, _ in rows:

@@ -33,6 +33,7 @@ class PyTorchHandle:
     compile_config: Any = None
     # whether generate is expected to compile the decode step (static cache on a GPU), checked once after a call
     auto_compile_expected: bool = False
+    compile_requested: bool = False  # torch_compile asked for, carried out by generate's own compilation
     auto_compile_checked: bool = False
     pool: WorkerPool | None = None
     # Notes for the result (compile fallback, padding token, ...), repeated in every BatchOutput: the core keeps
@@ -92,13 +93,18 @@ def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTor
     static_on_gpu = handle.device.type == "cuda" and pt.cache_implementation in _STATIC_CACHES
     handle.auto_compile_expected = static_on_gpu and not (pt.torch_compile is False)
     if pt.torch_compile and static_on_gpu:
-        from transformers import CompileConfig
+        settings = _kwargs.compile_kwargs(pt)
+        handle.compile_requested = True
+        if (
+            settings
+        ):  # transformers' own default CompileConfig otherwise: the same path as a static cache alone
+            from transformers import CompileConfig
 
-        handle.compile_config = CompileConfig(**_kwargs.compile_kwargs(pt))
+            handle.compile_config = CompileConfig(**settings)
         handle.notes.append(
             "torch_compile with a static cache on a GPU: transformers' generate compiles the decode step "
-            f"(CompileConfig {_kwargs.compile_kwargs(pt) or 'defaults: mode reduce-overhead'}); prefill runs "
-            "uncompiled"
+            f"(CompileConfig {settings or 'defaults: mode reduce-overhead'}); the model is not wrapped again, "
+            "prefill runs uncompiled"
         )
     elif pt.torch_compile:
         _compile(handle, pt)
@@ -118,7 +124,7 @@ def check_auto_compile(handle: PyTorchHandle) -> None:
         return
     handle.auto_compile_checked = True
     if getattr(handle.model, "_compiled_call", None) is not None:
-        if handle.compile_config is None:
+        if not handle.compile_requested:
             handle.notes.append(
                 "static cache on a GPU: transformers' generate compiled the decode step itself (torch.compile, "
                 "its default CompileConfig: mode reduce-overhead, CUDA graphs); pass disable_compile: true in "
