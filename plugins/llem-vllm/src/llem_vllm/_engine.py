@@ -119,12 +119,31 @@ def load(config: ExperimentBase) -> VLLMHandle:
     tracker = _resource_tracker_pid()
     started = sorted(pid for pid in _children() - before if pid != tracker)
     handle = VLLMHandle(llm=llm, engine_kwargs=kwargs, child_pids=started)
+    if _drop_stat_loggers(llm):
+        handle.notes.append(
+            "vllm: per-request statistics on (TTFT, e2e), its periodic stat loggers off (no Prometheus or log "
+            "records per engine step)"
+        )
     if skip:
         handle.notes.append("vllm: skip_tokenizer_init (random-weight model, token-id prompts, fixed length)")
     unvalidated = _kwargs.unvalidated_keys(config)
     if unvalidated:
         handle.notes.append(f"vllm: reached vLLM unvalidated: {', '.join(unvalidated)}")
     return handle
+
+
+def _drop_stat_loggers(llm: Any) -> bool:
+    """Keep the per-request statistics llem reads, drop the stat loggers that `disable_log_stats: False` adds.
+
+    LLM() turns statistics off by default; llem needs them on for RequestStateStats. That also starts vLLM's
+    stat loggers, which record Prometheus metrics and log lines at every engine step: work a user's engine does
+    not do, inside the measured window. llem reads no logger, so it drops them (vLLM checks for None itself).
+    """
+    engine = getattr(llm, "llm_engine", None)
+    if engine is None or getattr(engine, "logger_manager", None) is None:
+        return False
+    engine.logger_manager = None
+    return True
 
 
 def unload(handle: VLLMHandle, *, timeout_s: float = 30.0) -> list[int]:
