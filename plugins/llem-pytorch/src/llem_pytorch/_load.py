@@ -56,6 +56,7 @@ def has_accelerate() -> bool:
 
 def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTorchHandle:
     """Load weights and tokenizer as the config says; `device_override` pins a data-parallel worker's device."""
+    _persistent_compile_cache()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -135,6 +136,20 @@ def check_auto_compile(handle: PyTorchHandle) -> None:
             "static cache on a GPU, but transformers' generate did not compile the decode step (its criteria were "
             "not met, e.g. a quantised or offloaded model, or disable_compile): it ran eagerly"
         )
+
+
+def _persistent_compile_cache() -> None:
+    """Keep inductor's compiled artefacts (FX graph and autotuning caches) beside llem's other caches.
+
+    Every experiment of a study runs in a fresh process; with a cache that outlives /tmp clean-ups and is shared
+    by all of them, each one after the first re-uses the compiled decode step instead of compiling it again.
+    A TORCHINDUCTOR_CACHE_DIR the user set wins.
+    """
+    import os
+
+    from llem.models.build import cache_root
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root() / "inductor"))
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
