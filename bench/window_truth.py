@@ -7,7 +7,12 @@ random length (so edges fall at every phase of the counter's ~100 ms update peri
 edges (read_edge, moved to the workload start; window_end interpolated at its end) and by Zeus's ZeusMonitor
 (begin_window / end_window) around the same workload. Error = measured ÷ (cycles × truth per cycle) − 1.
 
-    python3 bench/window_truth.py [--truth-s 40] [--windows 0.25,1,5] [--repeats 8]
+    python3 bench/window_truth.py [--truth-s 40] [--windows 0.25,1,5] [--repeats 8] [--inside-load]
+
+With --inside-load the load runs without a break in a background thread and the windows are cut out of it: the
+truth is then the load's steady power × the window's duration, and only the edge methods differ from it (no
+start-up of a load after idle, which a windowed load pays and a steady truth does not). The table also gives
+each window length's mean real duration, so a slow first cycle after idle shows.
 
 Goals (issue 12): llem's median error within 0.5 % at 1 s and 5 s; the ± bound covers every 0.25 s window;
 llem's median |error| no larger than Zeus's at each length.
@@ -32,6 +37,7 @@ def main() -> None:
     ap.add_argument("--truth-s", type=float, default=40.0)
     ap.add_argument("--windows", default="0.25,1,5")
     ap.add_argument("--repeats", type=int, default=8)
+    ap.add_argument("--inside-load", action="store_true")
     args = ap.parse_args()
     torch.cuda.set_device(args.gpu)
     a = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
@@ -76,7 +82,40 @@ def main() -> None:
     rng = random.Random(0)
     errs: dict[tuple[float, str], list[float]] = {}
     covered: dict[float, list[bool]] = {}
-    for length in [float(x) for x in args.windows.split(",")]:
+    durations: dict[float, list[float]] = {}
+    if args.inside_load:
+        import threading
+
+        stop = threading.Event()
+        worker = threading.Thread(target=lambda: [cycles(1) for _ in iter(stop.is_set, True)], daemon=True)
+        worker.start()
+        time.sleep(2.0)
+        start = meter.read_edge()
+        time.sleep(args.truth_s)
+        end = meter.read_edge()
+        power_w = (end.total_j - start.total_j) / (end.t_s - start.t_s)
+        print(f"inside the load: steady power {power_w:.1f} W over {end.t_s - start.t_s:.1f} s")
+        for length in [float(x) for x in args.windows.split(",")]:
+            for _ in range(args.repeats):
+                time.sleep(rng.random() * 0.2)
+                edge = meter.read_edge()
+                if zeus is not None:
+                    zeus.begin_window("w", sync_execution=False)
+                t0 = time.perf_counter()
+                time.sleep(length)
+                t1 = time.perf_counter()
+                z = zeus.end_window("w", sync_execution=False) if zeus is not None else None
+                s = at_time(edge, t0)
+                we = window_energy(meter, s, meter.window_end(s, t1))
+                want = power_w * (t1 - t0)
+                durations.setdefault(length, []).append(t1 - t0)
+                errs.setdefault((length, "llem"), []).append(we.energy_j / want - 1)
+                covered.setdefault(length, []).append(abs(we.energy_j - want) <= (we.bound_j or 0.0))
+                if z is not None:
+                    errs.setdefault((length, "zeus"), []).append(sum(z.gpu_energy.values()) / want - 1)
+        stop.set()
+        worker.join()
+    for length in [] if args.inside_load else [float(x) for x in args.windows.split(",")]:
         n = max(1, round(length / 0.05))
         for _ in range(args.repeats):
             time.sleep(0.5 + rng.random() * 0.2)
@@ -90,19 +129,20 @@ def main() -> None:
             s = at_time(edge, t0)
             we = window_energy(meter, s, meter.window_end(s, t1))
             want = n * truth_j
+            durations.setdefault(length, []).append(t1 - t0)
             errs.setdefault((length, "llem"), []).append(we.energy_j / want - 1)
             covered.setdefault(length, []).append(abs(we.energy_j - want) <= (we.bound_j or 0.0))
             if z is not None:
                 errs.setdefault((length, "zeus"), []).append(sum(z.gpu_energy.values()) / want - 1)
     meter.close()
-    print("| window | llem median error | llem all | zeus median error | bound covers |")
-    print("|---|---|---|---|---|")
+    print("| window | mean duration | llem median error | llem all | zeus median error | bound covers |")
+    print("|---|---|---|---|---|---|")
     for length in covered:
         ll = errs[(length, "llem")]
         zz = errs.get((length, "zeus"), [])
         zcol = f"{statistics.median(zz) * 100:+.2f}%" if zz else "n/a"
         print(
-            f"| {length:g} s | {statistics.median(ll) * 100:+.2f}% | {', '.join(f'{x * 100:+.1f}' for x in ll)} "
+            f"| {length:g} s | {statistics.mean(durations[length]):.3f} s | {statistics.median(ll) * 100:+.2f}% | {', '.join(f'{x * 100:+.1f}' for x in ll)} "
             f"| {zcol} | {sum(covered[length])}/{len(covered[length])} |"
         )
 
