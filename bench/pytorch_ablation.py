@@ -1,10 +1,10 @@
 # ruff: noqa: B023 (the per-size closures run within their own loop iteration)
-"""Where does llem's PyTorch path lose time against plain `model.generate`? An ablation, one model, one process.
+"""Where does llem's PyTorch path lose time against plain `model.generate`? An ablation in one process.
 
-Each variant adds one piece of llem's path to a plain generate loop (the step clock, the plugin's batch path, the
-first-token mark with its counter read, the telemetry sampler, the whole lifecycle), interleaved and repeated, and
-prints tokens/s and the ratio to plain. `--profile` also prints the top host-side functions (cProfile) of plain
-and of llem's batch path for one batch each.
+Each variant adds one piece of llem's path to a plain generate loop (the step clock, the plugin's batch path,
+the telemetry sampler, the whole lifecycle), interleaved and repeated, and prints tokens/s and the ratio to
+plain. `--profile` also prints the top host-side functions (cProfile) of plain and of llem's batch path for
+one batch each.
 
     python3 bench/pytorch_ablation.py --model random:llama-3.2-1b --batch-sizes 1,8 --profile
 """
@@ -70,14 +70,6 @@ def main() -> None:
         if cuda:
             torch.cuda.synchronize()
 
-    meter = None
-    if cuda:
-        from llem.config.measurement import MeasurementConfig
-        from llem.measure.devices import detect_devices
-        from llem.measure.energy import open_meter
-
-        meter = open_meter(MeasurementConfig(), detect_devices(), [0])
-
     for bs in sizes:
         config = config_for(bs)
         prompts = [
@@ -106,21 +98,13 @@ def main() -> None:
             clock.times_s()
             return n
 
-        def llem_batch(k, batch, mark=None):
+        def llem_batch(k, batch):
             b = Batch(
                 prompts=[Prompt(token_ids=p) for p in batch], max_new_tokens=args.output_tokens,
-                fixed_output_length=True, index=k, phase="measure", seed=k, mark_first_token=mark,
+                fixed_output_length=True, index=k, phase="measure", seed=k,
             )  # fmt: skip
             out = backend.generate(handle, b, config)
             return sum(r.output_tokens for r in out.requests)
-
-        def llem_mark(k, batch):
-            from llem.run.phases import PhaseReader
-
-            reader = PhaseReader(meter)
-            n = llem_batch(k, batch, mark=reader.mark_callback(k))
-            reader.close()
-            return n
 
         def llem_sampler(k, batch):
             from llem.measure.telemetry import TelemetrySampler
@@ -136,7 +120,6 @@ def main() -> None:
             "plain_no_min_new_tokens": lambda k, b: plain(k, b, kw=gen_nomin),
             "plain+step_clock": plain_clock,
             "llem_batch": llem_batch,
-            "llem_batch+mark": llem_mark,
             "llem_batch+sampler": llem_sampler,
         }
         for fn in variants.values():  # warm-up
@@ -178,8 +161,6 @@ def main() -> None:
 
             res = run_experiment(config, plugins=plugins, output_dir="/tmp/llem-ablation")
             print(f"lifecycle (llem run): status {res.status}; " + _summary(res))
-    if meter is not None:
-        meter.close()
 
 
 def _summary(res) -> str:

@@ -1,17 +1,17 @@
 """Does `llem run` change what it measures? Its window against a plain `model.generate` loop, side by side.
 
-For each mode (eager; static KV cache; static cache + torch_compile) and batch size, one loaded model serves both
-sides, in one process, interleaved and repeated (medians):
+For each mode (eager; static KV cache; static cache + torch_compile) and batch size, one loaded model serves
+both sides, in one process, interleaved and repeated (medians):
 
-- plain: `model.generate` over the batches with the same generate settings, `torch.cuda.synchronize()` around it,
-  ids copied to the host (as any user of the output must); on a GPU its energy is read with the same counter
-  edges llem uses, so J/output-token is compared too;
+- plain: `model.generate` over the batches with the same generate settings, `torch.cuda.synchronize()` around
+  it, ids copied to the host (as any user of the output must); on a GPU its energy is read with the same
+  counter edges llem uses, so J/output-token is compared too;
 - llem: the whole lifecycle (`run_experiment`: warm-up, window, prefill passes) with the model reused, and the
   window's own tokens/s and J/output-token from its result.
 
-Prints one row per (mode, batch) with the ratios llem ÷ plain (goal: >= 0.97 for tokens/s; J/token within 3 %).
+Prints one row per (mode, batch) with the ratios llem ÷ plain (goal: >= 0.97 tokens/s; J/token within 3 %).
 
-    python3 bench/pytorch_overhead.py                                   # CPU, tiny model, quick
+    python3 bench/pytorch_overhead.py                               # CPU, tiny model, quick
     python3 bench/pytorch_overhead.py --model random:llama-3.2-1b --batch-sizes 1,8,32 --output-tokens 128
 """
 
@@ -121,7 +121,8 @@ def main() -> None:
           f"{args.input_tokens} in / {args.output_tokens} out; {args.batches} batches per side; "
           f"{args.runs} interleaved runs, medians")  # fmt: skip
     print(
-        "| mode | batch | plain tok/s | llem tok/s | ratio | plain J/out-tok | llem J/out-tok | J ratio | window passes |"
+        "| mode | batch | plain tok/s | llem tok/s | ratio | plain J/out-tok | llem J/out-tok | J ratio "
+        "| window passes |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for mode, bs, p, q, pj, qj, reps, _ in rows:

@@ -1,11 +1,11 @@
 """Window energy against a long-window truth, llem beside Zeus, on a bursty load (one GPU).
 
-The load alternates a fixed number of bf16 matmuls (~30 ms) and 20 ms of host sleep: a 50 ms cycle of fixed work.
-Truth: the energy per cycle over a long run (default 40 s) between counter updates many seconds apart, where the
-edges' error is diluted below 0.01 %. Then windows of 0.25 / 1 / 5 s of whole cycles, each after an idle gap of
-random length (so edges fall at every phase of the counter's ~100 ms update period), each measured by llem's
-edges (read_edge, moved to the workload start; window_end interpolated at its end) and by Zeus's ZeusMonitor
-(begin_window / end_window) around the same workload. Error = measured ÷ (cycles × truth per cycle) − 1.
+The load alternates a fixed number of bf16 matmuls (~30 ms) and 20 ms of host sleep: a 50 ms cycle of fixed
+work. Truth: the energy per cycle over a long run (default 40 s) between counter updates many seconds apart,
+where the edges' error is diluted below 0.01 %. Then windows of 0.25 / 1 / 5 s of whole cycles, each after an
+idle gap of random length (so edges fall at every phase of the counter's ~100 ms update period), each measured
+by llem's edges (read_edge, moved to the workload start; window_end interpolated at its end) and by Zeus's
+ZeusMonitor (begin_window / end_window) around the same workload. Error = measured ÷ (cycles × truth) − 1.
 
     python3 bench/window_truth.py [--truth-s 40] [--windows 0.25,1,5] [--repeats 8] [--inside-load]
 
@@ -142,9 +142,10 @@ def main() -> None:
         ll = errs[(length, "llem")]
         zz = errs.get((length, "zeus"), [])
         zcol = f"{statistics.median(zz) * 100:+.2f}%" if zz else "n/a"
+        every = ", ".join(f"{x * 100:+.1f}" for x in ll)
         print(
-            f"| {length:g} s | {statistics.mean(durations[length]):.3f} s | {statistics.median(ll) * 100:+.2f}% | {', '.join(f'{x * 100:+.1f}' for x in ll)} "
-            f"| {zcol} | {sum(covered[length])}/{len(covered[length])} |"
+            f"| {length:g} s | {statistics.mean(durations[length]):.3f} s | {statistics.median(ll) * 100:+.2f}% "
+            f"| {every} | {zcol} | {sum(covered[length])}/{len(covered[length])} |"
         )
 
 

@@ -78,11 +78,13 @@ def test_auto_uses_rapl_without_a_gpu(tmp_path, monkeypatch) -> None:
         end = meter.read_edge()
     w = window_energy(meter, start, end)
     assert len(w.per_device_j) == 2
-    # Both edges sit on counter updates: each package's energy is whole 0.1 J updates (50 W × 2 ms),
-    # and at most 50 W: the writer never updates faster than every 2 ms.
+    # One stamp stands for both packages (each brought to it from its own update), so both packages, driven by
+    # the same writer, read the same energy to within one update (0.1 J), and at most 50 W: the writer never
+    # updates faster than every 2 ms.
+    a, b = w.per_device_j
+    assert abs(a - b) <= 0.1 + 1e-9
     for e in w.per_device_j:
-        assert e > 0 and e / 0.1 == pytest.approx(round(e / 0.1), abs=1e-6)
-        assert e <= 1.2 * 50 * w.duration_s
+        assert 0 < e <= 1.2 * 50 * w.duration_s
 
 
 def test_wrap_at_max_energy_range(tmp_path) -> None:

@@ -125,6 +125,9 @@ class EnergyMeter(ABC):
         del start, t_end
         return self.read_edge()
 
+    def keep(self, positions: list[int]) -> None:  # noqa: B027 (a meter without devices keeps nothing)
+        """Read only the devices at these positions of `devices` from now on."""
+
     def close(self) -> None:  # noqa: B027 (most meters hold nothing to release)
         """Release the counter's resources; the meter cannot be read afterwards."""
 
@@ -181,6 +184,18 @@ class CounterMeter(EnergyMeter):
     @abstractmethod
     def _read_raw(self) -> list[int]:
         """The raw counter value of each device."""
+
+    def keep(self, positions: list[int]) -> None:
+        self.devices = tuple(self.devices[i] for i in positions)
+        self._wrap_units = [self._wrap_units[i] for i in positions if i < len(self._wrap_units)]
+        if self._last is not None:
+            self._last = [self._last[i] for i in positions]
+            self._cumulative = [self._cumulative[i] for i in positions]
+        self._keep_raw(positions)
+
+    def _keep_raw(self, positions: list[int]) -> None:
+        """Restrict the subclass's own per-device state (handles, periods) to `positions`; most have none."""
+        del positions
 
     def _timed_raw(self) -> tuple[float, list[int]]:
         t0 = time.perf_counter()
@@ -287,8 +302,14 @@ class CounterMeter(EnergyMeter):
             t_s, raw = self._timed_raw()
             return self._reading(t_s, raw)
         powers = tuple(self._interval_power_w(i, before[i], after[i]) for i in range(len(after)))
-        reading = self._reading(max(updated_at), after, self._edge_power_w(before, after))
-        return msgspec.structs.replace(reading, update_power_w=powers)
+        stamp = max(updated_at)
+        reading = self._reading(stamp, after, self._edge_power_w(before, after))
+        # Each counter updated at its own moment; bring every device to the common stamp (the last update) at
+        # the power of its interval that just ended, so one time stands for all devices' values.
+        joules = tuple(
+            j + (p or 0.0) * (stamp - u) for j, p, u in zip(reading.joules, powers, updated_at, strict=True)
+        )
+        return msgspec.structs.replace(reading, joules=joules, update_power_w=powers)
 
     def _interval_power_w(self, i: int, before: int, after: int) -> float | None:
         period = self._period_s(i)
@@ -329,8 +350,9 @@ class CounterMeter(EnergyMeter):
             # u0 may fall after t_end when an update landed between t_end and the first read: step back.
             delta = power * (t_end - u0)
             joules.append(at_v0 + min(max(delta, -max(at_v0 - start.joules[i], 0.0)), step_j))
+        powers = tuple(self._interval_power_w(i, before[i], after[i]) for i in range(len(after)))
         return EnergyReading(
-            t_s=t_end, joules=tuple(joules), edge_power_w=aligned.edge_power_w, update_power_w=None
+            t_s=t_end, joules=tuple(joules), edge_power_w=aligned.edge_power_w, update_power_w=powers
         )
 
     def close(self) -> None:
@@ -360,6 +382,21 @@ def window_energy(
         periods=periods,
         short=periods is not None and periods < min_window_periods,
     )
+
+
+def device_bounds_j(meter: EnergyMeter, start: EnergyReading, end: EnergyReading) -> list[float | None]:
+    """± bound of each device's window energy: `energy_bound_j` with that device's own powers."""
+    duration = end.t_s - start.t_s
+    if duration <= 0:
+        return [None] * len(start.joules)
+    out: list[float | None] = []
+    for i, (a, b) in enumerate(zip(start.joules, end.joules, strict=True)):
+        edges = tuple(
+            r.update_power_w[i] if r.update_power_w is not None and i < len(r.update_power_w) else None
+            for r in (start, end)
+        )
+        out.append(energy_bound_j(meter, (b - a) / duration, edge_powers_w=(edges[0], edges[1])))
+    return out
 
 
 def energy_bound_j(

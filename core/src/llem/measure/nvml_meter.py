@@ -73,6 +73,13 @@ class NvmlMeter(CounterMeter):
         self.read_cost_s = measure_read_cost(self._read_raw, n=10)
         self.available = True
 
+    def _keep_raw(self, positions: list[int]) -> None:
+        self.gpu_indices = [self.gpu_indices[i] for i in positions]
+        self._handles = [self._handles[i] for i in positions]
+        if self.update_periods_s:
+            self.update_periods_s = tuple(self.update_periods_s[i] for i in positions)
+            self.update_period_s = max(self.update_periods_s)
+
     def _read_raw(self) -> list[int]:
         get = self._pynvml.nvmlDeviceGetTotalEnergyConsumption
         return [int(get(h)) for h in self._handles]

@@ -50,6 +50,9 @@ class TelemetrySample(msgspec.Struct, kw_only=True, gc=False):
     throttle_reasons: Annotated[
         int | None, Meta(description="Clocks-event reason bitmask (see THROTTLE_REASONS).")
     ] = None
+    utilization_pct: Annotated[
+        int | None, Meta(description="nvmlDeviceGetUtilizationRates .gpu: share of time a kernel ran (%).")
+    ] = None
     energy_mj: Annotated[
         int | None, Meta(description="Energy counter (mJ), only when asked for: it costs ~4 ms.")
     ] = None
@@ -168,6 +171,8 @@ class TelemetrySampler:
             mem = self._get(gpu, "mem", nv.nvmlDeviceGetClockInfo, h, nv.NVML_CLOCK_MEM)
             meminfo = self._get(gpu, "meminfo", nv.nvmlDeviceGetMemoryInfo, h)
             reasons = self._get(gpu, "reasons", _reasons_fn(nv), h)
+            util_fn = getattr(nv, "nvmlDeviceGetUtilizationRates", None)  # absent from some NVML bindings
+            util = self._get(gpu, "util", util_fn, h) if util_fn is not None else None
             energy = (
                 self._get(gpu, "energy", nv.nvmlDeviceGetTotalEnergyConsumption, h) if self.energy else None
             )
@@ -181,6 +186,7 @@ class TelemetrySampler:
                     mem_clock_mhz=mem,
                     memory_used_mib=meminfo.used / 2**20 if meminfo is not None else None,
                     throttle_reasons=reasons,
+                    utilization_pct=util.gpu if util is not None else None,
                     energy_mj=energy,
                 )
             )

@@ -47,6 +47,19 @@ class Timings(_Block):
     unload_s: float | None = None
 
 
+class DeviceEnergy(_Block):
+    """One measured device's share of the window."""
+
+    device: Annotated[str, Meta(description="The device as the meter names it (GPU index, name, UUID).")]
+    energy_j: float
+    bound_j: Annotated[float | None, Meta(description="± bound of energy_j (this device's edge powers).")] = None
+    idle_power_w: Annotated[float | None, Meta(description="This device's idle baseline (W).")] = None
+    dynamic_j: float | None = None
+    utilization_pct_mean: Annotated[
+        float | None, Meta(description="Mean GPU utilisation over the window's telemetry samples (%).")
+    ] = None
+
+
 class Energy(_Block):
     """Energy over the measured window, from the energy counter's difference at the window edges."""
 
@@ -69,6 +82,10 @@ class Energy(_Block):
         float | None, Meta(description="± bound on total_j from the counter period.")
     ] = None
     per_device_j: list[float] | None = None
+    per_device: Annotated[
+        list[DeviceEnergy] | None,
+        Meta(description="Per measured device: energy, bound, idle baseline, dynamic energy, utilisation."),
+    ] = None
     mean_power_w: float | None = None
     idle_power_w: Annotated[
         float | None,

@@ -11,7 +11,7 @@ import msgspec
 import llem
 from llem.config.resolve import config_hash, to_dict
 from llem.results import metrics as m
-from llem.results.schema import Energy, ExperimentResult, Metrics, Timings
+from llem.results.schema import DeviceEnergy, Energy, ExperimentResult, Metrics, Timings
 from llem.results.write import experiment_id
 
 if TYPE_CHECKING:
@@ -134,6 +134,32 @@ def _window_metrics(
     return metrics, energy
 
 
+def _per_device(
+    state: RunState, rec: WindowRecord, per_device_j: tuple[float, ...], window_s: float
+) -> list[DeviceEnergy]:
+    """Each measured device's energy, bound, idle power, dynamic energy and mean utilisation in the window."""
+    from llem.measure.energy import device_bounds_j
+
+    bounds = device_bounds_j(state.meter, rec.edge_start, rec.edge_end)  # type: ignore[arg-type]
+    idle = state.baseline.per_device_w if state.baseline is not None else None
+    out = []
+    for i, (name, joules) in enumerate(zip(state.meter.devices, per_device_j, strict=True)):
+        idle_w = idle[i] if idle is not None and i < len(idle) else None
+        gpu = state.gpu_indices[i] if i < len(state.gpu_indices) else None
+        utils = [s.utilization_pct for s in rec.samples if s.gpu == gpu and s.utilization_pct is not None]
+        out.append(
+            DeviceEnergy(
+                device=name,
+                energy_j=joules,
+                bound_j=bounds[i],
+                idle_power_w=idle_w,
+                dynamic_j=joules - idle_w * window_s if idle_w is not None else None,
+                utilization_pct_mean=sum(utils) / len(utils) if utils else None,
+            )
+        )
+    return out
+
+
 def _phase_per_token(
     energy: Energy, per_token: m.PerToken, input_tokens: int, output_tokens: int
 ) -> dict[str, float | None]:
@@ -206,6 +232,7 @@ def _window_energy(
         total_j=we.energy_j,
         total_j_bound=we.bound_j,
         per_device_j=list(we.per_device_j),
+        per_device=_per_device(state, rec, we.per_device_j, we.duration_s),
         mean_power_w=we.mean_power_w,
         idle_power_w=idle_w,
         baseline_source=baseline.source if baseline is not None else None,

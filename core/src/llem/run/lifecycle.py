@@ -190,6 +190,7 @@ def _execute(
     state.timings["load_s"] = time.perf_counter() - t
     emit(ProgressEvent(stage="load", state="done"))
     try:
+        _measure_used_gpus(state)
         _baseline(state, emit)
         _settle(state, emit)
         warm_latencies = _warm_up(state, backend, handle, batches, warmup_prompts, emit)
@@ -305,6 +306,20 @@ def _repetitions(state: RunState, warm_latencies_s: list[float], n_batches: int)
         f" the window repeats them {reps} times (same prompts; measurement.extend_short_window)"
     )
     return reps
+
+
+def _measure_used_gpus(state: RunState) -> None:
+    """Sum the counters of the GPUs the loaded run uses (its process tree's compute contexts), and say so."""
+    from llem.measure.usage import gpus_in_use, place, this_process_tree
+
+    if not state.gpu_indices or not state.meter.available:
+        return
+    named = state.config.measurement.gpu_indices is not None
+    placement = place(state.gpu_indices, gpus_in_use(this_process_tree()), named=named)
+    state.notes += placement.notes
+    if placement.measure != state.gpu_indices:
+        state.meter.keep([state.gpu_indices.index(i) for i in placement.measure])
+        state.gpu_indices = placement.measure
 
 
 def _baseline(state: RunState, emit: Progress) -> None:
