@@ -40,20 +40,29 @@ def run(
     import msgspec
 
     from llem.config.resolve import load_experiment
+    from llem.errors import UserError
+    from llem.files import writable_dir_problem
     from llem.plugins.manager import get_plugin_manager
     from llem.results.summary import summary
     from llem.run import run_experiment
 
+    # Before any plugin or model loads: a finished run must never meet an unwritable folder at the end.
+    if output_dir is not None and (problem := writable_dir_problem(output_dir)) is not None:
+        raise UserError(f"--output is not writable: {problem}")
     sets = list(overrides)
     if allow_short_window:
         sets.append("measurement.allow_short_window=true")
     plugins = get_plugin_manager()
     config = load_experiment(config_file, overrides=sets, plugins=plugins)
     out = Path(output_dir) if output_dir is not None else Path(config.output_dir)
+    if output_dir is None and (problem := writable_dir_problem(out)) is not None:
+        raise UserError(f"output folder is not writable: {problem}")
     display = ProgressDisplay(enabled=not as_json)
     with display:
         result = run_experiment(config, plugins=plugins, output_dir=out, progress=display)
-    folder = out / result.experiment_id
+    folder = display.written or out / result.experiment_id
+    if folder.parent.resolve() != out.resolve():
+        click.echo(f"llem: warning: could not write under {out}; the result was saved to {folder}", err=True)
     if as_json:
         click.echo(msgspec.json.format(msgspec.json.encode(result), indent=2).decode())
     else:
@@ -86,6 +95,7 @@ class ProgressDisplay:
         self.enabled = enabled
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
+        self.written: Path | None = None  # the result folder, from the "write" done event
 
     def __enter__(self) -> ProgressDisplay:
         if self.enabled:
@@ -117,6 +127,8 @@ class ProgressDisplay:
             self._progress.stop()
 
     def __call__(self, event: ProgressEvent) -> None:
+        if event.stage == "write" and event.state == "done" and event.detail:
+            self.written = Path(event.detail)
         if self._progress is None:
             return
         name = _STAGE_TEXT.get(event.stage, event.stage)
