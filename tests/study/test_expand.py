@@ -111,10 +111,11 @@ def test_sweeping_backend_drops_the_base_sections_of_other_backends(toy_site: Pa
         sweep={"backend": ["toy", "toy2"]},
         experiments=[{"backend": "toy2", "toy.batch_size": 1}],
     )
-    assert [(p.config["backend"], (p.config["toy"] or {}).get("batch_size")) for p in m.points] == [
+    assert [(p.config["backend"], (p.config.get("toy") or {}).get("batch_size")) for p in m.points] == [
         ("toy", 2),
         ("toy2", None),
     ]
+    assert "toy" not in m.points[1].config, "the resolved config leaves other backends' sections out"
     # a point that sets the other backend's section itself is a real mismatch: pruned, not silently dropped
     (pruned,) = m.pruned
     assert pruned.origin == "experiments[0]"
