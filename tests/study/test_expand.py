@@ -13,7 +13,7 @@ from llem.errors import ConfigError
 from llem.plugins.manager import get_plugin_manager
 from llem.plugins.types import DeviceInfo, GpuInfo
 from llem.study.config import load_study_config, study_from_dict
-from llem.study.plan import plan_study
+from llem.study.planning import plan_study
 
 BASE = {"model": "random:tiny-llama", "backend": "toy", "n_prompts": 2}
 CPU = DeviceInfo()

@@ -46,6 +46,13 @@ def plan(
         click.echo(msgspec.json.format(msgspec.json.encode(data), indent=2))
     else:
         click.echo(plan_text(manifest, est))
+    if not manifest.points:
+        from llem.errors import UserError
+
+        reasons = sorted({p.reason for p in manifest.pruned})
+        raise UserError(
+            f"every experiment of the study is pruned on this machine: {'; '.join(reasons)}", source=file
+        )
 
 
 @study.command("run")

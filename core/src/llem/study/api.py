@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from llem.errors import UserError
 from llem.study.config import load_study_config
 from llem.study.manifest import StudyManifest, load_manifest, save_manifest
-from llem.study.plan import plan_study
+from llem.study.planning import plan_study
 
 if TYPE_CHECKING:
     from llem.plugins.manager import LlemPlugins
