@@ -1,7 +1,8 @@
 """Every example file validates through the real CLI as a user would check it, and says what it claims: each
 setting the file writes is the setting the resolved config runs with (nothing silently dropped or renamed).
 
-Study files (study-*.yaml) are validated by `llem config validate` as studies: at least one experiment runs here,
+Study files (study-*.yaml) are validated by `llem config validate` as studies: at least one experiment runs
+here, every pruned point has a reason.
 every pruned point has a reason.
 """
 
