@@ -3,7 +3,6 @@ setting the file writes is the setting the resolved config runs with (nothing si
 
 Study files (study-*.yaml) are validated by `llem config validate` as studies: at least one experiment runs
 here, every pruned point has a reason.
-every pruned point has a reason.
 """
 
 from __future__ import annotations
