@@ -75,6 +75,7 @@ def test_two_axis_sweep_with_two_cycles_runs_to_completion(tmp_path, llem_cli):
     assert sum(run["model_reused"] for run in m["runs"]) == 7
     assert len(list((out / "logs").glob("*.log"))) == 1
 
+    import llem
     import llem.study
 
     runs, agg = llem.study.load(out)
@@ -85,6 +86,8 @@ def test_two_axis_sweep_with_two_cycles_runs_to_completion(tmp_path, llem_cli):
     assert agg["output_tokens_per_s_std"].notna().all() and agg["output_tokens_per_s_ci95"].notna().all()
     assert sorted(agg["pytorch.batch_size"]) == [1, 1, 2, 2]
     assert (out / "summary" / "runs.csv").is_file() and (out / "summary" / "aggregate.parquet").is_file()
+    table = llem.results.load(out)  # the public one-call reader: a study folder gives its runs table
+    assert len(table) == 8 and list(table["run_id"]) == list(runs["run_id"])
 
     rep = llem_cli("report", str(out))
     assert rep.exit_code == 0, rep.output
