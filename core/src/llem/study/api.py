@@ -20,17 +20,23 @@ def plan(
     path: str | Path, *, plugins: LlemPlugins | None = None, device: DeviceInfo | None = None
 ) -> StudyManifest:
     """Expand the study file at `path` for this machine, running nothing: points, pruned, duplicates, runs."""
+    from llem.errors import ConfigError
     from llem.measure.devices import detect_devices
     from llem.plugins.manager import get_plugin_manager
 
     study, base, _ = load_study_config(path)
-    return plan_study(
-        study,
-        base,
-        plugins=plugins or get_plugin_manager(),
-        device=device or detect_devices(),
-        study_file=path,
-    )
+    try:
+        return plan_study(
+            study,
+            base,
+            plugins=plugins or get_plugin_manager(),
+            device=device or detect_devices(),
+            study_file=path,
+        )
+    except ConfigError as exc:
+        if exc.source is None:  # a path inside the study file: name the file too
+            raise ConfigError(exc.message, source=str(path)) from None
+        raise
 
 
 def run(

@@ -89,8 +89,18 @@ def estimate(
             over = ROUGH_OVERHEAD_S if overhead_s is None else overhead_s
             kinds.add("rough")
         per_run[p.id] = over + work_tokens(p.config) / tps
+    # A run never outlasts timeout_s: its worker is killed then.
+    timeout_s = manifest.study.get("timeout_s")
+    capped = False
+    if isinstance(timeout_s, int | float):
+        for pid, seconds in per_run.items():
+            if seconds > timeout_s:
+                per_run[pid], capped = float(timeout_s), True
     total = sum(per_run[r.point_id] for r in manifest.runs if r.status not in ("ok", "failed"))
-    return Estimate(per_run_s=per_run, total_s=total, basis=_basis(kinds, overhead_s, output_tokens_per_s))
+    basis = _basis(kinds, overhead_s, output_tokens_per_s)
+    if capped:
+        basis += f"; runs estimated longer than timeout_s counted as {timeout_s:g} s (they would be killed)"
+    return Estimate(per_run_s=per_run, total_s=total, basis=basis)
 
 
 def _basis(kinds: set[str], overhead_s: float | None, tps: float | None) -> str:

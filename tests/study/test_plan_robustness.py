@@ -1,0 +1,100 @@
+"""`llem study plan` on the mistakes a user makes: each is one line naming the file and the path, exit 2,
+before anything expands or runs. Real CLI in a subprocess, with the test-only toy backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+BASE = {"model": "random:tiny-llama", "backend": "toy", "n_prompts": 2, "max_output_tokens": 4}
+
+
+def plan(llem_cli, tmp_path: Path, study: dict, *args: str, env: dict | None = None):
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({"base": BASE, **study}, sort_keys=False))
+    return path, llem_cli("study", "plan", str(path), *args, env=env, cwd=tmp_path, timeout=120)
+
+
+def one_line_error(res) -> str:
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.output, res.stderr
+    return lines[0]
+
+
+def test_a_misspelled_path_names_the_file_the_path_and_the_closest(llem_cli, toy_site, tmp_path):
+    for key, study in [
+        ("sweep", {"sweep": {"toy.bach_size": [1, 2]}}),
+        ("groups[0]", {"groups": [{"toy.bach_size": [1, 2]}]}),
+        ("experiments[0]", {"experiments": [{"toy.bach_size": 2}]}),
+    ]:
+        path, res = plan(llem_cli, tmp_path, study)
+        expected = f"$.{key}.toy.bach_size: unknown parameter path (did you mean toy.batch_size?)"
+        assert one_line_error(res) == f"llem: error: {path}: {expected}"
+
+
+def test_an_unknown_key_in_base_is_one_error_at_base(llem_cli, toy_site, tmp_path):
+    path, res = plan(
+        llem_cli, tmp_path, {"base": {**BASE, "n_promts": 2}, "sweep": {"toy.batch_size": [1, 2]}}
+    )
+    assert one_line_error(res) == (
+        f"llem: error: {path}: $.base.n_promts: unknown parameter path (did you mean n_prompts?)"
+    )
+
+
+def test_a_huge_grid_is_refused_with_its_count_before_expanding(llem_cli, toy_site, tmp_path):
+    ten = list(range(1, 11))
+    sweep = {"toy.batch_size": ten, "n_prompts": ten, "max_output_tokens": ten, "max_input_tokens": ten,
+             "random_seed": ten, "decoder.top_k": ten}  # fmt: skip
+    path, res = plan(llem_cli, tmp_path, {"sweep": sweep})
+    assert one_line_error(res) == (
+        f"llem: error: {path}: $.sweep: 1,000,000 combinations (10 × 10 × 10 × 10 × 10 × 10 crossed) is more "
+        "than llem plans (10,000; LLEM_MAX_STUDY_POINTS raises it): split the study, or zip axes with groups"
+    )
+    _, small = plan(llem_cli, tmp_path, {"sweep": sweep}, env={"LLEM_MAX_STUDY_POINTS": "5"})
+    assert "1,000,000 combinations" in one_line_error(small) and "(5;" in small.stderr
+
+
+def test_a_name_that_would_escape_output_dir_is_refused(llem_cli, toy_site, tmp_path):
+    for name in ("../escaped", "a/b", ".."):
+        path, res = plan(llem_cli, tmp_path, {"name": name, "sweep": {"toy.batch_size": [1]}})
+        assert one_line_error(res).startswith(f"llem: error: {path}: $.name: {name!r} is not a folder name")
+
+
+def test_points_that_can_never_run_are_pruned_at_plan_time(llem_cli, toy_site, tmp_path):
+    study = {
+        "experiments": [
+            {"model": "random:no-such-arch"},
+            {"model": str(tmp_path / "no-such-model")},
+            {"toy.batch_size": 2},
+        ],
+        "cycles": 1,
+    }
+    _, res = plan(llem_cli, tmp_path, study)
+    assert res.exit_code == 0, res.output
+    assert "study study: 1 experiment × 1 cycle = 1 run," in res.stdout  # and no "1 cycles"
+    assert "pruned (2)" in res.stdout
+    assert "model: unknown bundled architecture random:no-such-arch (choices: random:" in res.stdout
+    assert f"model: no such local folder {tmp_path / 'no-such-model'}" in res.stdout
+
+
+def test_a_plan_that_prunes_everything_exits_2_with_the_reasons(llem_cli, toy_site, tmp_path):
+    _, res = plan(llem_cli, tmp_path, {"experiments": [{"model": "random:no-such-arch"}]})
+    assert res.exit_code == 2
+    assert "no experiment can run: every combination was pruned" in res.stdout
+    assert one_line_error(res).endswith(
+        "every experiment of the study is pruned on this machine: model: unknown bundled architecture "
+        "random:no-such-arch (choices: random:llama-3.1-8b, random:llama-3.2-1b, random:qwen2.5-0.5b, "
+        "random:tiny-llama)"
+    )
+
+
+def test_the_estimate_never_exceeds_timeout_s_per_run(llem_cli, toy_site, tmp_path):
+    study = {"sweep": {"toy.batch_size": [1, 2]}, "cycles": 3, "timeout_s": 10}
+    _, res = plan(llem_cli, tmp_path, {**study, "base": {**BASE, "max_output_tokens": 100_000}})
+    assert res.exit_code == 0, res.output
+    assert "2 experiments × 3 cycles = 6 runs" in res.stdout
+    assert "estimated duration: 1 min 00 s (" in res.stdout  # 6 runs × 10 s, not 6 × 1000 s of tokens
+    assert "counted as 10 s (they would be killed)" in res.stdout
+    assert "at most: 1 min 00 s (every run stopped at timeout_s)" in res.stdout
