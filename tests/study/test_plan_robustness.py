@@ -98,3 +98,36 @@ def test_the_estimate_never_exceeds_timeout_s_per_run(llem_cli, toy_site, tmp_pa
     assert "estimated duration: 1 min 00 s (" in res.stdout  # 6 runs × 10 s, not 6 × 1000 s of tokens
     assert "counted as 10 s (they would be killed)" in res.stdout
     assert "at most: 1 min 00 s (every run stopped at timeout_s)" in res.stdout
+
+
+def test_an_unwritable_study_folder_is_one_line_before_anything_runs(llem_cli, toy_site, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    path, _ = plan(llem_cli, tmp_path, {"sweep": {"toy.batch_size": [1]}})
+    res = llem_cli("study", "run", str(path), "--output", str(blocker / "study"), cwd=tmp_path, timeout=120)
+    assert one_line_error(res) == (
+        f"llem: error: {path}: the study folder cannot be written: {blocker / 'study'}: {blocker} is not a folder"
+    )
+    assert blocker.read_text() == ""
+
+
+def test_a_run_refused_before_loading_still_leaves_a_result_json(llem_cli, toy_site, tmp_path):
+    """docs/studies.md: a failure inside a run is recorded in that experiment's result.json — also one found
+    before loading (here the prompt file is missing when the run starts)."""
+    import json
+
+    missing = tmp_path / "gone.txt"
+    study = {"experiments": [{"prompts": {"source": "file", "path": str(missing), "format": "text"}}]}
+    path, _ = plan(llem_cli, tmp_path, study)
+    out = tmp_path / "out"
+    res = llem_cli("study", "run", str(path), "--output", str(out), cwd=tmp_path, timeout=300)
+    assert res.exit_code == 0, res.output
+    (run,) = json.loads((out / "study.json").read_text())["runs"]
+    assert run["status"] == "failed" and "no such file" in run["error"]
+    (result_json,) = list((out / "runs").glob("*/*/result.json"))
+    result = json.loads(result_json.read_text())
+    assert (
+        result["status"] == "failed" and "no such file" in result["error"] and str(missing) in result["error"]
+    )
+    assert result["energy"]["measured"] is False and result["metrics"]["output_tokens"] is None
+    assert result["config"]["prompts"]["path"] == str(missing)

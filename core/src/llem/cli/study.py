@@ -86,6 +86,14 @@ def run(file: str | None, output: str | None, resume: str | None, retry_failed: 
             f"llem: study interrupted ({exc}); continue it with: llem study run --resume DIR", err=True
         )
         raise SystemExit(130) from None
+    except OSError as exc:  # the study folder stopped being writable (full disk, read-only remount)
+        from llem.errors import UserError
+
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise UserError(
+            f"the study folder cannot be written: {exc.strerror or exc}{where}; finished runs are kept, "
+            "continue with: llem study run --resume DIR once there is space"
+        ) from None
     counts: dict[str, int] = {}
     for r in manifest.runs:
         counts[r.status] = counts.get(r.status, 0) + 1

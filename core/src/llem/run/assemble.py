@@ -15,6 +15,7 @@ from llem.results.schema import Energy, ExperimentResult, Metrics, Timings
 from llem.results.write import experiment_id
 
 if TYPE_CHECKING:
+    from llem.config.experiment import ExperimentBase
     from llem.measure.telemetry import TelemetrySample
     from llem.run.lifecycle import RunState, WindowRecord
 
@@ -62,6 +63,29 @@ def assemble(state: RunState) -> ExperimentResult:
         metrics=metrics,
         prompts_source=state.prompts_source,
         notes=notes,
+        unvalidated=_unvalidated(config),
+    )
+
+
+def refused_result(config: ExperimentBase, error: str, started_at: datetime) -> ExperimentResult:
+    """The result of a run refused before anything loaded (status failed, the one-line reason, no metrics):
+    what a study records for it, where a single `llem run` writes nothing and exits 2."""
+    chash = config_hash(config)
+    return ExperimentResult(
+        llem_version=llem.__version__,
+        experiment_id=experiment_id(config.name, config.model, config.backend, chash, started_at),
+        name=config.name,
+        config_hash=chash,
+        config=to_dict(config),
+        backend=config.backend,
+        model=config.model,
+        status="failed",
+        error=error,
+        started_at=started_at.isoformat(timespec="seconds"),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        packages={"llem-core": llem.__version__},
+        energy=Energy(measured=False, not_measured_reason="the run was refused before it started"),
+        notes=["refused before loading: nothing was measured"],
         unvalidated=_unvalidated(config),
     )
 

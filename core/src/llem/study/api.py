@@ -71,6 +71,13 @@ def run(
                 "no experiment left to run: every combination was pruned (llem study plan shows why)",
                 source=str(path),
             )
+        from llem.files import writable_dir_problem
+
+        parent = (
+            Path(output) if output is not None else Path(str(manifest.study.get("output_dir", "studies")))
+        )
+        if (problem := writable_dir_problem(parent)) is not None:
+            raise UserError(f"the study folder cannot be written: {problem}", source=str(path))
         study_dir = new_study_dir(manifest, output, str(manifest.study.get("output_dir", "studies")))
         save_manifest(study_dir, manifest)
     return run_study(manifest, study_dir, progress=progress, retry_failed=retry_failed), study_dir
