@@ -105,9 +105,8 @@ def test_an_unwritable_study_folder_is_one_line_before_anything_runs(llem_cli, t
     blocker.write_text("")
     path, _ = plan(llem_cli, tmp_path, {"sweep": {"toy.batch_size": [1]}})
     res = llem_cli("study", "run", str(path), "--output", str(blocker / "study"), cwd=tmp_path, timeout=120)
-    assert one_line_error(res) == (
-        f"llem: error: {path}: the study folder cannot be written: {blocker / 'study'}: {blocker} is not a folder"
-    )
+    problem = f"{blocker / 'study'}: {blocker} is not a folder"
+    assert one_line_error(res) == f"llem: error: {path}: the study folder cannot be written: {problem}"
     assert blocker.read_text() == ""
 
 

@@ -93,12 +93,11 @@ def run_job(job: WorkerJob) -> int:
 
 
 def _run_one(run: JobRun, run_dir: Path, plugins: Any, load_experiment: Any, cache: Any) -> Outcome:
-    from llem.run import run_experiment
-    from llem.study.table import find_result
-
     from datetime import UTC, datetime
 
     from llem.errors import UserError
+    from llem.run import run_experiment
+    from llem.study.table import find_result
 
     cache.last_load_reused = False
     config = None
