@@ -194,3 +194,26 @@ def test_converging_warmup_stops_when_latency_settles(fake_run):
     result = run_experiment(config, plugins=plugins, output_dir=out)
     assert result.timings.warmup_batches == 5 and result.timings.warmup_converged is True
     assert result.timings.warmup_cv < 0.05
+
+
+def test_batches_of_very_different_durations_get_a_note(fake_run):
+    config, plugins, _backend, out = fake_run(["measurement.energy_sampler=none"], extra_s={2: 0.05})
+    result = run_experiment(config, plugins=plugins, output_dir=out)
+    (note,) = [n for n in result.notes if "batch durations varied a lot" in n]
+    assert "0.0035–0.0535 s" in note  # 2 ms prefill + 3 × 0.5 ms steps; one batch disturbed by 50 ms
+
+
+def test_steady_batches_get_no_note(fake_run):
+    config, plugins, _backend, out = fake_run(["measurement.energy_sampler=none"])
+    result = run_experiment(config, plugins=plugins, output_dir=out)
+    assert not [n for n in result.notes if "varied" in n or "output tokens" in n]
+
+
+def test_fewer_tokens_than_asked_gets_a_note(fake_run):
+    config, plugins, _backend, out = fake_run(["measurement.energy_sampler=none"], out_tokens=1)
+    result = run_experiment(config, plugins=plugins, output_dir=out)
+    assert result.metrics.output_tokens == 8
+    (note,) = [n for n in result.notes if "output tokens" in n]
+    assert note.startswith(
+        "requests generated 8 of 32 output tokens (25%) although fixed_output_length is true"
+    )

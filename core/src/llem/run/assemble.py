@@ -12,6 +12,7 @@ import llem
 from llem.config.resolve import config_hash, to_dict
 from llem.results import metrics as m
 from llem.results.schema import Energy, ExperimentResult, Metrics, Timings
+from llem.results.window_checks import batch_spread_note, short_output_note
 from llem.results.write import experiment_id
 
 if TYPE_CHECKING:
@@ -123,6 +124,15 @@ def _window_metrics(
             f"the others {len(rec.outputs[0].requests)}"
             " (n_prompts is not a multiple of the batch size)"
         )
+    # Anything that makes this window unlike what its configuration should give (see results.window_checks).
+    sizes = [len(out.requests) for out in rec.outputs]
+    config = state.config
+    for note in (
+        batch_spread_note(rec.durations_s, sizes),
+        short_output_note(output_tokens, len(requests), config.max_output_tokens, config.fixed_output_length),
+    ):
+        if note is not None:
+            notes.append(note)
 
     energy, per_token = _window_energy(state, rec, energy, input_tokens, output_tokens, notes)
     flops, bytes_moved, mfu, mbu, peak_source = _utilisation(state, rec, window_s, notes)
