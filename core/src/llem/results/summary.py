@@ -59,7 +59,7 @@ def summary(result: ExperimentResult, *, width: int | None = None) -> str:
         ("model / backend", f"{result.model} / {result.backend}"),
         (
             "requests",
-            f"{mt.n_requests} in {mt.n_batches} batches of {mt.batch_size}"
+            f"{mt.n_requests} in {mt.n_batches} batch{'es' if mt.n_batches != 1 else ''} of {mt.batch_size}"
             + (f", {mt.window_repetitions} passes" if (mt.window_repetitions or 1) > 1 else "")
             if mt.n_requests
             else "—",
