@@ -1,5 +1,5 @@
-"""What `llem run` prints: the engine's own output goes to the result's run.log unless --verbose; --quiet prints
-only the result folder; a failure's one line carries its cause. Real CLI in a subprocess."""
+"""What `llem run` prints: the engine's own output goes to the result's run.log unless --verbose; --quiet
+prints only the result folder; a failure's one line carries its cause. Real CLI in a subprocess."""
 
 from __future__ import annotations
 
