@@ -217,3 +217,31 @@ def test_fewer_tokens_than_asked_gets_a_note(fake_run):
     assert note.startswith(
         "requests generated 8 of 32 output tokens (25%) although fixed_output_length is true"
     )
+
+
+def test_energy_becomes_emissions_and_cost_at_the_given_rates(fake_run, monkeypatch):
+    monkeypatch.setenv("LLEM_PRICE_PER_KWH", "0.30")  # the config's carbon intensity, the environment's price
+    monkeypatch.setenv("LLEM_CURRENCY", "EUR")
+    config, plugins, _backend, out = fake_run(
+        ["measurement.baseline=none", "carbon_intensity_g_per_kwh=400"], meter={"period_s": 0.001}
+    )
+    e = run_experiment(config, plugins=plugins, output_dir=out).energy
+    kwh = e.total_j / 3.6e6
+    assert e.carbon_g_co2e == pytest.approx(kwh * 400) and e.carbon_intensity_g_per_kwh == 400
+    assert e.cost == pytest.approx(kwh * 0.30) and e.price_per_kwh == 0.30 and e.currency == "EUR"
+
+
+def test_no_energy_means_no_emissions_or_cost(fake_run, monkeypatch):
+    monkeypatch.setenv("LLEM_CARBON_INTENSITY_G_PER_KWH", "400")
+    config, plugins, _backend, out = fake_run(["measurement.energy_sampler=none", "price_per_kwh=0.3"])
+    e = run_experiment(config, plugins=plugins, output_dir=out).energy
+    assert e.carbon_g_co2e is None and e.cost is None  # never a zero
+    assert e.carbon_intensity_g_per_kwh == 400 and e.price_per_kwh == 0.3  # the rates are still recorded
+
+
+def test_a_malformed_rate_is_refused_before_anything_loads(fake_run, monkeypatch):
+    monkeypatch.setenv("LLEM_PRICE_PER_KWH", "cheap")
+    config, plugins, backend, out = fake_run(["measurement.energy_sampler=none"])
+    with pytest.raises(UserError, match=r"^\$LLEM_PRICE_PER_KWH: expected a number, got 'cheap'$"):
+        run_experiment(config, plugins=plugins, output_dir=out)
+    assert backend.loaded == 0 and folders(out) == []

@@ -57,3 +57,14 @@ def test_long_values_and_notes_wrap_to_the_width():
     text = summary(result(status="failed", error=long_error, notes=notes), width=60)
     assert max(len(line) for line in text.splitlines()) <= 60
     assert "the engine core died" in text and text.count("withheld") == 4
+
+
+def test_emissions_and_cost_are_shown_when_rates_are_given():
+    energy = Energy(
+        measured=True, sampler="nvml", scope="gpu", devices=["GPU-0"], total_j=36_000.0, total_j_bound=20.0,
+        carbon_intensity_g_per_kwh=400.0, carbon_g_co2e=4.0, price_per_kwh=0.3, cost=0.003, currency="EUR",
+    )  # fmt: skip
+    text = summary(result(energy=energy), width=100)
+    assert "emissions         4 gCO2e at 400 g/kWh" in text
+    assert "energy cost       0.003 EUR at 0.3 EUR/kWh" in text
+    assert "emissions" not in summary(result(), width=100)

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 # Backends published by the llem project: their sections get an "install it" hint instead of "unknown field".
 OFFICIAL_BACKENDS = ("pytorch", "vllm", "tensorrt")
 
-# Fields that name or place a result but do not change what is measured: left out of the config hash.
-_NOT_HASHED = ("name", "output_dir")
+# Fields that name, place or price a result but do not change what is measured: left out of the config hash.
+_NOT_HASHED = ("name", "output_dir", "carbon_intensity_g_per_kwh", "price_per_kwh", "currency")
 
 
 def load_experiment(

@@ -94,6 +94,16 @@ def summary(result: ExperimentResult, *, width: int | None = None) -> str:
         else:
             rows.append(("energy (dynamic)", "— (no idle baseline)"))
         rows.append(("mean power", _num(e.mean_power_w, " W")))
+        if e.carbon_g_co2e is not None:
+            rows.append(
+                (
+                    "emissions",
+                    f"{fmt(e.carbon_g_co2e, 3)} gCO2e at {fmt(e.carbon_intensity_g_per_kwh or 0)} g/kWh",
+                )
+            )
+        if e.cost is not None:
+            unit = f" {e.currency}" if e.currency else ""
+            rows.append(("energy cost", f"{fmt(e.cost, 3)}{unit} at {fmt(e.price_per_kwh or 0)}{unit}/kWh"))
         if mt.energy_per_output_token_j is not None:
             rows.append(
                 (

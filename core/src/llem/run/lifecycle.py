@@ -108,6 +108,7 @@ def run_experiment(
     from llem.measure.devices import detect_devices
     from llem.measure.energy import open_meter
     from llem.prompts import load_prompts
+    from llem.run.assemble import footprint_rates
 
     if plugins is None:
         from llem.plugins.manager import get_plugin_manager
@@ -121,6 +122,7 @@ def run_experiment(
     problems = validate_experiment(config, device, plugins)
     if problems:
         raise UserError(f"this config cannot run here: {'; '.join(problems)}")
+    footprint_rates(config)  # a malformed LLEM_PRICE_PER_KWH (...) is refused now, not after the run
     unwritable = writable_dir_problem(output_dir or config.output_dir)
     if unwritable is not None:
         raise UserError(f"output folder is not writable: {unwritable}")
