@@ -22,6 +22,8 @@ COMMANDS = {
     "run": "llem.cli.run:run",
     "study": "llem.cli.study:study",
     "report": "llem.cli.report:report",
+    "results": "llem.cli.results:results",
+    "compare": "llem.cli.results:compare",
 }
 
 

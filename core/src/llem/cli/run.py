@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable)."
 )
 @click.option(
-    "--output", "output_dir", type=click.Path(file_okay=False), help="Folder for the result folder."
+    "-o", "--output", "output_dir", type=click.Path(file_okay=False), help="Folder for the result folder."
 )
 @click.option(
     "--allow-short-window",

@@ -13,6 +13,7 @@ def study() -> None:
 @study.command("plan")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
+    "-o",
     "--output",
     "output",
     type=click.Path(file_okay=False),
@@ -58,6 +59,7 @@ def plan(
 @study.command("run")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option(
+    "-o",
     "--output",
     type=click.Path(file_okay=False),
     help="Study folder to create (default: a timestamped folder under the study's output_dir).",
