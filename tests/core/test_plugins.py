@@ -158,3 +158,19 @@ def test_contract_helper_accepts_toy(toy_site):
 
     plugins = get_plugin_manager()
     assert_backend_contract(plugins, "toy")
+
+
+def test_a_backend_whose_runtime_is_missing_is_listed_as_schema_only(llem_cli):
+    pytest.importorskip("llem_tensorrt")
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt_llm") is not None:
+        pytest.skip("tensorrt_llm is installed here: the backend can run")
+    table = llem_cli("backends", "list", env={"LLEM_DISABLE_PLUGINS": ""})
+    assert table.exit_code == 0, table.output
+    (row,) = [line for line in table.stdout.splitlines() if line.startswith("tensorrt ")]
+    assert "schema only (tensorrt_llm not installed)" in row and " ok" not in row
+    rows = {r["name"]: r for r in json.loads(llem_cli("backends", "list", "--json").stdout)}
+    assert (
+        rows["tensorrt"]["runtime_missing"] == ["tensorrt_llm"] and rows["pytorch"]["runtime_missing"] == []
+    )
