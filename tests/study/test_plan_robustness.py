@@ -119,9 +119,12 @@ def test_a_run_refused_before_loading_still_leaves_a_result_json(llem_cli, toy_s
     study = {"experiments": [{"prompts": {"source": "file", "path": str(missing), "format": "text"}}]}
     path, _ = plan(llem_cli, tmp_path, study)
     out = tmp_path / "out"
-    res = llem_cli("study", "run", str(path), "--output", str(out), cwd=tmp_path, timeout=300)
+    res = llem_cli("study", "run", str(path), "-o", str(out), "--json", cwd=tmp_path, timeout=300)
     assert res.exit_code == 0, res.output
+    printed = json.loads(res.stdout)  # --json: the final manifest, and where the study is
+    assert printed["folder"] == str(out) and printed["status"] == "complete"
     (run,) = json.loads((out / "study.json").read_text())["runs"]
+    assert printed["runs"] == [run]
     assert run["status"] == "failed" and "no such file" in run["error"]
     (result_json,) = list((out / "runs").glob("*/*/result.json"))
     result = json.loads(result_json.read_text())

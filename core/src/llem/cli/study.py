@@ -70,7 +70,8 @@ def plan(
     help="Continue the study in this folder; completed runs are not run again (FILE is then optional).",
 )
 @click.option("--retry-failed", is_flag=True, help="With --resume: run failed experiments again too.")
-def run(file: str | None, output: str | None, resume: str | None, retry_failed: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="At the end, print the study's manifest as JSON.")
+def run(file: str | None, output: str | None, resume: str | None, retry_failed: bool, as_json: bool) -> None:
     """Run study FILE: every experiment in its own process; failures are recorded and the study goes on."""
     from llem.study.api import run as run_study
     from llem.study.render import ProgressView
@@ -100,9 +101,18 @@ def run(file: str | None, output: str | None, resume: str | None, retry_failed: 
     for r in manifest.runs:
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    click.echo(f"study {manifest.status}: {summary}")
-    click.echo(
-        f"results: {folder}  (tables in {folder / 'summary'}; llem report {folder} renders the report)"
-    )
+    if as_json:
+        import msgspec
+
+        click.echo(
+            msgspec.json.format(
+                msgspec.json.encode({"folder": str(folder), **msgspec.to_builtins(manifest)}), indent=2
+            )
+        )
+    else:
+        click.echo(f"study {manifest.status}: {summary}")
+        click.echo(
+            f"results: {folder}  (tables in {folder / 'summary'}; llem report {folder} renders the report)"
+        )
     if manifest.status != "complete":
         raise SystemExit(1)
