@@ -86,9 +86,9 @@ def _open(gpus: list[int] | None) -> EnergyMeter:
         missing = sorted(set(gpus) - visible)
         if missing:
             return NoneMeter(f"GPU {missing} not visible (visible: {sorted(visible)})")
-    sampler = "nvml" if gpus else "auto"
+    mc = MeasurementConfig(energy_sampler="nvml", gpu_indices=gpus) if gpus else MeasurementConfig()
     try:
-        return open_meter(MeasurementConfig(energy_sampler=sampler, gpu_indices=gpus), device, gpus)
+        return open_meter(mc, device, gpus)
     except ConfigError as exc:  # the GPUs asked for cannot be measured: say so, never a zero
         return NoneMeter(
             exc.message.removeprefix("'nvml' cannot measure here: ").removesuffix(" (use auto or none)")

@@ -83,7 +83,7 @@ def summary(result: ExperimentResult, *, width: int | None = None) -> str:
             if e.total_j_bound is not None
             else "J (± unknown: unaligned edges)"
         )
-        rows.append(("energy (total)", f"{fmt(e.total_j)} {bound}  [{scope}]"))
+        rows.append(("energy (total)", f"{_num(e.total_j)} {bound}  [{scope}]"))
         if e.dynamic_j is not None:
             rows.append(
                 (
