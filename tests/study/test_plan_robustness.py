@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 BASE = {"model": "random:tiny-llama", "backend": "toy", "n_prompts": 2, "max_output_tokens": 4}
@@ -133,3 +134,17 @@ def test_a_run_refused_before_loading_still_leaves_a_result_json(llem_cli, toy_s
     )
     assert result["energy"]["measured"] is False and result["metrics"]["output_tokens"] is None
     assert result["config"]["prompts"]["path"] == str(missing)
+
+
+def test_the_rough_estimate_follows_the_models_size(llem_cli, toy_site, tmp_path):
+    """Nothing measured yet: start-up plus 2 s per GB of weights plus tokens at 100/s, so a 2-layer toy model is
+    not estimated like an 8B one (the old flat 30 s made tiny studies look 3-4 times longer than they ran)."""
+    import json
+
+    experiments = [{"model": "random:tiny-llama"}, {"model": "random:llama-3.1-8b", "precision": "bf16"}]
+    _, res = plan(llem_cli, tmp_path, {"experiments": experiments}, "--json")
+    assert res.exit_code == 0, res.output
+    per_run = json.loads(res.stdout)["estimate"]["per_run_s"]
+    tokens_s = (2 + 1 * 1) * 4 / 100  # (n_prompts + warmup_batches × batch_size) × max_output_tokens at 100/s
+    assert 10 + tokens_s <= per_run["p001"] < 10.1 + tokens_s  # tiny-llama: a few MB of weights
+    assert per_run["p002"] == pytest.approx(10 + 2 * 8.03 * 2 + tokens_s, rel=0.01)  # 16 GB of bf16 weights
