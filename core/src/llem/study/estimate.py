@@ -130,8 +130,8 @@ def _basis(kinds: set[str], overhead_s: float | None, tps: float | None) -> str:
         over = (
             f"{overhead_s:g} s"
             if overhead_s is not None
-            else f"{ROUGH_START_S:g} s + {ROUGH_LOAD_S_PER_GB:g} s per GB of weights ({ROUGH_OVERHEAD_S:g} s if "
-            "the size is unknown)"
+            else f"{ROUGH_START_S:g} s + {ROUGH_LOAD_S_PER_GB:g} s per GB of weights "
+            f"({ROUGH_OVERHEAD_S:g} s if the size is unknown)"
         )
         rate = tps or ROUGH_OUTPUT_TOKENS_PER_S
         given = (
