@@ -138,7 +138,7 @@ def test_a_run_refused_before_loading_still_leaves_a_result_json(llem_cli, toy_s
 
 def test_the_rough_estimate_follows_the_models_size(llem_cli, toy_site, tmp_path):
     """Nothing measured yet: start-up plus 2 s per GB of weights plus tokens at 100/s, so a 2-layer toy
-    model is not estimated like an 8B one (a flat 30 s made tiny studies look 3-4 times longer than they ran)."""
+    model is not estimated like an 8B one (a flat 30 s made tiny studies look 3-4 times longer)."""
     import json
 
     experiments = [{"model": "random:tiny-llama"}, {"model": "random:llama-3.1-8b", "precision": "bf16"}]
