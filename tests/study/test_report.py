@@ -160,3 +160,24 @@ def test_point_labels_do_not_overlap_even_when_points_crowd():
     boxes = [t.get_window_extent(renderer) for t in labels]
     overlapping = [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
     assert overlapping == []
+
+
+def test_a_configuration_whose_cycles_measured_very_different_windows_gets_a_note(
+    tmp_path, toy_site, llem_cli
+):
+    cfg, base = study_from_dict({"base": {"model": "m", "backend": "toy"}, "sweep": {"toy.batch_size": [1]},
+                                 "cycles": 2})  # fmt: skip
+    manifest = plan_study(cfg, base, plugins=get_plugin_manager(), device=DeviceInfo())
+    folder = tmp_path / "study"
+    for run, tps in zip(manifest.runs, (776.0, 37.4), strict=True):  # windows 0.33 s and 6.85 s
+        fake_result(folder / "runs" / run.id, 0.01, tps)
+        run.status, run.result_dir, run.wall_s = "ok", f"runs/{run.id}/exp-1", 2.0
+    manifest.status = "complete"
+    save_manifest(folder, manifest)
+    assert llem_cli("report", str(folder)).exit_code == 0
+    html = (folder / "report.html").read_text()
+    assert "<b>p001</b>: measured windows vary 0.33–6.84 s across cycles of the same configuration" in html
+
+    from llem.study.table import window_spread_note
+
+    assert window_spread_note([1.0, 1.5, None]) is None  # within a factor of 2: no note

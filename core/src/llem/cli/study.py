@@ -110,6 +110,11 @@ def run(file: str | None, output: str | None, resume: str | None, retry_failed: 
             )
         )
     else:
+        from llem.study.table import aggregate_rows, run_rows
+
+        for row in aggregate_rows(run_rows(folder, manifest), manifest):
+            if row.get("notes"):
+                click.echo(f"note: {row['point_id']}: {row['notes']}")
         click.echo(f"study {manifest.status}: {summary}")
         click.echo(
             f"results: {folder}  (tables in {folder / 'summary'}; llem report {folder} renders the report)"

@@ -116,6 +116,11 @@ def _page(
         )
     parts.append("<h2>Configurations</h2>")
     parts.append(_aggregate_table(agg, manifest.varied, set(_front_ids(agg))))
+    noted = [r for r in agg if r.get("notes")]
+    if noted:
+        parts.append("<ul class='notes'>")
+        parts += [f"<li><b>{e(r['point_id'])}</b>: {e(r['notes'])}</li>" for r in noted]
+        parts.append("</ul>")
     parts.append("<h2>Plots</h2>")
     for p in plots:
         parts.append(_figure_html(p))
