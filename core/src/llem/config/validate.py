@@ -40,10 +40,7 @@ def gpu_requirement_problems(config: ExperimentBase, device: DeviceInfo, plugins
 
 def validate_experiment(config: ExperimentBase, device: DeviceInfo, plugins: LlemPlugins) -> list[str]:
     """All problems that would stop this experiment on this machine (empty when it can run)."""
-    from llem.models.where import model_problem
-
-    problems = [p for p in [model_problem(config.model)] if p is not None]
-    problems += gpu_requirement_problems(config, device, plugins)
+    problems = gpu_requirement_problems(config, device, plugins)
     problems += plugins.backend(config.backend).validate(config, device)
     return problems
 

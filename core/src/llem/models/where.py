@@ -10,6 +10,12 @@ from llem.models.architectures import RANDOM_PREFIX, is_random, list_architectur
 _PATH_STARTS = ("/", "./", "../", "~")
 
 
+def model_problems(model: str) -> list[str]:
+    """[model_problem(model)] when there is one, else []: ready to join the other validation problems."""
+    problem = model_problem(model)
+    return [problem] if problem is not None else []
+
+
 def model_problem(model: str) -> str | None:
     """Why `model` can never load (an unknown bundled architecture, a missing local path), or None.
 

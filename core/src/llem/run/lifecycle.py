@@ -104,6 +104,7 @@ def run_experiment(
     names the folder written.
     """
     from llem.config.validate import validate_experiment
+    from llem.models.where import model_problems
     from llem.files import writable_dir_problem
     from llem.measure.devices import detect_devices
     from llem.measure.energy import open_meter
@@ -119,7 +120,7 @@ def run_experiment(
     emit(ProgressEvent(stage="validate", state="start"))
     device = detect_devices()
     backend = plugins.backend(config.backend)
-    problems = validate_experiment(config, device, plugins)
+    problems = model_problems(config.model) + validate_experiment(config, device, plugins)
     if problems:
         raise UserError(f"this config cannot run here: {'; '.join(problems)}")
     footprint_rates(config)  # a malformed LLEM_PRICE_PER_KWH (...) is refused now, not after the run

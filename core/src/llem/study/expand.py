@@ -89,8 +89,9 @@ def expand_study(
             pruned.append(PrunedPoint(label=label, overrides=overrides, origin=origin, reason=_reason(exc)))
             continue
         from llem.config.validate import validate_experiment
+        from llem.models.where import model_problems
 
-        problems = validate_experiment(config, device, plugins)
+        problems = model_problems(config.model) + validate_experiment(config, device, plugins)
         if problems:
             pruned.append(
                 PrunedPoint(label=label, overrides=overrides, origin=origin, reason="; ".join(problems))
