@@ -24,3 +24,12 @@ def test_fast_commands_import_no_heavy_library(args):
     )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
     assert "HEAVY: []" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_models_json_lists_the_bundled_architectures(llem_cli):
+    import json
+
+    res = llem_cli("models", "--json")
+    assert res.exit_code == 0, res.output
+    rows = {r["model"]: r for r in json.loads(res.stdout)}
+    assert "random:tiny-llama" in rows and rows["random:llama-3.2-1b"]["n_params"] > 1_000_000_000

@@ -52,17 +52,23 @@ def test_good_backend_still_usable_beside_broken_ones(mixed_site, llem_cli, tmp_
 
 def test_strict_mode_reraises(mixed_site, llem_cli):
     result = llem_cli("backends", "list", env={"LLEM_STRICT_PLUGINS": "1"})
-    assert result.exit_code != 0
-    assert "this plugin is broken on purpose" in result.stderr
+    assert result.exit_code == 1, result.output  # re-raised: a traceback for the plugin author, not exit 2
+    assert "Traceback" in result.stderr and "RuntimeError: this plugin is broken on purpose" in result.stderr
+    assert result.stdout == ""
 
 
 def test_disable_plugins(mixed_site, llem_cli):
     result = llem_cli("backends", "list", "--json", env={"LLEM_DISABLE_PLUGINS": "toy,broken,pytorch"})
+    assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["toy"]["status"] == "disabled"
     assert rows["broken"]["status"] == "disabled"
-    cfg_error = llem_cli("schema", env={"LLEM_DISABLE_PLUGINS": "toy"})
-    assert '"toy"' not in cfg_error.stdout
+    assert rows["brokenreg"]["status"] == "broken"  # not disabled, so still loaded (and still broken)
+    enabled = llem_cli("schema", env={"LLEM_DISABLE_PLUGINS": ""})
+    disabled = llem_cli("schema", env={"LLEM_DISABLE_PLUGINS": "toy"})
+    assert enabled.exit_code == disabled.exit_code == 0, enabled.output + disabled.output
+    assert "ToyConfig" in json.loads(enabled.stdout)["$defs"]
+    assert "ToyConfig" not in json.loads(disabled.stdout)["$defs"]
 
 
 class _Minimal:
@@ -90,7 +96,9 @@ class _Minimal:
 
     @hookimpl
     def llem_capabilities(self):
-        return Capabilities(precisions=(self.backend_name,), decoding_strategies=("greedy",), decoder_params=())
+        return Capabilities(
+            precisions=(self.backend_name,), decoding_strategies=("greedy",), decoder_params=()
+        )
 
 
 def test_hooks_reach_only_the_named_backend():
@@ -150,3 +158,19 @@ def test_contract_helper_accepts_toy(toy_site):
 
     plugins = get_plugin_manager()
     assert_backend_contract(plugins, "toy")
+
+
+def test_a_backend_whose_runtime_is_missing_is_listed_as_schema_only(llem_cli):
+    pytest.importorskip("llem_tensorrt")
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt_llm") is not None:
+        pytest.skip("tensorrt_llm is installed here: the backend can run")
+    table = llem_cli("backends", "list", env={"LLEM_DISABLE_PLUGINS": ""})
+    assert table.exit_code == 0, table.output
+    (row,) = [line for line in table.stdout.splitlines() if line.startswith("tensorrt ")]
+    assert "schema only (tensorrt_llm not installed)" in row and " ok" not in row
+    rows = {r["name"]: r for r in json.loads(llem_cli("backends", "list", "--json").stdout)}
+    assert (
+        rows["tensorrt"]["runtime_missing"] == ["tensorrt_llm"] and rows["pytorch"]["runtime_missing"] == []
+    )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import pytest
 from llem.config.resolve import load_experiment
 from llem.errors import ConfigError
+from llem.run.batching import batch_size
 from llem_pytorch import PyTorchConfig
+from llem_pytorch._kwargs import compile_kwargs, generate_kwargs, model_kwargs, tokenizer_kwargs
+from llem_pytorch.plugin import CAPABILITIES, _is_parallel
 
 FIELDS = [f.name for f in msgspec.structs.fields(PyTorchConfig)]
 ISSUE_FIELDS = {
@@ -51,37 +56,92 @@ def test_every_field_has_a_description():
         assert desc and len(desc) > 20, f"{field.name} has no real description"
 
 
+def landed(cfg) -> dict[str, Any]:
+    """What transformers, torch and the lifecycle receive from the `pytorch:` section: the from_pretrained
+    kwargs (the BitsAndBytesConfig as its dict), the generate kwargs, the torch.compile kwargs when the model
+    is compiled (what _load gates on), the batch size and whether data-parallel workers start."""
+    pt = cfg.section()
+    model = model_kwargs(cfg, has_cuda=True, has_accelerate=True)
+    quant = model.pop("quantization_config", None)
+    return {
+        "from_pretrained": model,
+        "bitsandbytes": quant.to_dict() if quant is not None else None,
+        "tokenizer": tokenizer_kwargs(cfg),
+        "generate": generate_kwargs(cfg, max_new_tokens=8, fixed_output_length=True),
+        "compile": compile_kwargs(pt) if pt.torch_compile else None,
+        "batch_size": batch_size(pt, CAPABILITIES, cfg.n_prompts),
+        "data_parallel": _is_parallel(cfg),
+    }
+
+
+def differs_without(fields: dict[str, Any], name: str) -> bool | None:
+    """Does leaving `name` out of `fields` change what the libraries receive? None if the rest alone is not a
+    valid section (then `name` is needed by its companions, which is reaching it too)."""
+    rest = {k: v for k, v in fields.items() if k != name}
+    try:
+        without = experiment(rest)
+    except ConfigError:
+        return None
+    return landed(experiment(fields)) != landed(without)
+
+
+VALID_CASES = [
+    {"batch_size": 8},
+    {"num_processes": 2},
+    {"torch_compile": True},
+    {"torch_compile": True, "torch_compile_mode": "reduce-overhead"},
+    {"torch_compile": True, "torch_compile_backend": "eager"},
+    {"load_in_4bit": True, "bnb_4bit_compute_dtype": "bfloat16", "bnb_4bit_quant_type": "nf4"},
+    {"load_in_4bit": True, "bnb_4bit_use_double_quant": True},
+    {"load_in_8bit": True},
+    {"use_cache": True, "cache_implementation": "static"},
+    {"use_cache": False},
+    {"num_beams": 4, "early_stopping": True, "length_penalty": 1.5},
+    {"num_beams": 2, "early_stopping": "never", "length_penalty": -0.5},
+    {"no_repeat_ngram_size": 0},
+    {"no_repeat_ngram_size": 3},
+    {"prompt_lookup_num_tokens": 10},
+    {"device_map": "cpu"},
+    {"attn_implementation": "eager"},
+    {"max_memory": {0: "10GiB", "cpu": "50GiB"}},
+    {"revision": "0123abc"},
+    {"trust_remote_code": True},
+]
+# (base, extra): `extra` sets what the libraries (or llem's None) do anyway here: valid, and changes nothing.
+SAME_AS_UNSET = [
+    ({}, {"torch_compile": False}),
+    ({}, {"load_in_4bit": False}),
+    ({}, {"load_in_8bit": False}),
+    ({}, {"batch_size": 1}),
+    ({}, {"device_map": "auto"}),  # None is "auto" on a GPU machine with accelerate
+    ({"load_in_8bit": True}, {"load_in_4bit": False}),
+    ({"load_in_4bit": True}, {"bnb_4bit_compute_dtype": "float32"}),
+    ({"load_in_4bit": True}, {"bnb_4bit_quant_type": "fp4"}),
+    ({"prompt_lookup_num_tokens": 3}, {"batch_size": 1}),
+]
+
+
+@pytest.mark.parametrize("fields", VALID_CASES, ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()))
+def test_valid_values_reach_the_libraries(fields):
+    """Each field of each case changes what transformers/torch/the lifecycle receive (the user's setting is
+    not silently dropped); a field only its companions need is accepted as reaching too."""
+    ignored = [name for name in fields if differs_without(fields, name) is False]
+    assert ignored == [], f"{ignored} validate but change nothing the libraries receive"
+    if "load_in_4bit" in fields or "load_in_8bit" in fields:
+        assert landed(experiment(fields))["from_pretrained"].get("load_in_4bit") is None  # never raw kwargs
+
+
 @pytest.mark.parametrize(
-    "fields",
-    [
-        {"batch_size": 8},
-        {"num_processes": 2},
-        {"torch_compile": True},
-        {"torch_compile": False},
-        {"torch_compile": True, "torch_compile_mode": "reduce-overhead"},
-        {"torch_compile": True, "torch_compile_backend": "eager"},
-        {"load_in_4bit": True, "bnb_4bit_compute_dtype": "bfloat16", "bnb_4bit_quant_type": "nf4"},
-        {"load_in_4bit": True, "bnb_4bit_use_double_quant": True},
-        {"load_in_8bit": True},
-        {"load_in_4bit": False, "load_in_8bit": True},
-        {"use_cache": True, "cache_implementation": "static"},
-        {"use_cache": False},
-        {"num_beams": 4, "early_stopping": True, "length_penalty": 1.5},
-        {"num_beams": 2, "early_stopping": "never", "length_penalty": -0.5},
-        {"no_repeat_ngram_size": 0},
-        {"no_repeat_ngram_size": 3},
-        {"prompt_lookup_num_tokens": 10},
-        {"prompt_lookup_num_tokens": 3, "batch_size": 1},
-        {"device_map": "auto"},
-        {"max_memory": {0: "10GiB", "cpu": "50GiB"}},
-        {"revision": "0123abc"},
-    ],
-    ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()),
+    ("base", "extra"), SAME_AS_UNSET, ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items())
 )
-def test_valid_values_are_kept(fields):
-    cfg = convert(**fields)
-    for key, value in fields.items():
-        assert getattr(cfg, key) == value
+def test_explicit_defaults_are_valid_and_change_nothing(base, extra):
+    assert landed(experiment({**base, **extra})) == landed(experiment(base))
+
+
+def test_every_field_has_a_reaching_case():
+    """Meta-test: every field of the section appears in some VALID_CASES row (so it is checked to reach)."""
+    covered = {name for case in VALID_CASES for name in case}
+    assert covered == ISSUE_FIELDS
 
 
 # -- Literals -------------------------------------------------------------------------------------------------------
@@ -95,8 +155,15 @@ _NEEDS = {"bnb_4bit_compute_dtype": {"load_in_4bit": True}, "bnb_4bit_quant_type
 
 
 @pytest.mark.parametrize(("name", "value"), [(n, v) for n, vs in LITERALS.items() for v in vs])
-def test_literal_value_accepted(name, value):
-    assert getattr(convert(**{name: value, **_NEEDS.get(name, {})}), name) == value
+def test_literal_value_reaches_the_libraries(name, value):
+    seen = landed(experiment({name: value, **_NEEDS.get(name, {})}))
+    where = {
+        "attn_implementation": seen["from_pretrained"],
+        "cache_implementation": seen["generate"],
+        "bnb_4bit_compute_dtype": seen["bitsandbytes"],
+        "bnb_4bit_quant_type": seen["bitsandbytes"],
+    }[name]
+    assert str(where[name]) == value
 
 
 @pytest.mark.parametrize(
@@ -140,9 +207,16 @@ def test_bound_or_type_violation_is_one_line_naming_the_path(name, bad, expected
     assert f"$.pytorch.{name}" in message and expected in message and "\n" not in message
 
 
-@pytest.mark.parametrize(("name", "edge"), [("batch_size", 1), ("num_beams", 1), ("no_repeat_ngram_size", 0)])
-def test_bounds_are_inclusive(name, edge):
-    assert getattr(convert(**{name: edge}), name) == edge
+@pytest.mark.parametrize(
+    ("name", "edge", "where"),
+    [("batch_size", 1, ("batch_size",)), ("num_beams", 1, ("generate", "num_beams")),
+     ("no_repeat_ngram_size", 0, ("generate", "no_repeat_ngram_size"))],
+)  # fmt: skip
+def test_bounds_are_inclusive(name, edge, where):
+    node = landed(experiment({name: edge}))
+    for part in where:
+        node = node[part]
+    assert node == edge
 
 
 def test_unknown_field_is_rejected():

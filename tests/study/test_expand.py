@@ -13,7 +13,7 @@ from llem.errors import ConfigError
 from llem.plugins.manager import get_plugin_manager
 from llem.plugins.types import DeviceInfo, GpuInfo
 from llem.study.config import load_study_config, study_from_dict
-from llem.study.plan import plan_study
+from llem.study.planning import plan_study
 
 BASE = {"model": "random:tiny-llama", "backend": "toy", "n_prompts": 2}
 CPU = DeviceInfo()
@@ -111,10 +111,11 @@ def test_sweeping_backend_drops_the_base_sections_of_other_backends(toy_site: Pa
         sweep={"backend": ["toy", "toy2"]},
         experiments=[{"backend": "toy2", "toy.batch_size": 1}],
     )
-    assert [(p.config["backend"], (p.config["toy"] or {}).get("batch_size")) for p in m.points] == [
+    assert [(p.config["backend"], (p.config.get("toy") or {}).get("batch_size")) for p in m.points] == [
         ("toy", 2),
         ("toy2", None),
     ]
+    assert "toy" not in m.points[1].config, "the resolved config leaves other backends' sections out"
     # a point that sets the other backend's section itself is a real mismatch: pruned, not silently dropped
     (pruned,) = m.pruned
     assert pruned.origin == "experiments[0]"

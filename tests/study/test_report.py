@@ -13,7 +13,7 @@ from llem.plugins.manager import get_plugin_manager
 from llem.plugins.types import DeviceInfo
 from llem.study.config import study_from_dict
 from llem.study.manifest import save_manifest
-from llem.study.plan import plan_study
+from llem.study.planning import plan_study
 from llem.study.table import write_tables
 
 pytest.importorskip("matplotlib")
@@ -100,7 +100,7 @@ def test_report_marks_the_pareto_front_and_embeds_the_plots(study_dir: Path, lle
     assert "alt='Power during chosen runs'" in html
     assert html.count("data:image/png;base64,") == 3
     assert "p001 ★" in html and "p003 ★" in html and "p002 ★" not in html
-    assert "0.011 ± 0.0127" in html  # mean ± 95% CI half-width, J per output token
+    assert "0.011 ± 0.01271 (≥ 0)" in html  # mean ± 95% CI half-width, clipped at zero, J per output token
     assert "src='http" not in html and "href=" not in html  # self-contained
 
 
@@ -130,3 +130,54 @@ def test_report_renders_in_headless_chromium(study_dir: Path, tmp_path: Path, ll
     assert shot_mod.png_size(shot) == (1200, 1600)
     # a blank page compresses to a few KiB; three rendered plots do not
     assert shot.stat().st_size > 60_000
+    # what a reader sees: the Pareto front's red line and markers, drawn by the browser from the embedded PNG
+    from llem.report.plots import FRONT_COLOR
+    from PIL import Image
+
+    red = tuple(int(FRONT_COLOR[i : i + 2], 16) for i in (1, 3, 5))
+    data = Image.open(shot).convert("RGB").tobytes()
+    pixels = zip(data[0::3], data[1::3], data[2::3], strict=True)
+    assert sum(1 for p in pixels if all(abs(a - b) < 24 for a, b in zip(p, red, strict=True))) > 200
+
+
+def test_confidence_intervals_never_reach_below_zero():
+    from llem.report.plots import clipped_errors
+
+    below, above = clipped_errors([0.011, 5.0, 0.0], [0.0127, 1.0, None])
+    assert below == [0.011, 1.0, 0.0] and above == [0.0127, 1.0, 0.0]
+
+
+def test_point_labels_do_not_overlap_even_when_points_crowd():
+    from llem.report.plots import _figure, place_labels
+
+    fig = _figure()
+    ax = fig.add_subplot()
+    xs = [100.0, 100.5, 101.0, 100.2, 100.7, 300.0]
+    ys = [0.50, 0.501, 0.499, 0.502, 0.5, 0.1]
+    ax.plot(xs, ys, "o")
+    labels = place_labels(ax, xs, ys, [f"p00{i}" for i in range(1, 7)])
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    overlapping = [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
+    assert overlapping == []
+
+
+def test_a_configuration_whose_cycles_measured_very_different_windows_gets_a_note(
+    tmp_path, toy_site, llem_cli
+):
+    cfg, base = study_from_dict({"base": {"model": "m", "backend": "toy"}, "sweep": {"toy.batch_size": [1]},
+                                 "cycles": 2})  # fmt: skip
+    manifest = plan_study(cfg, base, plugins=get_plugin_manager(), device=DeviceInfo())
+    folder = tmp_path / "study"
+    for run, tps in zip(manifest.runs, (776.0, 37.4), strict=True):  # windows 0.33 s and 6.85 s
+        fake_result(folder / "runs" / run.id, 0.01, tps)
+        run.status, run.result_dir, run.wall_s = "ok", f"runs/{run.id}/exp-1", 2.0
+    manifest.status = "complete"
+    save_manifest(folder, manifest)
+    assert llem_cli("report", str(folder)).exit_code == 0
+    html = (folder / "report.html").read_text()
+    assert "<b>p001</b>: measured windows vary 0.33–6.84 s across cycles of the same configuration" in html
+
+    from llem.study.table import window_spread_note
+
+    assert window_spread_note([1.0, 1.5, None]) is None  # within a factor of 2: no note

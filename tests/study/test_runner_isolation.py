@@ -16,7 +16,7 @@ from llem.plugins.manager import get_plugin_manager
 from llem.plugins.types import DeviceInfo
 from llem.study.config import study_from_dict
 from llem.study.manifest import load_manifest, save_manifest
-from llem.study.plan import plan_study
+from llem.study.planning import plan_study
 from llem.study.runner import run_study
 
 
@@ -60,6 +60,8 @@ def test_a_worker_killed_by_a_signal_is_recorded_and_the_breaker_stops_the_study
     assert (
         "killed by SIGKILL" in final.runs[0].error and "CUDA out of memory (pretend)" in final.runs[0].error
     )
+    # a SIGKILL is not necessarily the OOM killer (here the script killed itself): say what is known
+    assert "the kernel's out-of-memory killer or a kill -9 from outside" in final.runs[0].error
     assert final.runs[2].failure == "breaker" and "2 consecutive failures" in final.runs[2].error
     assert final.status == "aborted"
     saved = load_manifest(folder)  # what a later reader (or --resume) sees

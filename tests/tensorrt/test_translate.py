@@ -39,7 +39,12 @@ def _at(desc: dict[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-# field -> (companion settings, value, [(path in describe(), expected)])
+def translated(config) -> dict[str, Any]:
+    """Everything TensorRT-LLM receives: the LLM call (describe) and the SamplingParams of a batch."""
+    return {**describe(config), "sampling": sampling_kwargs(config, 32, 5)}
+
+
+# field -> (companion settings, value, [(path in translated(), expected)])
 FIELD_CASES: dict[str, tuple[dict[str, Any], Any, list[tuple[tuple[str, ...], Any]]]] = {
     "backend": ({}, "pytorch", [(("backend",), "pytorch"), (("build_config",), None)]),
     "max_batch_size": ({}, 8, [(("llm_kwargs", "max_batch_size"), 8), (("build_config", "max_batch_size"), 8)]),
@@ -153,7 +158,7 @@ FIELD_CASES: dict[str, tuple[dict[str, Any], Any, list[tuple[tuple[str, ...], An
         {"speculative_mode": "lookahead"}, 2, [(("speculative_config", "kwargs", "max_verification_set_size"), 2)]
     ),
     "max_beam_width": ({}, 4, [(("llm_kwargs", "max_beam_width"), 4), (("build_config", "max_beam_width"), 4)]),
-    "beam_search": ({"max_beam_width": 4}, True, [(("llm_kwargs", "max_beam_width"), 4)]),
+    "beam_search": ({"max_beam_width": 4}, True, [(("sampling", "use_beam_search"), True)]),
     "enable_min_latency": (PT, True, [(("llm_kwargs", "enable_min_latency"), True)]),
     "kv_cache_use_uvm": ({}, True, [(("kv_cache_config", "use_uvm"), True)]),
     "kv_cache_sink_token_length": (
@@ -176,7 +181,7 @@ def test_every_field_has_a_translation_case():
 @pytest.mark.parametrize("field", FIELDS)
 def test_field_reaches_the_llm_api(make_config, field):
     companions, value, expectations = FIELD_CASES[field]
-    desc = describe(make_config({**companions, field: value}))
+    desc = translated(make_config({**companions, field: value}))
     for path, expected in expectations:
         assert _at(desc, path) == expected, f"{field}={value!r}: {path} is {_at(desc, path)!r}"
 
@@ -190,7 +195,9 @@ def test_defaults_add_only_the_seed_defaults(make_config):
         "use_strip_plan": False,
         "plugin_config": {"use_paged_context_fmha": True, "use_fp8_context_fmha": False},
     }
-    others = {k: v for k, v in desc.items() if k not in ("backend", "llm_kwargs", "build_config", "unvalidated")}
+    others = {
+        k: v for k, v in desc.items() if k not in ("backend", "llm_kwargs", "build_config", "unvalidated")
+    }
     assert all(v is None for v in others.values()), others
     assert desc["unvalidated"] == {}
 
@@ -222,7 +229,10 @@ def test_pytorch_kv_cache_dtype_and_block_size_go_to_kv_cache_config(make_config
 
 def test_mtp_and_lookahead_draft_length_mapping(make_config):
     mtp = describe(make_config({"backend": "pytorch", "speculative_mode": "mtp", "max_draft_len": 3}))
-    assert mtp["speculative_config"] == {"class": "MTPDecodingConfig", "kwargs": {"num_nextn_predict_layers": 3}}
+    assert mtp["speculative_config"] == {
+        "class": "MTPDecodingConfig",
+        "kwargs": {"num_nextn_predict_layers": 3},
+    }
     la = describe(make_config({"speculative_mode": "lookahead"}))
     assert la["speculative_config"] == {"class": "LookaheadDecodingConfig", "kwargs": {}}
 
@@ -247,7 +257,10 @@ def test_escape_hatches_merge_last_and_are_recorded(make_config):
     assert desc["llm_kwargs"]["kv_cache_config"] == {"free_gpu_memory_fraction": 0.2}
     assert unvalidated(cfg) == {
         "tensorrt.extra_build_args": {"max_batch_size": 16, "plugin_config": {"gemm_plugin": "float16"}},
-        "tensorrt.extra_runtime_args": {"max_batch_size": 4, "kv_cache_config": {"free_gpu_memory_fraction": 0.2}},
+        "tensorrt.extra_runtime_args": {
+            "max_batch_size": 4,
+            "kv_cache_config": {"free_gpu_memory_fraction": 0.2},
+        },
         "passthrough_kwargs": {"top_k": 7},
     }
     assert desc["unvalidated"] == unvalidated(cfg)
@@ -281,8 +294,14 @@ def test_greedy_fixed_length_sampling(make_config):
 
 def test_sampling_maps_every_decoder_field(make_config):
     cfg = make_config(
-        decoder={"temperature": 0.7, "top_k": 20, "top_p": 0.9, "min_p": 0.05, "repetition_penalty": 1.2,
-                 "min_new_tokens": 4},  # fmt: skip
+        decoder={
+            "temperature": 0.7,
+            "top_k": 20,
+            "top_p": 0.9,
+            "min_p": 0.05,
+            "repetition_penalty": 1.2,
+            "min_new_tokens": 4,
+        },  # fmt: skip
         fixed_output_length=False,
     )
     assert sampling_kwargs(cfg, 16, 9) == {
@@ -363,7 +382,9 @@ def test_rule_rejects_and_fix_passes(make_config, fragment):
     make_config(good)
 
 
-@pytest.mark.parametrize("field", [*TRT_ONLY_NONE, *TRT_ONLY_FLAGS, "use_paged_context_fmha", "batching_type"])
+@pytest.mark.parametrize(
+    "field", [*TRT_ONLY_NONE, *TRT_ONLY_FLAGS, "use_paged_context_fmha", "batching_type"]
+)
 def test_each_engine_only_setting_is_refused_on_pytorch(make_config, field):
     value = {"use_paged_context_fmha": False, "batching_type": "static"}.get(field)
     if value is None:
@@ -381,7 +402,9 @@ def test_each_pytorch_only_setting_is_refused_on_trt(make_config, field):
 def test_int8_kv_cache_is_engine_only(make_config):
     with pytest.raises(ConfigError, match="TensorRT-engine-only"):
         make_config({"backend": "pytorch", "kv_cache_dtype": "int8"})
-    assert describe(make_config({"kv_cache_dtype": "int8"}))["quant_config"] == {"kv_cache_quant_algo": "INT8"}
+    assert describe(make_config({"kv_cache_dtype": "int8"}))["quant_config"] == {
+        "kv_cache_quant_algo": "INT8"
+    }
 
 
 def test_rules_are_introspectable(trt_plugins):
@@ -436,14 +459,41 @@ def _companions_for(field: str, value: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("field", FIELDS)
 def test_every_generated_test_value_validates_and_translates(trt_plugins, make_config, field):
-    """A sweep over introspection's test values must never produce a config llem cannot translate."""
+    """A sweep over introspection's test values must never produce a config llem cannot translate, and each
+    value must reach TensorRT-LLM: two different set values of the field give two different calls where the
+    field lands (FIELD_CASES' paths), or a sweep over it would measure the same thing twice. (None means
+    "TensorRT-LLM's default", so it may equal the value that is that default.)"""
     info = get_backend_params("tensorrt", trt_plugins)[f"tensorrt.{field}"]
+    paths = [path for path, _ in FIELD_CASES[field][2]]
+    landed: dict[str, tuple[Any, ...]] = {}
     for value in info.test_values:
         section = {**_companions_for(field, value), field: value}
         if field == "max_input_len" or field == "max_seq_len":
             section.pop("max_seq_len" if field == "max_input_len" else "max_input_len", None)
-        desc = describe(make_config(section))
-        assert desc["llm_kwargs"]["dtype"] == "bfloat16"
+        desc = translated(make_config(section))
+        landed[repr(value)] = tuple(repr(_at(desc, path)) for path in paths)
+    if len([v for v in landed if v != "None"]) >= 2:
+        landed.pop("None", None)  # else the one set value must differ from leaving the field unset
+    same = [v for v, where in landed.items() if list(landed.values()).count(where) > 1]
+    assert not same, (
+        f"tensorrt.{field}: test values {same} reach TensorRT-LLM identically at {paths}: {landed}"
+    )
+
+
+def test_every_field_case_would_fail_if_the_field_were_ignored(make_config):
+    """Meta-test: each FIELD_CASES row names a field and checks where it lands; with the field left out (its
+    companions kept), at least one of those checks must fail, or the row proves nothing."""
+    vacuous = []
+    for field, (companions, value, expectations) in FIELD_CASES.items():
+        if field == "backend":
+            continue  # the backend row's companion is itself
+        try:
+            without = translated(make_config(dict(companions)))
+        except ConfigError:
+            continue  # the companions alone do not validate: the row cannot pass without the field
+        if all(_at(without, path) == expected for path, expected in expectations):
+            vacuous.append(f"{field}={value!r}")
+    assert vacuous == []
 
 
 def test_gpu_tiers_list_the_capability_gated_values(trt_plugins):

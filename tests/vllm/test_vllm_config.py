@@ -153,8 +153,67 @@ def test_bad_section_is_one_line_error_naming_it(section, message):
         {"multiprocessing": True, "tensor_parallel_size": 2, "pipeline_parallel_size": 2},
     ],
 )
-def test_good_combinations_validate(section):
-    assert experiment(section).section() == msgspec.convert(section, VLLMConfig)
+def test_good_combinations_validate_and_reach_vllm(section):
+    seen = landed(experiment(section))
+    for name, value in section.items():
+        assert value in _where(seen, name), f"vllm.{name}={value!r} did not reach vLLM: {seen}"
+
+
+def landed(config) -> dict:
+    """What vLLM receives from a config: LLM(...) kwargs, environment, SamplingParams kwargs, and whether
+    llem streams each request (per_token_timestamps)."""
+    return {
+        "engine": _kwargs.engine_kwargs(config, "/m"),
+        "env": _kwargs.engine_env(config),
+        "sampling": _kwargs.sampling_kwargs(config, batch(8, fixed=False)),
+        "stream": bool(config.section().per_token_timestamps),
+    }
+
+
+def _where(seen: dict, name: str) -> list:
+    """Every value vLLM received for the section field `name` (under its vLLM name)."""
+    engine = seen["engine"]
+    vllm_name = {**_kwargs.ENGINE_FIELDS, **_kwargs.SAMPLING_FIELDS}.get(name)
+    found = [engine.get(vllm_name), seen["sampling"].get(vllm_name)]
+    found.append((engine.get("compilation_config") or {}).get(_kwargs.COMPILATION_FIELDS.get(name)))
+    found.append((engine.get("speculative_config") or {}).get(_kwargs.SPECULATIVE_FIELDS.get(name)))
+    if name == "multiprocessing":
+        found.append(seen["env"].get("VLLM_ENABLE_V1_MULTIPROCESSING") != "0")
+    return found
+
+
+# Settings a sweep pairs with a field so the section's rules hold.
+_COMPANIONS = {
+    "speculative_model": {"speculative_method": "draft_model", "num_speculative_tokens": 2},
+    "num_speculative_tokens": {"speculative_method": "ngram"},
+    "prompt_lookup_min": {"speculative_method": "ngram", "num_speculative_tokens": 2, "prompt_lookup_max": 8},
+    "prompt_lookup_max": {"speculative_method": "ngram", "num_speculative_tokens": 2},
+    "speculative_method": {"num_speculative_tokens": 2, "speculative_model": "some/draft"},
+}
+
+
+@pytest.mark.parametrize("field", [f.name for f in msgspec.structs.fields(VLLMConfig)])
+def test_each_sweep_test_value_reaches_vllm(field):
+    """Introspection's test values are what a sweep tries: two different set values of a field must give vLLM
+    two different calls, or the sweep measures the same thing twice under two labels."""
+    from llem.config.introspect import get_backend_params
+
+    values = [v for v in get_backend_params("vllm")[f"vllm.{field}"].test_values if v is not None]
+    if field == "extra_runtime_args":
+        values = [{"max_num_seqs": 3}, {"max_num_seqs": 5}]  # a free-form mapping: no generated values
+    landings = {}
+    for value in values:
+        section = {**_COMPANIONS.get(field, {}), field: value}
+        if field == "speculative_method" and value in ("ngram", "ngram_gpu", "suffix"):
+            section.pop("speculative_model")
+        landings[repr(value)] = repr(landed(experiment(section)))
+    if len(landings) == 1:  # one set value: it must differ from leaving the field unset (if that validates)
+        try:
+            landings["unset"] = repr(landed(experiment(_COMPANIONS.get(field, {}))))
+        except ConfigError:
+            return  # the companions need the field: setting it is what makes the config run at all
+    same = [v for v, got in landings.items() if list(landings.values()).count(got) > 1]
+    assert same == [], f"vllm.{field}: {same} reach vLLM identically"
 
 
 # -- machine checks ---------------------------------------------------------------------------------------------------

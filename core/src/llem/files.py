@@ -39,3 +39,31 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def writable_dir_problem(path: str | Path) -> str | None:
+    """Why results cannot be written under `path` (a folder, created later if missing), or None if they can.
+
+    Probes the nearest existing folder with a real temp file (permissions, read-only mounts, a file in the
+    way), creating nothing that stays behind.
+    """
+    target = Path(path).expanduser()
+    probe = target
+    while not probe.exists():
+        if probe.parent == probe:
+            return f"{target}: no existing parent folder"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{target}: {probe} is not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=probe, prefix=".llem-probe-"):
+            pass
+    except OSError as exc:
+        return f"{target}: cannot write in {probe} ({exc.strerror or exc})"
+    return None
+
+
+def fallback_dir() -> Path:
+    """Where a finished result goes when its own output folder cannot be written: $LLEM_FALLBACK_DIR, else
+    a folder `llem-unsaved` in the system temp folder."""
+    return Path(os.environ.get("LLEM_FALLBACK_DIR") or Path(tempfile.gettempdir()) / "llem-unsaved")

@@ -6,6 +6,7 @@ Subcommands are imported only when invoked, so `llem --help` and `llem backends 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -21,6 +22,8 @@ COMMANDS = {
     "run": "llem.cli.run:run",
     "study": "llem.cli.study:study",
     "report": "llem.cli.report:report",
+    "results": "llem.cli.results:results",
+    "compare": "llem.cli.results:compare",
 }
 
 
@@ -37,7 +40,9 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version=None, package_name="llem-core", prog_name="llem", message="%(prog)s %(version)s")
+@click.version_option(
+    version=None, package_name="llem-core", prog_name="llem", message="%(prog)s %(version)s"
+)
 def cli() -> None:
     """llem: measure the energy, throughput and latency of LLM inference, for any backend."""
 
@@ -47,7 +52,17 @@ def main(argv: list[str] | None = None) -> Any:
     from llem.errors import UserError
 
     try:
-        return cli.main(args=argv, prog_name="llem", standalone_mode=False)
+        value = cli.main(args=argv, prog_name="llem", standalone_mode=False)
+        sys.stdout.flush()
+        return value
+    except OSError as exc:
+        if not _stdout_broken(exc):
+            raise
+        # stdout is a full disk, /dev/full or a closed pipe: say so once; what is still buffered drains
+        # into /dev/null at exit instead of raising a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        click.echo(f"llem: error: cannot write the output: {exc.strerror or exc}", err=True)
+        sys.exit(2)
     except UserError as exc:
         click.echo(f"llem: error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -61,3 +76,17 @@ def main(argv: list[str] | None = None) -> Any:
         hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
         click.echo(f"llem: error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)
+
+
+def _stdout_broken(exc: OSError) -> bool:
+    """True if `exc` came from writing to stdout (click.echo to stdout, or the final flush)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None and tb.tb_frame.f_locals.get("file") is sys.stdout:
+        return True
+    try:
+        sys.stdout.flush()
+    except OSError:
+        return True
+    return False

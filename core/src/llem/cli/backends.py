@@ -17,16 +17,26 @@ def backends() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_(as_json: bool) -> None:
     """List installed backend plugins with their status (ok / broken with its error / disabled)."""
-    from llem.plugins.manager import get_plugin_manager
+    from llem.plugins.manager import PluginStatus, get_plugin_manager
+    from llem.plugins.runtime import missing_runtime
 
-    statuses = sorted(get_plugin_manager().statuses.values(), key=lambda s: s.name)
+    plugins = get_plugin_manager()
+    statuses = sorted(plugins.statuses.values(), key=lambda s: s.name)
+    missing = {
+        s.name: missing_runtime(plugins, s.backend) for s in statuses if s.status == "ok" and s.backend
+    }
     if as_json:
-        echo_json([msgspec.to_builtins(s) for s in statuses])
+        echo_json([{**msgspec.to_builtins(s), "runtime_missing": missing.get(s.name, [])} for s in statuses])
         return
     if not statuses:
         click.echo("No backends installed. Install one, e.g. pip install llem-pytorch")
         return
-    rows = [(s.name, s.version, s.distribution, s.status, s.error or "") for s in statuses]
+
+    def shown(s: PluginStatus) -> str:
+        gone = missing.get(s.name)
+        return f"schema only ({', '.join(gone)} not installed)" if gone else s.status
+
+    rows = [(s.name, s.version, s.distribution, shown(s), s.error or "") for s in statuses]
     click.echo(table(["name", "version", "distribution", "status", "error"], rows))
 
 

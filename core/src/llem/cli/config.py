@@ -18,7 +18,12 @@ def config() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a field (repeatable).")
 def validate(files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
-    """Validate config FILES; each problem is one line naming the file and path. Exit 2 if any is invalid."""
+    """Validate config FILES; each problem is one line naming the file and path. Exit 2 if any is invalid.
+
+    A study file (one with a `base:` section) is planned as `llem study plan` does: it is ok when at least one
+    experiment is left to run on this machine.
+    """
+    from llem.config.load import read_file
     from llem.config.resolve import load_experiment
     from llem.errors import ConfigError, UserError
     from llem.plugins.manager import get_plugin_manager
@@ -27,6 +32,9 @@ def validate(files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     bad = 0
     for f in files:
         try:
+            if "base" in read_file(f):
+                click.echo(f"{f}: ok ({_validate_study(f, overrides, plugins)})")
+                continue
             load_experiment(f, overrides=overrides, plugins=plugins)
         except ConfigError as exc:
             bad += 1
@@ -39,6 +47,20 @@ def validate(files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
         click.echo(f"{f}: ok")
     if bad:
         raise SystemExit(2)
+
+
+def _validate_study(path: str, overrides: tuple[str, ...], plugins: object) -> str:
+    """Plan the study at `path` for this machine; a one-line summary, or UserError if nothing can run."""
+    from llem.errors import UserError
+    from llem.study.api import plan
+
+    if overrides:
+        raise UserError("--set applies to experiment configs; put a study's settings in its file")
+    manifest = plan(path, plugins=plugins)  # type: ignore[arg-type]
+    if not manifest.points:
+        reasons = sorted({p.reason for p in manifest.pruned})
+        raise UserError(f"every experiment of the study is pruned here: {'; '.join(reasons)}")
+    return f"study: {len(manifest.points)} experiments, {len(manifest.pruned)} pruned on this machine"
 
 
 @config.command("show")

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import click
 
-from llem.cli.output import table
+from llem.cli.output import echo_json, table
 
 
 @click.command()
-def models() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def models(as_json: bool) -> None:
     """List bundled architectures usable as model: random:NAME (random weights, no download)."""
     from llem.models import list_architectures, model_info
 
     rows = []
     for name, description in list_architectures().items():
         info = model_info(f"random:{name}")
-        rows.append((f"random:{name}", f"{info.n_params / 1e6:,.1f} M", description))
-    click.echo(table(["model", "parameters", "description"], rows))
+        rows.append({"model": f"random:{name}", "n_params": info.n_params, "description": description})
+    if as_json:
+        echo_json(rows)
+        return
+    shown = [(r["model"], f"{r['n_params'] / 1e6:,.1f} M", r["description"]) for r in rows]
+    click.echo(table(["model", "parameters", "description"], shown))

@@ -19,8 +19,18 @@ import click
 def report(study_dir: str, output: str | None, runs: str | None) -> None:
     """Render STUDY_DIR (a `llem study run` folder) as HTML: Pareto front, per-parameter plots, power over
     time."""
+    from pathlib import Path
+
+    from llem.errors import UserError
+    from llem.files import writable_dir_problem
     from llem.report.html import render_report
 
+    target = Path(output) if output else Path(study_dir) / "report.html"
+    if (problem := writable_dir_problem(target.parent)) is not None:
+        raise UserError(f"cannot write the report: {problem}")
     chosen = [r.strip() for r in runs.split(",") if r.strip()] if runs else None
-    path = render_report(study_dir, power_runs=chosen, output=output)
+    try:
+        path = render_report(study_dir, power_runs=chosen, output=output)
+    except OSError as exc:
+        raise UserError(f"cannot write the report {target}: {exc.strerror or exc}") from None
     click.echo(f"report: {path}")

@@ -13,6 +13,7 @@ def study() -> None:
 @study.command("plan")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
+    "-o",
     "--output",
     "output",
     type=click.Path(file_okay=False),
@@ -46,11 +47,19 @@ def plan(
         click.echo(msgspec.json.format(msgspec.json.encode(data), indent=2))
     else:
         click.echo(plan_text(manifest, est))
+    if not manifest.points:
+        from llem.errors import UserError
+
+        reasons = sorted({p.reason for p in manifest.pruned})
+        raise UserError(
+            f"every experiment of the study is pruned on this machine: {'; '.join(reasons)}", source=file
+        )
 
 
 @study.command("run")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option(
+    "-o",
     "--output",
     type=click.Path(file_okay=False),
     help="Study folder to create (default: a timestamped folder under the study's output_dir).",
@@ -61,7 +70,8 @@ def plan(
     help="Continue the study in this folder; completed runs are not run again (FILE is then optional).",
 )
 @click.option("--retry-failed", is_flag=True, help="With --resume: run failed experiments again too.")
-def run(file: str | None, output: str | None, resume: str | None, retry_failed: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="At the end, print the study's manifest as JSON.")
+def run(file: str | None, output: str | None, resume: str | None, retry_failed: bool, as_json: bool) -> None:
     """Run study FILE: every experiment in its own process; failures are recorded and the study goes on."""
     from llem.study.api import run as run_study
     from llem.study.render import ProgressView
@@ -79,13 +89,35 @@ def run(file: str | None, output: str | None, resume: str | None, retry_failed: 
             f"llem: study interrupted ({exc}); continue it with: llem study run --resume DIR", err=True
         )
         raise SystemExit(130) from None
+    except OSError as exc:  # the study folder stopped being writable (full disk, read-only remount)
+        from llem.errors import UserError
+
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise UserError(
+            f"the study folder cannot be written: {exc.strerror or exc}{where}; finished runs are kept, "
+            "continue with: llem study run --resume DIR once there is space"
+        ) from None
     counts: dict[str, int] = {}
     for r in manifest.runs:
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    click.echo(f"study {manifest.status}: {summary}")
-    click.echo(
-        f"results: {folder}  (tables in {folder / 'summary'}; llem report {folder} renders the report)"
-    )
+    if as_json:
+        import msgspec
+
+        click.echo(
+            msgspec.json.format(
+                msgspec.json.encode({"folder": str(folder), **msgspec.to_builtins(manifest)}), indent=2
+            )
+        )
+    else:
+        from llem.study.table import aggregate_rows, run_rows
+
+        for row in aggregate_rows(run_rows(folder, manifest), manifest):
+            if row.get("notes"):
+                click.echo(f"note: {row['point_id']}: {row['notes']}")
+        click.echo(f"study {manifest.status}: {summary}")
+        click.echo(
+            f"results: {folder}  (tables in {folder / 'summary'}; llem report {folder} renders the report)"
+        )
     if manifest.status != "complete":
         raise SystemExit(1)

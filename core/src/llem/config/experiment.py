@@ -46,7 +46,9 @@ class ExperimentBase(Section):
             "with random weights (llem models lists them; no download needed)."
         ),
     ]
-    backend: Annotated[str, Meta(description="Inference backend (llem backends list shows the installed ones).")]
+    backend: Annotated[
+        str, Meta(description="Inference backend (llem backends list shows the installed ones).")
+    ]
     name: Annotated[str | None, Meta(description="Experiment name, used for the result folder.")] = None
     precision: Annotated[Precision, Meta(description="Weight and activation dtype.")] = "bf16"
     n_prompts: Annotated[int, Meta(ge=1, description="Prompts in the measured window.")] = 32
@@ -71,7 +73,29 @@ class ExperimentBase(Section):
     measurement: Annotated[MeasurementConfig, Meta(description="Measurement method.")] = msgspec.field(
         default_factory=MeasurementConfig
     )
-    output_dir: Annotated[str, Meta(description="Folder under which the result folder is written.")] = "results"
+    output_dir: Annotated[str, Meta(description="Folder under which the result folder is written.")] = (
+        "results"
+    )
+    carbon_intensity_g_per_kwh: Annotated[
+        Annotated[float, Meta(ge=0)] | None,
+        Meta(
+            description="Grid carbon intensity (gCO2e per kWh) to turn the measured energy into emissions "
+            "(None: $LLEM_CARBON_INTENSITY_G_PER_KWH, else not reported). No network lookup; not hashed.",
+            examples=[350.0],
+        ),
+    ] = None
+    price_per_kwh: Annotated[
+        Annotated[float, Meta(ge=0)] | None,
+        Meta(
+            description="Electricity price per kWh to turn the measured energy into a cost (None: "
+            "$LLEM_PRICE_PER_KWH, else not reported). Not hashed.",
+            examples=[0.25],
+        ),
+    ] = None
+    currency: Annotated[
+        str | None,
+        Meta(description="Label for price_per_kwh's currency, e.g. EUR (None: $LLEM_CURRENCY). Not hashed."),
+    ] = None
     passthrough_kwargs: Annotated[
         dict[str, Any] | None,
         Meta(

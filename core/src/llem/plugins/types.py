@@ -81,6 +81,9 @@ class Capabilities(msgspec.Struct, kw_only=True, frozen=True):
     runs_on_cpu: bool = False
     ahead_of_time_build: bool = False
     per_token_timestamps: bool = False
+    # Modules the backend imports to run (never imported to check: importlib.util.find_spec). Missing ones make
+    # the backend "schema only": its config validates, nothing can run (`llem backends list` says which).
+    runtime_modules: tuple[str, ...] = ()
 
 
 class GpuInfo(msgspec.Struct, kw_only=True, frozen=True):

@@ -116,6 +116,11 @@ def _page(
         )
     parts.append("<h2>Configurations</h2>")
     parts.append(_aggregate_table(agg, manifest.varied, set(_front_ids(agg))))
+    noted = [r for r in agg if r.get("notes")]
+    if noted:
+        parts.append("<ul class='notes'>")
+        parts += [f"<li><b>{e(r['point_id'])}</b>: {e(r['notes'])}</li>" for r in noted]
+        parts.append("</ul>")
     parts.append("<h2>Plots</h2>")
     for p in plots:
         parts.append(_figure_html(p))
@@ -182,6 +187,8 @@ def _aggregate_table(agg: Sequence[Mapping[str, Any]], varied: Sequence[str], fr
             text = (
                 "—" if mean is None else fmt.format(mean) + (f" ± {fmt.format(ci)}" if ci is not None else "")
             )
+            if mean is not None and ci is not None and mean - ci < 0:
+                text += " (≥ 0)"  # the interval is clipped at the physical limit
             cells += f"<td>{e(text)}</td>"
         cls = " class='front'" if r["point_id"] in front else ""
         mark = " ★" if r["point_id"] in front else ""
@@ -192,7 +199,8 @@ def _aggregate_table(agg: Sequence[Mapping[str, Any]], varied: Sequence[str], fr
     out.append(
         "</table><p class='meta'>★ on the Pareto front. ± is the half-width of the 95% confidence interval "
         "of "
-        "the mean over cycles (Student t); none is shown for a single cycle.</p>"
+        "the mean over cycles (Student t); none is shown for a single cycle. An interval that would reach "
+        "below zero is clipped there (≥ 0): no metric here can be negative.</p>"
     )
     return "".join(out)
 

@@ -28,16 +28,56 @@ class Plot:
 
 def _figure(width: float = 7.5, height: float = 4.8) -> Any:
     try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise UserError("llem report needs matplotlib: pip install 'llem-core[report]'") from None
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)  # a renderer, so label placement can measure text before saving
+    return fig
 
 
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def clipped_errors(means: Sequence[float], halfwidths: Sequence[float | None]) -> list[list[float]]:
+    """Asymmetric error bars [below, above] for mean ± CI half-width, clipped at 0: every metric plotted
+    (energy, throughput, latency) is non-negative, so an interval never reaches below zero."""
+    below = [min(h or 0.0, max(m, 0.0)) for m, h in zip(means, halfwidths, strict=True)]
+    above = [h or 0.0 for h in halfwidths]
+    return [below, above]
+
+
+def place_labels(ax: Any, xs: Sequence[float], ys: Sequence[float], labels: Sequence[str]) -> list[Any]:
+    """Annotate each point with its label, trying offsets around it so no two labels overlap (a label that
+    fits nowhere keeps the first offset). Returns the annotations."""
+    fig = ax.figure
+    fig.canvas.draw()  # settle the axes limits, so positions in pixels are final
+    renderer = fig.canvas.get_renderer()
+    offsets = [(5, 5), (5, -13), (-7, 5), (-7, -13), (5, 14), (5, -22), (-7, 14), (-7, -22)]
+    placed: list[Any] = []
+    boxes: list[Any] = []
+    for x, y, label in zip(xs, ys, labels, strict=True):
+        text = None
+        for dx, dy in offsets:
+            ha = "left" if dx > 0 else "right"
+            candidate = ax.annotate(
+                label, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=8, ha=ha
+            )
+            box = candidate.get_window_extent(renderer).expanded(1.05, 1.1)
+            if not any(box.overlaps(b) for b in boxes):
+                text = candidate
+                break
+            candidate.remove()
+        if text is None:
+            text = ax.annotate(label, (x, y), textcoords="offset points", xytext=offsets[0], fontsize=8)
+            box = text.get_window_extent(renderer)
+        boxes.append(box)
+        placed.append(text)
+    return placed
 
 
 def energy_measured(agg: Sequence[Mapping[str, Any]]) -> bool:
@@ -56,8 +96,8 @@ def efficiency_plot(agg: Sequence[Mapping[str, Any]], not_measured_reason: str |
         return None
     xs = [float(r["output_tokens_per_s_mean"]) for r in rows]
     ys = [float(r[f"{ykey}_mean"]) for r in rows]
-    xerr = [r.get("output_tokens_per_s_ci95") or 0.0 for r in rows]
-    yerr = [r.get(f"{ykey}_ci95") or 0.0 for r in rows]
+    xerr = clipped_errors(xs, [r.get("output_tokens_per_s_ci95") for r in rows])
+    yerr = clipped_errors(ys, [r.get(f"{ykey}_ci95") for r in rows])
     front = pareto_front(xs, ys)
     fig = _figure()
     ax = fig.add_subplot()
@@ -83,8 +123,6 @@ def efficiency_plot(agg: Sequence[Mapping[str, Any]], not_measured_reason: str |
         zorder=4,
         label="Pareto front",
     )
-    for x, y, r in zip(xs, ys, rows, strict=True):
-        ax.annotate(r["point_id"], (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
     ax.set_xlabel("output throughput (tokens/s)")
     if with_energy:
         ax.set_ylabel("energy per output token (J)")
@@ -104,7 +142,9 @@ def efficiency_plot(agg: Sequence[Mapping[str, Any]], not_measured_reason: str |
         )
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
+    ax.set_ylim(bottom=0)
     ax.legend(loc="best", fontsize=8)
+    place_labels(ax, xs, ys, [r["point_id"] for r in rows])
     return Plot(title=title, caption=caption, png=_png(fig))
 
 
@@ -137,10 +177,11 @@ def parameter_plots(agg: Sequence[Mapping[str, Any]], varied: Sequence[str]) -> 
                     continue
                 offset = (g - (len(groups) - 1) / 2) * 0.08 if len(groups) > 1 else 0.0
                 xs = [values.index(_key(r.get(param))) + offset for r in mine]
+                means = [r[f"{metric}_mean"] for r in mine]
                 ax.errorbar(
                     xs,
-                    [r[f"{metric}_mean"] for r in mine],
-                    yerr=[r.get(f"{metric}_ci95") or 0 for r in mine],
+                    means,
+                    yerr=clipped_errors(means, [r.get(f"{metric}_ci95") for r in mine]),
                     fmt="o-" if len(groups) <= 8 else "o",
                     capsize=3,
                     label=group if len(groups) <= 8 else None,

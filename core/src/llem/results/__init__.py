@@ -1,6 +1,6 @@
 """Experiment results: the result Struct, metric computations, atomic writers and the reader."""
 
-from llem.results.load import load_result
+from llem.results.load import load, load_result
 from llem.results.schema import SCHEMA_VERSION, Energy, ExperimentResult, LatencyStats, Metrics, Timings
 
 __all__ = [
@@ -10,5 +10,6 @@ __all__ = [
     "LatencyStats",
     "Metrics",
     "Timings",
+    "load",
     "load_result",
 ]

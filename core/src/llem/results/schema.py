@@ -127,6 +127,19 @@ class Energy(_Block):
         bool, Meta(description="Window shorter than measurement.min_window_periods counter periods.")
     ] = False
     min_window_s: float | None = None
+    carbon_intensity_g_per_kwh: Annotated[
+        float | None, Meta(description="Grid carbon intensity used for carbon_g_co2e (gCO2e/kWh).")
+    ] = None
+    carbon_g_co2e: Annotated[
+        float | None, Meta(description="total_j as emissions: kWh × carbon_intensity_g_per_kwh (gCO2e).")
+    ] = None
+    price_per_kwh: Annotated[float | None, Meta(description="Electricity price used for cost, per kWh.")] = (
+        None
+    )
+    cost: Annotated[
+        float | None, Meta(description="total_j as money: kWh × price_per_kwh (in currency).")
+    ] = None
+    currency: str | None = None
 
 
 class Metrics(_Block):

@@ -2,31 +2,56 @@
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from typing import TYPE_CHECKING
-
-from llem.cli.output import table
 
 if TYPE_CHECKING:
     from llem.results.schema import ExperimentResult, LatencyStats
 
 
+def fmt(value: float, digits: int = 4) -> str:
+    """`digits` significant digits, never in exponent form for the numbers a run produces: 1310.4 -> '1,310',
+    0.0123 -> '0.0123'; very small values (< 1e-4) keep the exponent, where it is the readable form."""
+    if value != 0 and abs(value) < 1e-4:
+        return f"{value:.{digits - 1}e}"
+    if abs(value) >= 10 ** (digits - 1):
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
 def _num(value: float | None, unit: str = "", digits: int = 4) -> str:
     if value is None:
         return "—"
-    return f"{value:.{digits}g}{unit}"
+    return f"{fmt(value, digits)}{unit}"
 
 
 def _lat(stats: LatencyStats, scale: float = 1000.0) -> str:
-    if stats.mean is None:
+    if stats.mean is None or stats.p50 is None or stats.p90 is None or stats.p99 is None:
         return "—"
     return (
-        f"mean {stats.mean * scale:.3g}  p50 {stats.p50 * scale:.3g}  p90 {stats.p90 * scale:.3g}  "  # type: ignore[operator]
-        f"p99 {stats.p99 * scale:.3g} ms"  # type: ignore[operator]
+        f"mean {fmt(stats.mean * scale, 3)}  p50 {fmt(stats.p50 * scale, 3)}  "
+        f"p90 {fmt(stats.p90 * scale, 3)}  p99 {fmt(stats.p99 * scale, 3)} ms"
     )
 
 
-def summary(result: ExperimentResult) -> str:
-    """The summary table `llem run` prints: energy as 'not measured (why)' when it was not measured."""
+def _listing(rows: list[tuple[str, str]], width: int) -> str:
+    """Key/value lines; a value too long for `width` wraps under itself instead of running off the edge."""
+    key_w = max(len(k) for k, _ in rows)
+    room = max(width - key_w - 2, 20)
+    lines = []
+    for key, value in rows:
+        wrapped = textwrap.wrap(value, room, break_on_hyphens=False, break_long_words=False) or [""]
+        lines.append(f"{key.ljust(key_w)}  {wrapped[0]}".rstrip())
+        lines += [f"{'':{key_w}}  {more}" for more in wrapped[1:]]
+    return "\n".join(lines)
+
+
+def summary(result: ExperimentResult, *, width: int | None = None) -> str:
+    """The summary `llem run` prints: energy as 'not measured (why)' when it was not measured.
+
+    width: wrap to this many columns (default: the terminal's width, 100 when not a terminal)."""
+    width = width or shutil.get_terminal_size((100, 24)).columns
     e, mt, t = result.energy, result.metrics, result.timings
     rows: list[tuple[str, str]] = [
         ("experiment", result.experiment_id),
@@ -34,7 +59,7 @@ def summary(result: ExperimentResult) -> str:
         ("model / backend", f"{result.model} / {result.backend}"),
         (
             "requests",
-            f"{mt.n_requests} in {mt.n_batches} batches of {mt.batch_size}"
+            f"{mt.n_requests} in {mt.n_batches} batch{'es' if mt.n_batches != 1 else ''} of {mt.batch_size}"
             + (f", {mt.window_repetitions} passes" if (mt.window_repetitions or 1) > 1 else "")
             if mt.n_requests
             else "—",
@@ -54,26 +79,38 @@ def summary(result: ExperimentResult) -> str:
     else:
         scope = f"{e.sampler}, {e.scope}, {len(e.devices)} device{'s' if len(e.devices) != 1 else ''}"
         bound = (
-            f"± {e.total_j_bound:.2g} J" if e.total_j_bound is not None else "J (± unknown: unaligned edges)"
+            f"± {fmt(e.total_j_bound, 2)} J"
+            if e.total_j_bound is not None
+            else "J (± unknown: unaligned edges)"
         )
-        rows.append(("energy (total)", f"{e.total_j:.4g} {bound}  [{scope}]"))
+        rows.append(("energy (total)", f"{_num(e.total_j)} {bound}  [{scope}]"))
         if e.dynamic_j is not None:
             rows.append(
                 (
                     "energy (dynamic)",
-                    f"{e.dynamic_j:.4g} J above idle {e.idle_power_w:.4g} W ({e.baseline_source})",
+                    f"{fmt(e.dynamic_j)} J above idle {_num(e.idle_power_w)} W ({e.baseline_source})",
                 )
             )
         else:
             rows.append(("energy (dynamic)", "— (no idle baseline)"))
         rows.append(("mean power", _num(e.mean_power_w, " W")))
+        if e.carbon_g_co2e is not None:
+            rows.append(
+                (
+                    "emissions",
+                    f"{fmt(e.carbon_g_co2e, 3)} gCO2e at {fmt(e.carbon_intensity_g_per_kwh or 0)} g/kWh",
+                )
+            )
+        if e.cost is not None:
+            unit = f" {e.currency}" if e.currency else ""
+            rows.append(("energy cost", f"{fmt(e.cost, 3)}{unit} at {fmt(e.price_per_kwh or 0)}{unit}/kWh"))
         if mt.energy_per_output_token_j is not None:
             rows.append(
                 (
                     "J / output token",
-                    f"{mt.energy_per_output_token_j:.4g}"
+                    fmt(mt.energy_per_output_token_j)
                     + (
-                        f"  (dynamic {mt.dynamic_energy_per_output_token_j:.4g})"
+                        f"  (dynamic {fmt(mt.dynamic_energy_per_output_token_j)})"
                         if mt.dynamic_energy_per_output_token_j is not None
                         else ""
                     ),
@@ -85,21 +122,24 @@ def summary(result: ExperimentResult) -> str:
         if e.phase_split is not None:
             if e.phase_bound_j is not None:
                 decode_bound = e.phase_bound_j + (e.total_j_bound or 0.0)
-                value = f"{e.prefill_j:.4g} ± {e.phase_bound_j:.2g} / {e.decode_j:.4g} ± {decode_bound:.2g} J"
+                value = (
+                    f"{_num(e.prefill_j)} ± {fmt(e.phase_bound_j, 2)} / "
+                    f"{_num(e.decode_j)} ± {fmt(decode_bound, 2)} J"
+                )
             else:
-                value = f"{e.prefill_j:.4g} / {e.decode_j:.4g} J"
+                value = f"{_num(e.prefill_j)} / {_num(e.decode_j)} J"
             rows.append((f"prefill / decode ({e.phase_split})", value))
         if mt.prefill_energy_per_input_token_j is not None and mt.decode_energy_per_output_token_j is not None:
             dyn = ""
             if mt.dynamic_prefill_energy_per_input_token_j is not None:
                 dyn = (
-                    f"  (dynamic {mt.dynamic_prefill_energy_per_input_token_j:.4g} / "
+                    f"  (dynamic {fmt(mt.dynamic_prefill_energy_per_input_token_j)} / "
                     f"{_num(mt.dynamic_decode_energy_per_output_token_j)})"
                 )
             rows.append(
                 (
                     "J / input token (prefill) / J / output token (decode)",
-                    f"{mt.prefill_energy_per_input_token_j:.4g} / {mt.decode_energy_per_output_token_j:.4g}{dyn}",
+                    f"{fmt(mt.prefill_energy_per_input_token_j)} / {fmt(mt.decode_energy_per_output_token_j)}{dyn}",
                 )
             )
     if mt.peak_memory_mib is not None:
@@ -108,10 +148,12 @@ def summary(result: ExperimentResult) -> str:
         rows.append(
             ("MFU / MBU", f"{mt.mfu:.2%} / {mt.mbu:.2%}" if mt.mbu is not None else f"{mt.mfu:.2%} / —")
         )
-    rows.append(
-        ("load / warm-up", f"{_num(t.load_s, ' s')} / {_num(t.warmup_s, ' s')} ({t.warmup_batches} batches)")
-    )
-    text = table(["", ""], rows).split("\n", 2)[2]  # no header lines: a two-column key/value listing
+    warm = f" ({t.warmup_batches} batch{'es' if t.warmup_batches != 1 else ''})" if t.warmup_batches else ""
+    rows.append(("load / warm-up", f"{_num(t.load_s, ' s')} / {_num(t.warmup_s, ' s')}{warm}"))
+    text = _listing(rows, width)
     if result.notes:
-        text += "\nnotes:\n" + "\n".join(f"  - {n}" for n in result.notes)
+        notes = [
+            textwrap.fill(n, width, initial_indent="  - ", subsequent_indent="    ") for n in result.notes
+        ]
+        text += "\nnotes:\n" + "\n".join(notes)
     return text

@@ -20,13 +20,12 @@ from typing import Any
 import msgspec
 import yaml
 
-from llem.files import UMASK, write_bytes_atomic
+from llem.files import UMASK, fallback_dir, write_bytes_atomic
 from llem.results.schema import ExperimentResult
 
 RESULT_FILE = "result.json"
 CONFIG_FILE = "config.yaml"
 STAGING_PREFIX = ".staging-"
-
 
 
 def experiment_id(name: str | None, model: str, backend: str, config_hash: str, when: datetime) -> str:
@@ -91,6 +90,27 @@ def write_experiment(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final
+
+
+def write_experiment_or_fallback(
+    output_dir: Path,
+    result: ExperimentResult,
+    *,
+    timeseries: tuple[Sequence[Mapping[str, Any]], Sequence[str]] | None,
+) -> Path:
+    """write_experiment, and if output_dir cannot be written (full disk, removed folder, read-only mount),
+    the same folder under fallback_dir() with a note saying why: a finished measurement is never lost."""
+    try:
+        return write_experiment(output_dir, result, timeseries=timeseries)
+    except OSError as exc:
+        spare = fallback_dir()
+        if spare.resolve() == output_dir.resolve():
+            raise
+        reason = " ".join(str(exc).split())
+        result.notes.append(
+            f"could not write the result under {output_dir} ({reason}); saved under {spare} instead"
+        )
+        return write_experiment(spare, result, timeseries=timeseries)
 
 
 def _free_name(output_dir: Path, stem: str) -> Path:

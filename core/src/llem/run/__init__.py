@@ -1,6 +1,12 @@
-"""The experiment lifecycle and its Python API: `run_experiment(config) -> ExperimentResult`."""
+"""The experiment lifecycle and its Python API: `run_experiment(config) -> ExperimentResult`.
 
+The package is also callable: `llem.run(config_or_path, overrides=..., output_dir=...)` is `llem.run.api.run`.
+"""
+
+from llem._callable import make_callable
 from llem.run.lifecycle import run_experiment
 from llem.run.progress import ProgressEvent
 
 __all__ = ["ProgressEvent", "run_experiment"]
+
+make_callable(__name__, "llem.run.api:run")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -11,10 +12,13 @@ import msgspec
 import llem
 from llem.config.resolve import config_hash, to_dict
 from llem.results import metrics as m
+from llem.results.footprint import footprint, rate
 from llem.results.schema import DeviceEnergy, Energy, ExperimentResult, Metrics, Timings
+from llem.results.window_checks import batch_spread_note, short_output_note
 from llem.results.write import experiment_id
 
 if TYPE_CHECKING:
+    from llem.config.experiment import ExperimentBase
     from llem.measure.telemetry import TelemetrySample
     from llem.run.lifecycle import RunState, WindowRecord
 
@@ -32,6 +36,7 @@ def assemble(state: RunState) -> ExperimentResult:
     if rec is not None and rec.outputs and state.error is None:
         metrics, energy = _window_metrics(state, rec, metrics, energy, notes)
     notes += [n for n in state.meter.notes if n not in notes]
+    energy = _footprint(config, energy)
     environment = dict(state.environment)
     if state.end_temperatures_c:
         environment["temperatures_end_c"] = {str(k): v for k, v in state.end_temperatures_c.items()}
@@ -63,6 +68,53 @@ def assemble(state: RunState) -> ExperimentResult:
         prompts_source=state.prompts_source,
         notes=notes,
         unvalidated=_unvalidated(config),
+    )
+
+
+def refused_result(config: ExperimentBase, error: str, started_at: datetime) -> ExperimentResult:
+    """The result of a run refused before anything loaded (status failed, the one-line reason, no metrics):
+    what a study records for it, where a single `llem run` writes nothing and exits 2."""
+    chash = config_hash(config)
+    return ExperimentResult(
+        llem_version=llem.__version__,
+        experiment_id=experiment_id(config.name, config.model, config.backend, chash, started_at),
+        name=config.name,
+        config_hash=chash,
+        config=to_dict(config),
+        backend=config.backend,
+        model=config.model,
+        status="failed",
+        error=error,
+        started_at=started_at.isoformat(timespec="seconds"),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        packages={"llem-core": llem.__version__},
+        energy=Energy(measured=False, not_measured_reason="the run was refused before it started"),
+        notes=["refused before loading: nothing was measured"],
+        unvalidated=_unvalidated(config),
+    )
+
+
+def _footprint(config: ExperimentBase, energy: Energy) -> Energy:
+    """The measured energy as gCO2e and cost, at the rates the config or the environment give."""
+    intensity, price, currency = footprint_rates(config)
+    grams, cost = footprint(energy.total_j, intensity, price)
+    return msgspec.structs.replace(
+        energy,
+        carbon_intensity_g_per_kwh=intensity,
+        carbon_g_co2e=grams,
+        price_per_kwh=price,
+        cost=cost,
+        currency=currency if price is not None else None,
+    )
+
+
+def footprint_rates(config: ExperimentBase) -> tuple[float | None, float | None, str | None]:
+    """(gCO2e/kWh, price/kWh, currency) from the config, else LLEM_CARBON_INTENSITY_G_PER_KWH,
+    LLEM_PRICE_PER_KWH and LLEM_CURRENCY; a malformed variable is a UserError (the lifecycle asks before anything loads)."""
+    return (
+        rate(config.carbon_intensity_g_per_kwh, "LLEM_CARBON_INTENSITY_G_PER_KWH"),
+        rate(config.price_per_kwh, "LLEM_PRICE_PER_KWH"),
+        config.currency or os.environ.get("LLEM_CURRENCY") or None,
     )
 
 
@@ -99,6 +151,15 @@ def _window_metrics(
             f"the others {len(rec.outputs[0].requests)}"
             " (n_prompts is not a multiple of the batch size)"
         )
+    # Anything that makes this window unlike what its configuration should give (see results.window_checks).
+    sizes = [len(out.requests) for out in rec.outputs]
+    config = state.config
+    for note in (
+        batch_spread_note(rec.durations_s, sizes),
+        short_output_note(output_tokens, len(requests), config.max_output_tokens, config.fixed_output_length),
+    ):
+        if note is not None:
+            notes.append(note)
 
     energy, per_token = _window_energy(state, rec, energy, input_tokens, output_tokens, notes)
     flops, bytes_moved, mfu, mbu, peak_source = _utilisation(state, rec, window_s, notes)

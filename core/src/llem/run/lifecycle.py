@@ -99,12 +99,17 @@ def run_experiment(
     """Run one experiment and write its result folder; returns the result (status "ok" or "failed").
 
     output_dir: where the result folder goes (default: config.output_dir). Raises UserError, writing nothing,
-    when the config cannot run on this machine.
+    when the config cannot run on this machine or output_dir cannot be written. If writing fails at the end
+    anyway, the result goes under llem.files.fallback_dir() with a note; the "write" done event's detail
+    names the folder written.
     """
     from llem.config.validate import validate_experiment
+    from llem.models.where import model_problems
+    from llem.files import writable_dir_problem
     from llem.measure.devices import detect_devices
     from llem.measure.energy import open_meter
     from llem.prompts import load_prompts
+    from llem.run.assemble import footprint_rates
 
     if plugins is None:
         from llem.plugins.manager import get_plugin_manager
@@ -115,9 +120,13 @@ def run_experiment(
     emit(ProgressEvent(stage="validate", state="start"))
     device = detect_devices()
     backend = plugins.backend(config.backend)
-    problems = validate_experiment(config, device, plugins)
+    problems = model_problems(config.model) + validate_experiment(config, device, plugins)
     if problems:
         raise UserError(f"this config cannot run here: {'; '.join(problems)}")
+    footprint_rates(config)  # a malformed LLEM_PRICE_PER_KWH (...) is refused now, not after the run
+    unwritable = writable_dir_problem(output_dir or config.output_dir)
+    if unwritable is not None:
+        raise UserError(f"output folder is not writable: {unwritable}")
     caps = backend.capabilities()
     prompt_set = load_prompts(config)
     gpu_indices = _gpu_indices(config, device)
@@ -456,7 +465,7 @@ def _torch_cuda() -> Any:
 def _finish(state: RunState, output_dir: str | Path | None, emit: Progress) -> ExperimentResult:
     from llem.measure.environment import gpu_temperatures
     from llem.measure.telemetry import throttle_events
-    from llem.results.write import write_experiment
+    from llem.results.write import write_experiment_or_fallback
     from llem.run.assemble import assemble, timeseries_table
 
     if state.gpu_indices:
@@ -468,6 +477,8 @@ def _finish(state: RunState, output_dir: str | Path | None, emit: Progress) -> E
     table = None
     if state.config.measurement.timeseries:
         table = timeseries_table(state.window.samples if state.window else [], state.window)
-    folder = write_experiment(Path(output_dir or state.config.output_dir), result, timeseries=table)
+    folder = write_experiment_or_fallback(
+        Path(output_dir or state.config.output_dir), result, timeseries=table
+    )
     emit(ProgressEvent(stage="write", state="done", detail=str(folder)))
     return result

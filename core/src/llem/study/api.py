@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from llem.errors import UserError
 from llem.study.config import load_study_config
 from llem.study.manifest import StudyManifest, load_manifest, save_manifest
-from llem.study.plan import plan_study
+from llem.study.planning import plan_study
 
 if TYPE_CHECKING:
     from llem.plugins.manager import LlemPlugins
@@ -20,17 +20,23 @@ def plan(
     path: str | Path, *, plugins: LlemPlugins | None = None, device: DeviceInfo | None = None
 ) -> StudyManifest:
     """Expand the study file at `path` for this machine, running nothing: points, pruned, duplicates, runs."""
+    from llem.errors import ConfigError
     from llem.measure.devices import detect_devices
     from llem.plugins.manager import get_plugin_manager
 
     study, base, _ = load_study_config(path)
-    return plan_study(
-        study,
-        base,
-        plugins=plugins or get_plugin_manager(),
-        device=device or detect_devices(),
-        study_file=path,
-    )
+    try:
+        return plan_study(
+            study,
+            base,
+            plugins=plugins or get_plugin_manager(),
+            device=device or detect_devices(),
+            study_file=path,
+        )
+    except ConfigError as exc:
+        if exc.source is None:  # a path inside the study file: name the file too
+            raise ConfigError(exc.message, source=str(path)) from None
+        raise
 
 
 def run(
@@ -65,6 +71,13 @@ def run(
                 "no experiment left to run: every combination was pruned (llem study plan shows why)",
                 source=str(path),
             )
+        from llem.files import writable_dir_problem
+
+        parent = (
+            Path(output) if output is not None else Path(str(manifest.study.get("output_dir", "studies")))
+        )
+        if (problem := writable_dir_problem(parent)) is not None:
+            raise UserError(f"the study folder cannot be written: {problem}", source=str(path))
         study_dir = new_study_dir(manifest, output, str(manifest.study.get("output_dir", "studies")))
         save_manifest(study_dir, manifest)
     return run_study(manifest, study_dir, progress=progress, retry_failed=retry_failed), study_dir

@@ -140,7 +140,16 @@ def study_from_dict(
 
 
 def check_study(study: StudyConfig, *, source: str | None) -> None:
-    """Rules msgspec cannot state: non-empty axes, zipped groups of equal length, no axis given twice."""
+    """Rules msgspec cannot state: a name that is one folder name, non-empty axes, zipped groups of equal
+    length, no axis given twice."""
+    if study.name is not None and (
+        not study.name.strip() or study.name in (".", "..") or any(c in study.name for c in "/\\\0")
+    ):
+        raise ConfigError(
+            f"$.name: {study.name!r} is not a folder name (the study folder is output_dir/<name>-<time>; "
+            "no '/', '\\' or '..')",
+            source=source,
+        )
     seen: dict[str, str] = {}
     for path, values in study.sweep.items():
         where = f"$.sweep.{path}"

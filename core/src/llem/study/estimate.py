@@ -13,8 +13,25 @@ from llem.study.manifest import MANIFEST, StudyManifest, load_manifest
 from llem.study.table import run_rows
 
 # Stated assumptions when nothing has been measured yet (said in the plan's output, never hidden).
-ROUGH_OVERHEAD_S = 30.0  # worker start-up, model load, warm-up bookkeeping, baseline
+ROUGH_OVERHEAD_S = 30.0  # worker start-up, model load, warm-up bookkeeping, baseline: a model of unknown size
+ROUGH_START_S = (
+    10.0  # worker start-up (torch import), warm-up bookkeeping, baseline: a model of known size ...
+)
+ROUGH_LOAD_S_PER_GB = 2.0  # ... plus loading its weights
 ROUGH_OUTPUT_TOKENS_PER_S = 100.0
+
+
+def rough_overhead_s(config: Mapping[str, Any]) -> float:
+    """The stated guess of a run's time outside generation: start-up plus weight loading where the model's
+    size is known (bundled random: architectures), else ROUGH_OVERHEAD_S."""
+    from llem.models.info import model_info
+
+    try:
+        n_params = model_info(str(config.get("model"))).n_params
+    except Exception:  # a hub id or local path: its size is not known before loading
+        return ROUGH_OVERHEAD_S
+    bytes_per_param = 4 if config.get("precision") == "fp32" else 2
+    return ROUGH_START_S + ROUGH_LOAD_S_PER_GB * n_params * bytes_per_param / 1e9
 
 
 class Estimate(msgspec.Struct, kw_only=True):
@@ -86,11 +103,21 @@ def estimate(
             kinds.add("rate")
         else:
             tps = output_tokens_per_s or ROUGH_OUTPUT_TOKENS_PER_S
-            over = ROUGH_OVERHEAD_S if overhead_s is None else overhead_s
+            over = rough_overhead_s(p.config) if overhead_s is None else overhead_s
             kinds.add("rough")
         per_run[p.id] = over + work_tokens(p.config) / tps
+    # A run never outlasts timeout_s: its worker is killed then.
+    timeout_s = manifest.study.get("timeout_s")
+    capped = False
+    if isinstance(timeout_s, int | float):
+        for pid, seconds in per_run.items():
+            if seconds > timeout_s:
+                per_run[pid], capped = float(timeout_s), True
     total = sum(per_run[r.point_id] for r in manifest.runs if r.status not in ("ok", "failed"))
-    return Estimate(per_run_s=per_run, total_s=total, basis=_basis(kinds, overhead_s, output_tokens_per_s))
+    basis = _basis(kinds, overhead_s, output_tokens_per_s)
+    if capped:
+        basis += f"; runs estimated longer than timeout_s counted as {timeout_s:g} s (they would be killed)"
+    return Estimate(per_run_s=per_run, total_s=total, basis=basis)
 
 
 def _basis(kinds: set[str], overhead_s: float | None, tps: float | None) -> str:
@@ -100,12 +127,17 @@ def _basis(kinds: set[str], overhead_s: float | None, tps: float | None) -> str:
     if "rate" in kinds:
         parts.append("tokens/s and overhead measured earlier on the same model and backend")
     if "rough" in kinds:
-        over = ROUGH_OVERHEAD_S if overhead_s is None else overhead_s
+        over = (
+            f"{overhead_s:g} s"
+            if overhead_s is not None
+            else f"{ROUGH_START_S:g} s + {ROUGH_LOAD_S_PER_GB:g} s per GB of weights "
+            f"({ROUGH_OVERHEAD_S:g} s if the size is unknown)"
+        )
         rate = tps or ROUGH_OUTPUT_TOKENS_PER_S
         given = (
             " (given)"
             if overhead_s is not None or tps is not None
             else " (a rough guess: nothing measured yet)"
         )
-        parts.append(f"{over:g} s per experiment + generated tokens at {rate:g} tokens/s{given}")
+        parts.append(f"{over} per experiment + generated tokens at {rate:g} tokens/s{given}")
     return "; ".join(parts)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from llem.config.introspect import ParamInfo, get_backend_params, get_shared_params
-from llem.config.resolve import config_hash, load_experiment, to_dict
+from llem.config.resolve import OFFICIAL_BACKENDS, config_hash, load_experiment, to_dict
 from llem.errors import ConfigError, UserError
 from llem.study.config import StudyConfig
 
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 # Marks "not set" inside an override: the key is removed so the field takes its default.
 _REMOVE = object()
+
+# Most combinations a study may expand to (LLEM_MAX_STUDY_POINTS overrides): each is validated like a run, so
+# 10,000 plan in seconds, while a 10^6-point grid would plan for hours and runs for years.
+MAX_POINTS = 10_000
 
 
 class Point(msgspec.Struct, kw_only=True):
@@ -69,6 +73,7 @@ def expand_study(
     study: StudyConfig, base: Mapping[str, Any], *, plugins: LlemPlugins, device: DeviceInfo
 ) -> Expansion:
     """All points of `study` on this machine, validated as single runs are, pruned and deduplicated."""
+    check_base(base, plugins)
     candidates = list(_candidates(study, base, plugins))
     points: list[Point] = []
     pruned: list[PrunedPoint] = []
@@ -84,8 +89,9 @@ def expand_study(
             pruned.append(PrunedPoint(label=label, overrides=overrides, origin=origin, reason=_reason(exc)))
             continue
         from llem.config.validate import validate_experiment
+        from llem.models.where import model_problems
 
-        problems = validate_experiment(config, device, plugins)
+        problems = model_problems(config.model) + validate_experiment(config, device, plugins)
         if problems:
             pruned.append(
                 PrunedPoint(label=label, overrides=overrides, origin=origin, reason="; ".join(problems))
@@ -129,6 +135,7 @@ def _candidates(
             check_known_path(path, base, plugins, where=f"$.groups[{i}].{path}")
         paths = list(group)
         axes.append([dict(zip(paths, row, strict=True)) for row in zip(*group.values(), strict=True)])
+    _check_count(axes, len(study.experiments))
     if axes:
         for combo in itertools.product(*axes):
             merged: dict[str, Any] = {}
@@ -142,6 +149,38 @@ def _candidates(
         yield f"experiments[{i}]", flat
     if not axes and not study.experiments:
         yield "base", {}
+
+
+def _check_count(axes: list[list[dict[str, Any]]], n_explicit: int) -> None:
+    """Refuse a grid too large to plan, before expanding it (counting is free, expanding is not)."""
+    import math
+    import os
+
+    limit = int(os.environ.get("LLEM_MAX_STUDY_POINTS") or MAX_POINTS)
+    count = math.prod(len(a) for a in axes) if axes else 0
+    if count + n_explicit > limit:
+        sizes = " × ".join(str(len(a)) for a in axes)
+        raise ConfigError(
+            f"$.sweep: {count + n_explicit:,} combinations ({sizes} crossed"
+            f"{f' + {n_explicit} explicit' if n_explicit else ''}) is more than llem plans ({limit:,}; "
+            "LLEM_MAX_STUDY_POINTS raises it): split the study, or zip axes with groups"
+        )
+
+
+def check_base(base: Mapping[str, Any], plugins: LlemPlugins) -> None:
+    """One error at `$.base.<path>` for a key no installed schema knows, not every point pruned with it.
+
+    Sections of backends that are not installed are left to pruning (a study may sweep over backends this
+    machine lacks); values that are mappings themselves (`pytorch.max_memory`) are checked by validation."""
+    params = known_params(plugins)
+    for path in flatten(base):
+        head = path.split(".")[0]
+        if head not in plugins.backends and (head in OFFICIAL_BACKENDS or head in plugins.statuses):
+            continue
+        parts = path.split(".")
+        if any(".".join(parts[:i]) in params for i in range(1, len(parts) + 1)):
+            continue
+        check_known_path(path, base, plugins, where=f"$.base.{path}")
 
 
 def axis_values(

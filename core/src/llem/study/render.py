@@ -29,9 +29,9 @@ def plan_text(manifest: StudyManifest, est: Estimate) -> str:
 
     study = manifest.study
     lines = [
-        f"study {manifest.name}: {len(manifest.points)} experiments × {study['cycles']} cycles = "
-        f"{len(manifest.runs)} runs, order {study['order']}, isolation {study['isolation']}"
-        + (", model reuse on" if study.get("reuse_model") else ""),
+        f"study {manifest.name}: {_count(len(manifest.points), 'experiment')} × "
+        f"{_count(study['cycles'], 'cycle')} = {_count(len(manifest.runs), 'run')}, order {study['order']}, "
+        f"isolation {study['isolation']}" + (", model reuse on" if study.get("reuse_model") else ""),
         "",
     ]
     varied = manifest.varied
@@ -54,8 +54,18 @@ def plan_text(manifest: StudyManifest, est: Estimate) -> str:
     if manifest.duplicates:
         lines += ["", f"duplicates ({len(manifest.duplicates)}): resolve to the same config, measured once"]
         lines += [f"  - {d.label} = {d.same_as}" for d in manifest.duplicates]
-    lines += ["", f"estimated duration: {duration(est.total_s)} ({est.basis})"]
+    if manifest.runs:
+        lines += ["", f"estimated duration: {duration(est.total_s)} ({est.basis})"]
+        timeout_s = study.get("timeout_s")
+        if isinstance(timeout_s, int | float):
+            lines.append(
+                f"at most: {duration(timeout_s * len(manifest.runs))} (every run stopped at timeout_s)"
+            )
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _show(value: Any) -> str:

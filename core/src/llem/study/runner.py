@@ -369,7 +369,12 @@ def _read_outcome(run_dir: Path) -> Outcome | None:
 def _crash_message(code: int, log_path: Path) -> str:
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-        why = " (the kernel's out-of-memory killer sends this)" if -code == signal.SIGKILL else ""
+        why = (
+            " (not by llem: the kernel's out-of-memory killer or a kill -9 from outside; "
+            "an OOM kill shows in dmesg or journalctl -k)"
+            if -code == signal.SIGKILL
+            else ""
+        )
         head = f"worker process killed by {name}{why}"
     else:
         head = f"worker process exited with status {code} before writing a result"

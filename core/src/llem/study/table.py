@@ -63,6 +63,8 @@ METRICS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "e2e_p99_s": _m("metrics", "e2e_s", "p99"),
     "peak_memory_mib": _m("metrics", "peak_memory_mib"),
     "window_s": _m("timings", "window_s"),
+    "carbon_g_co2e": _m("energy", "carbon_g_co2e"),
+    "cost": _m("energy", "cost"),
     "load_s": _m("timings", "load_s"),
     "warmup_s": _m("timings", "warmup_s"),
     "baseline_s": _m("timings", "baseline_s"),
@@ -154,8 +156,25 @@ def aggregate_rows(rows: Sequence[Mapping[str, Any]], manifest: StudyManifest) -
             row[f"{name}_mean"] = s.mean
             row[f"{name}_std"] = s.std
             row[f"{name}_ci95"] = s.ci95
+        row["notes"] = window_spread_note([r["window_s"] for r in ok])
         out.append(row)
     return out
+
+
+# Cycles of one configuration whose measured windows differ by more than this factor get a note.
+MAX_WINDOW_SPREAD = 2.0
+
+
+def window_spread_note(windows_s: Sequence[float | None]) -> str | None:
+    """A note when the cycles of one configuration measured very different windows (the same work taking very
+    different time: something else ran, a cycle hit a slow path); its means and intervals then mislead."""
+    values = [w for w in windows_s if w]
+    if len(values) < 2 or max(values) / min(values) <= MAX_WINDOW_SPREAD:
+        return None
+    return (
+        f"measured windows vary {min(values):.3g}–{max(values):.3g} s across cycles of the same "
+        "configuration: check its runs' notes and timeseries before using its mean"
+    )
 
 
 def write_tables(study_dir: Path, manifest: StudyManifest) -> list[Path]:

@@ -93,13 +93,27 @@ def run_job(job: WorkerJob) -> int:
 
 
 def _run_one(run: JobRun, run_dir: Path, plugins: Any, load_experiment: Any, cache: Any) -> Outcome:
+    from datetime import UTC, datetime
+
+    from llem.errors import UserError
     from llem.run import run_experiment
     from llem.study.table import find_result
 
     cache.last_load_reused = False
+    config = None
     try:
         config = load_experiment(run.config, plugins=plugins)
+        started_at = datetime.now(UTC)
         result = run_experiment(config, plugins=plugins, output_dir=run_dir)
+    except UserError as exc:
+        if config is not None:  # refused before loading (e.g. its prompt file vanished): still a result
+            _write_refused(config, exc, started_at, run_dir)
+        return Outcome(
+            run_id=run.run_id,
+            status="failed",
+            error=one_line(exc, max_len=500),
+            result_dir=_result_dir(find_result(run_dir), run_dir),
+        )
     except Exception as exc:
         traceback.print_exc()
         return Outcome(
@@ -117,6 +131,13 @@ def _run_one(run: JobRun, run_dir: Path, plugins: Any, load_experiment: Any, cac
         result_dir=_result_dir(find_result(run_dir), run_dir),
         model_reused=cache.last_load_reused,
     )
+
+
+def _write_refused(config: Any, exc: Exception, started_at: Any, run_dir: Path) -> None:
+    from llem.results.write import write_experiment
+    from llem.run.assemble import refused_result
+
+    write_experiment(run_dir, refused_result(config, str(exc), started_at), timeseries=None)
 
 
 def _result_dir(result_json: Path | None, run_dir: Path) -> str | None:

@@ -38,6 +38,7 @@ CAPABILITIES = Capabilities(
     continuous_batching=False,
     multi_gpu=("data_parallel",),
     runs_on_cpu=True,
+    runtime_modules=("torch", "transformers"),
     ahead_of_time_build=False,
     per_token_timestamps=True,
 )  # fmt: skip

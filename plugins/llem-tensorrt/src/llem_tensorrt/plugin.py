@@ -30,7 +30,9 @@ def llem_register_backends(register: Any) -> None:
 def llem_validate(config: ExperimentBase, device: DeviceInfo) -> list[str]:
     problems = []
     if not device.has_gpu:
-        problems.append("tensorrt: TensorRT-LLM needs an NVIDIA GPU with CUDA; none is visible on this machine")
+        problems.append(
+            "tensorrt: TensorRT-LLM needs an NVIDIA GPU with CUDA; none is visible on this machine"
+        )
     if importlib.util.find_spec("tensorrt_llm") is None:
         problems.append(
             "tensorrt: tensorrt_llm is not installed (pip install 'llem-tensorrt[runtime]' on a machine with an "
@@ -104,4 +106,5 @@ def llem_capabilities() -> Capabilities:
         runs_on_cpu=False,
         ahead_of_time_build=True,
         per_token_timestamps=True,
+        runtime_modules=("tensorrt_llm",),
     )

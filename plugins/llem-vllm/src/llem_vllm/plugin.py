@@ -45,6 +45,7 @@ CAPABILITIES = Capabilities(
     runs_on_cpu=True,
     ahead_of_time_build=False,
     per_token_timestamps=True,  # with vllm.per_token_timestamps: true
+    runtime_modules=("vllm",),
 )  # fmt: skip
 
 
