@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from llem.config.load import convert
 from llem.errors import UserError
 from llem.study.config import load_study_config
 from llem.study.manifest import StudyManifest, load_manifest, save_manifest
@@ -40,22 +41,31 @@ def run(
     resume: str | Path | None = None,
     progress: StudyProgress | None = None,
     retry_failed: bool = False,
+    executor: str | None = None,
+    slurm: dict[str, Any] | None = None,
     plugins: LlemPlugins | None = None,
     device: DeviceInfo | None = None,
 ) -> tuple[StudyManifest, Path]:
     """Run the study file at `path` into a new study folder, or continue the study in `resume`.
 
     Returns the final manifest and the study folder. With `resume`, runs that completed are not run again; a
-    study file given with it must still expand to the same points.
-    """
+    study file given with it must still expand to the same points. `executor` ("local" or "slurm") and `slurm`
+    (settings of the study file's `slurm:` section) override the study file. The study folder is locked for
+    the whole call: a second runner on it raises StudyLocked (a UserError naming the holder)."""
+    from llem.study.lock import StudyLock
     from llem.study.runner import new_study_dir, resume_dir_check, run_study
 
     if resume is not None:
         study_dir = Path(resume)
         resume_dir_check(study_dir)
-        manifest = load_manifest(study_dir)
-        if path is not None:
-            _check_same_study(plan(path, plugins=plugins, device=device), manifest, study_dir)
+        lock = StudyLock(study_dir).acquire()  # before reading: the holder may be rewriting the manifest
+        try:
+            manifest = load_manifest(study_dir)
+            if path is not None:
+                _check_same_study(plan(path, plugins=plugins, device=device), manifest, study_dir)
+        except BaseException:
+            lock.release()
+            raise
     elif path is None:
         raise UserError("give a study file, or --resume DIR")
     else:
@@ -66,8 +76,35 @@ def run(
                 source=str(path),
             )
         study_dir = new_study_dir(manifest, output, str(manifest.study.get("output_dir", "studies")))
+        lock = StudyLock(study_dir).acquire()
+        if (study_dir / "study.json").exists():  # another runner created it between the check and the lock
+            lock.release()
+            raise UserError(
+                "already holds a study; continue it with --resume, or choose another --output",
+                source=str(study_dir),
+            )
         save_manifest(study_dir, manifest)
-    return run_study(manifest, study_dir, progress=progress, retry_failed=retry_failed), study_dir
+    if executor is not None or slurm:
+        manifest.study = _with_executor(manifest.study, executor, slurm or {})
+        save_manifest(study_dir, manifest)
+    try:
+        final = run_study(manifest, study_dir, progress=progress, retry_failed=retry_failed)
+    finally:
+        lock.release()
+    return final, study_dir
+
+
+def _with_executor(study: dict[str, Any], executor: str | None, slurm: dict[str, Any]) -> dict[str, Any]:
+    """The study settings with the executor chosen on the command line (flags win over the study file)."""
+    from llem.study.config import StudyConfig
+
+    merged = dict(study)
+    if executor is not None:
+        merged["executor"] = executor
+    if slurm:
+        merged["slurm"] = {**(merged.get("slurm") or {}), **slurm}
+    convert(merged, StudyConfig, source="command line")  # a bad flag value: one line naming it
+    return merged
 
 
 def _check_same_study(fresh: StudyManifest, saved: StudyManifest, study_dir: Path) -> None:
