@@ -113,7 +113,9 @@ def llem_generate(handle, batch, config):
     n = batch.max_new_tokens
     return BatchOutput(
         requests=[
-            RequestOutput(input_tokens=4, output_tokens=n, ttft_s=0.001, e2e_s=0.002, itl_s=[0.0001] * (n - 1))
+            RequestOutput(
+                input_tokens=4, output_tokens=n, ttft_s=0.001, e2e_s=0.002, itl_s=[0.0001] * (n - 1)
+            )
             for _ in batch.prompts
         ],
         timing_source="gate",
@@ -122,5 +124,7 @@ def llem_generate(handle, batch, config):
 
 @hookimpl
 def llem_capabilities():
-    return Capabilities(precisions=("fp32",), decoding_strategies=("greedy",), decoder_params=(), runs_on_cpu=True)
+    return Capabilities(
+        precisions=("fp32",), decoding_strategies=("greedy",), decoder_params=(), runs_on_cpu=True
+    )
 '''
