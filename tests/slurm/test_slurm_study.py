@@ -2,7 +2,8 @@
 submitit's local executor.
 
 Jobs are held at a gate the test controls (a `slurm.setup` line that waits while a file exists, or the
-test-only gate backend), so "this job is running and has no result yet" is a state the test sets up before it acts."""
+test-only gate backend), so "this job is running and has no result yet" is a state the test sets up before it
+acts."""
 
 from __future__ import annotations
 
