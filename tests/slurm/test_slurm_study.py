@@ -214,3 +214,32 @@ def test_submitit_local_jobs_outlive_a_killed_runner_and_resume_reattaches(tmp_p
     assert len(started.read_text().splitlines()) == 2  # each experiment loaded once: no duplicate
     for rid in final:
         assert len(ok_outcomes(out, rid)) == 1
+
+
+def test_a_refused_submission_is_one_line_exit_2_and_resumable(tmp_path, slurm_cluster, gate_site, llem_cli):
+    pytest.importorskip("submitit")
+    study = tmp_path / "study.yaml"
+    study.write_text(
+        yaml.safe_dump(
+            {
+                "base": {
+                    "model": "random:tiny-llama",
+                    "backend": "gate",
+                    "n_prompts": 1,
+                    "max_output_tokens": 2,
+                },
+                "executor": "slurm",
+                "slurm": {"gpus_per_job": 0},
+            }
+        )
+    )
+    out = tmp_path / "out"
+    r = llem_cli("study", "run", str(study), "--output", str(out), "--partition", "no-such-partition")
+    assert r.exit_code == 2
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("llem: error: SLURM refused the jobs:") and "partition" in line
+    saved = json.loads((out / "study.json").read_text())
+    assert saved["status"] == "interrupted" and [x["status"] for x in saved["runs"]] == ["pending"]
+    assert not list((out / "runs").glob("*/attempt-*"))  # nothing half-made left behind
+    bad = llem_cli("study", "run", "--resume", str(out), "--sbatch", "exclusive")
+    assert bad.exit_code == 2 and "expected NAME=VALUE" in bad.stderr

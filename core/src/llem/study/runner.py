@@ -20,6 +20,7 @@ from typing import Literal
 
 import msgspec
 
+from llem.errors import UserError
 from llem.files import write_bytes_atomic
 from llem.study.attempts import RUNS_DIR, adoptable, new_attempt_dir, read_outcome
 from llem.study.config import StudyConfig
@@ -58,8 +59,6 @@ class StudyInterrupted(Exception):
 
 def new_study_dir(manifest: StudyManifest, output: str | Path | None, base_output_dir: str) -> Path:
     """The folder of a new study: `output` if given (it must not hold a study yet), else a timestamped one."""
-    from llem.errors import UserError
-
     if output is not None:
         folder = Path(output)
         if (folder / "study.json").exists():
@@ -136,7 +135,7 @@ def run_study(
                 manifest.notes.append(reason.replace("not run: ", ""))
         if manifest.status == "running":
             manifest.status = "complete"
-    except StudyInterrupted:
+    except (StudyInterrupted, UserError):  # a stop, or a refusal (sbatch): resumable as it stands
         manifest.status = "interrupted"
         raise
     finally:
@@ -298,8 +297,6 @@ def _host() -> str:
 
 def _refuse_live_slurm_jobs(todo: list[RunRecord]) -> None:
     """A local resume would run again what SLURM jobs may still be running: a duplicate. Say so instead."""
-    from llem.errors import UserError
-
     live = sorted({r.job_id for r in todo if r.executor == "slurm" and r.status in ("queued", "running")})
     if live:
         shown = ", ".join(str(j) for j in live[:5]) + (" ..." if len(live) > 5 else "")
@@ -528,7 +525,5 @@ def _restore_signal_handlers(previous: dict[int, object]) -> None:
 
 def resume_dir_check(study_dir: Path) -> None:
     """A --resume folder must exist and hold a study."""
-    from llem.errors import UserError
-
     if not (study_dir / "study.json").is_file():
         raise UserError("not a study folder (no study.json); nothing to resume", source=str(study_dir))

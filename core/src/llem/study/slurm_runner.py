@@ -10,7 +10,12 @@ them instead of submitting them again, so no experiment runs twice."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -182,13 +187,16 @@ def _submit(
         from llem.study.worker import run_job_file
 
         try:
-            with executor.batch():
+            with _quiet_stderr(), executor.batch():
                 jobs = [executor.submit(run_job_file, str(p)) for p in paths]
         except Exception as exc:  # sbatch refused (bad partition, account, ...): nothing was submitted
             for batch in batches:
                 for r in batch:
-                    records[r.id].status = "pending"
-            raise UserError(f"SLURM refused the jobs: {' '.join(str(exc).split())[:400]}") from None
+                    rec = records[r.id]
+                    with contextlib.suppress(OSError):  # an attempt that never started is not an attempt
+                        os.rmdir(study_dir / str(rec.attempt_dir))
+                    rec.status, rec.attempt_dir = "pending", None
+            raise UserError(f"SLURM refused the jobs: {_sbatch_error(exc)}") from None
         for job, batch in zip(jobs, batches, strict=True):
             recs = [records[r.id] for r in batch]
             for rec in recs:
@@ -199,6 +207,26 @@ def _submit(
                 rec.log = _log_path(study_dir, study, str(job.job_id))
             tracked.append(_Tracked(str(job.job_id), recs))
     return tracked
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Keep sbatch's stderr off the terminal (submitit does not capture it); the one-line error says it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _sbatch_error(exc: Exception) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if "error" in ln.lower()]
+    text = " ".join(dict.fromkeys(lines)) or " ".join(str(exc).split())
+    return text[:400]
 
 
 def _job_file(

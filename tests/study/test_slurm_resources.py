@@ -1,0 +1,38 @@
+"""What a study's SLURM job asks for, derived from the experiment config and the study estimate."""
+
+from __future__ import annotations
+
+import pytest
+from llem.study.resources import job_resources, world_size
+from llem.study.slurm_config import SlurmSettings
+
+
+def test_world_size_comes_from_gpu_indices_or_the_parallel_sizes():
+    assert world_size({"backend": "x", "x": {"tensor_parallel_size": 4, "pipeline_parallel_size": 2}}) == 8
+    assert world_size({"backend": "x", "x": {"tensor_parallel_size": 2}}) == 2
+    assert world_size({"backend": "x", "measurement": {"gpu_indices": [0, 1, 2]}, "x": {}}) == 3
+    assert world_size({"backend": "x", "x": {"batch_size": 8}}) == 1
+
+
+def test_gpus_cpus_and_memory_follow_the_config_unless_the_study_says_otherwise():
+    tp2 = {"backend": "x", "x": {"tensor_parallel_size": 2}}
+    res = job_resources([tp2], [60.0], 3600, SlurmSettings())
+    assert (res.gpus, res.cpus, res.mem_gb) == (2, 16, None)  # 8 CPUs per GPU by default
+    res = job_resources([tp2], [60.0], 3600, SlurmSettings(gpus_per_job=0, mem_gb=32))
+    assert (res.gpus, res.cpus, res.mem_gb) == (0, 1, 32)
+    assert job_resources([tp2], [60.0], 3600, SlurmSettings(cpus_per_job=5)).cpus == 5
+
+
+@pytest.mark.parametrize(
+    ("estimates", "timeout_s", "settings", "minutes"),
+    [
+        ([1800.0], 7200, SlurmSettings(), 60),  # 30 min estimated x margin 2
+        ([1800.0, 1800.0], 7200, SlurmSettings(time_margin=1.5), 90),  # a job of two experiments
+        ([30.0], 7200, SlurmSettings(), 10),  # never below min_time_min
+        ([3000.0], 3600, SlurmSettings(), 60),  # never above timeout_s per experiment
+        ([30.0], 3600, SlurmSettings(time_min=240), 240),  # an explicit limit wins
+    ],
+)
+def test_the_time_limit_is_the_estimate_with_a_margin_within_bounds(estimates, timeout_s, settings, minutes):
+    configs = [{"backend": "x", "x": {}}] * len(estimates)
+    assert job_resources(configs, estimates, timeout_s, settings).time_min == minutes
