@@ -135,6 +135,7 @@ def test_real_slurm_study_survives_a_cancelled_job_and_resumes_without_duplicate
         assert rec["attempts"] == (2 if rid == "p002-c1" else 1)
         result = json.loads(next((out / rec["result_dir"]).glob("result.json")).read_text())
         assert result["status"] == "ok" and result["environment"]["hostname"] == rec["node"]
+        assert result["environment"]["slurm_job_id"]  # the result names the job and node that measured it
     rows = (out / "summary" / "runs.csv").read_text().strip().splitlines()
     assert len(rows) == 5  # header + 4 runs, no duplicate
 
