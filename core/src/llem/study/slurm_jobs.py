@@ -13,8 +13,11 @@ from collections.abc import Iterable
 
 import msgspec
 
-# States in which the job may still produce a result.
-ACTIVE = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED"})
+# States in which the job may still produce a result. UNKNOWN: the scheduler could not be asked (squeue
+# failed, slurmctld restarting): nothing is concluded from it, the runner asks again later.
+ACTIVE = frozenset(
+    {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED", "UNKNOWN"}
+)
 # Terminal states and what each means for the experiment, as recorded in the study.
 ENDED = {
     "COMPLETED": "the job ended without writing the experiment's outcome",
@@ -26,6 +29,7 @@ ENDED = {
     "OUT_OF_MEMORY": "the job ran out of memory (slurm.mem_gb)",
     "BOOT_FAIL": "the node failed to boot",
     "DEADLINE": "the job reached its deadline",
+    "ENDED": "the job left the queue; the scheduler no longer says how it ended (no accounting kept)",
 }
 TIMEOUT_S = 30
 
@@ -63,18 +67,14 @@ def slurm_states(job_ids: Iterable[str]) -> dict[str, JobState]:
     if not ids:
         return {}
     states = _squeue(ids)
+    if states is None:
+        return {
+            j: JobState(job_id=j, state="UNKNOWN", reason="squeue did not answer; asking again later")
+            for j in ids
+        }
     for job_id in ids:
         if job_id not in states:
-            states[job_id] = (
-                _scontrol(job_id)
-                or _sacct(job_id)
-                or JobState(
-                    job_id=job_id,
-                    state="UNKNOWN",
-                    reason="neither squeue, scontrol nor sacct knows the job (it ended long ago, or the "
-                    "cluster keeps no accounting)",
-                )
-            )
+            states[job_id] = _scontrol(job_id) or _sacct(job_id) or JobState(job_id=job_id, state="ENDED")
     return states
 
 
@@ -99,21 +99,29 @@ def cancel(job_ids: Iterable[str]) -> None:
         subprocess.run(["scancel", *ids], capture_output=True, timeout=TIMEOUT_S, check=False)
 
 
-def _run(cmd: list[str]) -> str | None:
+def _run(cmd: list[str], *, gone_ok: bool = False) -> str | None:
+    """The command's stdout; None when it is missing or failed. gone_ok: "Invalid job id" (every job asked
+    about has left the controller's memory) is an empty answer, not a failure."""
     if shutil.which(cmd[0]) is None:
         return None
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return proc.stdout if proc.returncode == 0 else None
+    if proc.returncode == 0:
+        return proc.stdout
+    return "" if gone_ok and "Invalid job id" in proc.stderr else None
 
 
-def _squeue(ids: list[str]) -> dict[str, JobState]:
-    # -r: one line per array task; %i is then `123_4`, %T the long state, %N the node(s), %r the reason
-    out = _run(["squeue", "-h", "-r", "-j", ",".join(ids), "-o", "%i|%T|%N|%r"])
+def _squeue(ids: list[str]) -> dict[str, JobState] | None:
+    """Jobs among `ids` the controller still knows; None when squeue failed (nothing can be concluded)."""
+    # -r: one line per array task (%i is then `123_4`); --states=all: ended jobs too, while the controller
+    # keeps them (MinJobAge); %T the long state, %N the node(s), %r the reason.
+    out = _run(["squeue", "-h", "-r", "--states=all", "-j", ",".join(ids), "-o", "%i|%T|%N|%r"], gone_ok=True)
+    if out is None:
+        return None
     states: dict[str, JobState] = {}
-    for line in (out or "").splitlines():
+    for line in out.splitlines():
         parts = line.strip().split("|")
         if len(parts) != 4:
             continue
