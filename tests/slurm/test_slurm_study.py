@@ -199,6 +199,11 @@ def test_submitit_local_jobs_outlive_a_killed_runner_and_resume_reattaches(tmp_p
             runner.kill()
     status = llem_cli("study", "status", str(out))
     assert "(no runner)" in status.stdout and "2 running" in status.stdout
+    local = llem_cli("study", "run", "--resume", str(out), "--executor", "local")
+    assert (
+        local.exit_code == 2 and "2 SLURM job(s) of this study may still be queued or running" in local.stderr
+    )
+    assert all(r["attempts"] == 1 for r in runs(out).values())  # refused before running anything
 
     resumer = start_runner("--resume", str(out))
     wait_for(

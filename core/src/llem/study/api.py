@@ -84,10 +84,9 @@ def run(
                 source=str(study_dir),
             )
         save_manifest(study_dir, manifest)
-    if executor is not None or slurm:
-        manifest.study = _with_executor(manifest.study, executor, slurm or {})
-        save_manifest(study_dir, manifest)
     try:
+        if executor is not None or slurm:  # saved by run_study once it accepts them
+            manifest.study = _with_executor(manifest.study, executor, slurm or {})
         final = run_study(manifest, study_dir, progress=progress, retry_failed=retry_failed)
     finally:
         lock.release()

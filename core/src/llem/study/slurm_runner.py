@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -69,8 +70,9 @@ def run_on_slurm(
         rec.status, rec.error, rec.failure, rec.job_id, rec.node, rec.job_state = (
             "pending", None, None, None, None, None,
         )  # fmt: skip
-    tracked = attached + _submit(manifest, study, study_dir, fresh, state)
-    save_manifest(study_dir, manifest)
+    with _signals_held():  # a Ctrl-C between sbatch and the manifest write would forget submitted jobs
+        tracked = attached + _submit(manifest, study, study_dir, fresh, state)
+        save_manifest(study_dir, manifest)
 
     while True:
         changed = False
@@ -207,6 +209,17 @@ def _submit(
                 rec.log = _log_path(study_dir, study, str(job.job_id))
             tracked.append(_Tracked(str(job.job_id), recs))
     return tracked
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM until the block ends (they are delivered then)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @contextlib.contextmanager
