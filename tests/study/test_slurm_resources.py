@@ -36,3 +36,17 @@ def test_gpus_cpus_and_memory_follow_the_config_unless_the_study_says_otherwise(
 def test_the_time_limit_is_the_estimate_with_a_margin_within_bounds(estimates, timeout_s, settings, minutes):
     configs = [{"backend": "x", "x": {}}] * len(estimates)
     assert job_resources(configs, estimates, timeout_s, settings).time_min == minutes
+
+
+def test_study_plan_shows_the_jobs_a_slurm_study_would_submit(tmp_path, llem_cli):
+    pytest.importorskip("llem_pytorch")
+    study = tmp_path / "s.yaml"
+    study.write_text(
+        "base: {model: random:tiny-llama, backend: pytorch, n_prompts: 4, max_output_tokens: 8}\n"
+        "sweep: {pytorch.batch_size: [1, 2]}\ncycles: 3\nexecutor: slurm\n"
+        "slurm: {partition: gpu, gpus_per_job: 1, mem_gb: 16, time_margin: 3}\n"
+    )
+    r = llem_cli("study", "plan", str(study))
+    assert r.exit_code == 0, r.output
+    assert "executor slurm: 6 jobs (partition gpu)" in r.stdout
+    assert "6 job(s): 1 GPU, 8 CPU, 16 GB, time limit 10 min (estimate × time_margin 3" in r.stdout

@@ -135,7 +135,12 @@ def run_study(
                 manifest.notes.append(reason.replace("not run: ", ""))
         if manifest.status == "running":
             manifest.status = "complete"
-    except (StudyInterrupted, UserError):  # a stop, or a refusal (sbatch): resumable as it stands
+    except StudyInterrupted as exc:
+        manifest.status = "interrupted"
+        if study.executor == "slurm" and any(r.status in ("queued", "running") for r in manifest.runs):
+            raise StudyInterrupted(f"{exc}; its SLURM jobs keep running and --resume follows them") from None
+        raise
+    except UserError:  # a refusal (sbatch): resumable as it stands
         manifest.status = "interrupted"
         raise
     finally:
