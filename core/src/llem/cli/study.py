@@ -97,7 +97,7 @@ def run(
 
     if output and resume:
         raise click.UsageError("--output and --resume exclude each other (a resumed study keeps its folder)")
-    slurm = {
+    slurm: dict[str, object] = {
         k: v
         for k, v in {"partition": partition, "account": account, "qos": qos, "constraint": constraint}.items()
         if v is not None

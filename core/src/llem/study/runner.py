@@ -302,7 +302,9 @@ def _host() -> str:
 
 def _refuse_live_slurm_jobs(todo: list[RunRecord]) -> None:
     """A local resume would run again what SLURM jobs may still be running: a duplicate. Say so instead."""
-    live = sorted({r.job_id for r in todo if r.executor == "slurm" and r.status in ("queued", "running")})
+    live = sorted(
+        {r.job_id for r in todo if r.executor == "slurm" and r.status in ("queued", "running") and r.job_id}
+    )
     if live:
         shown = ", ".join(str(j) for j in live[:5]) + (" ..." if len(live) > 5 else "")
         raise UserError(

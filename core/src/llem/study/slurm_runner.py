@@ -284,9 +284,9 @@ def _executor(manifest: StudyManifest, study: StudyConfig, study_dir: Path, res:
     slurm = study.slurm
     folder = (study_dir / slurm.job_folder).resolve()
     if slurm.cluster == "local":
-        ex = submitit.LocalExecutor(folder=folder)
-        ex.update_parameters(timeout_min=res.time_min, gpus_per_node=res.gpus, setup=list(slurm.setup))
-        return ex
+        local = submitit.LocalExecutor(folder=folder)
+        local.update_parameters(timeout_min=res.time_min, gpus_per_node=res.gpus, setup=list(slurm.setup))
+        return local
     try:
         ex = submitit.SlurmExecutor(folder=folder, python=slurm.python)
     except RuntimeError as exc:
