@@ -13,10 +13,16 @@ SPOOL=/var/spool/llem-slurm
 say() { echo "slurm: $*"; echo "$*" > "$STATUS_FILE"; }
 fail() { say "unavailable: $*"; exit 1; }
 
+alive() { [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+
 if [ "${1:-}" = "--stop" ]; then
   for name in slurmd slurmctld munged; do
     pidfile=/run/llem-$name.pid
-    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
+    [ -f "$pidfile" ] || continue
+    pid=$(cat "$pidfile")
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+    alive "$pid" && kill -9 "$pid" 2>/dev/null
     rm -f "$pidfile"
   done
   echo "slurm: stopped"

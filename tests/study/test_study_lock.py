@@ -109,6 +109,9 @@ def test_a_second_runner_is_refused_naming_the_holder_and_the_lock_dies_with_it(
     assert (out / "study.lock").read_text().strip() != ""  # names the last holder
     status = llem_cli("study", "status", str(out))
     assert "(no runner)" in status.stdout and "2 ok" in status.stdout
+    as_json = json.loads(llem_cli("study", "status", str(out), "--json").stdout)
+    assert as_json["runner"] is None and as_json["counts"] == {"ok": 2}
+    assert [r["attempts"] for r in as_json["runs"]] == [2, 1]
 
 
 def test_retrying_a_failed_run_keeps_the_failed_attempt(tmp_path, gate_site, llem_cli):
