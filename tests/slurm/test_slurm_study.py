@@ -233,9 +233,10 @@ def test_a_refused_submission_is_one_line_exit_2_and_resumable(tmp_path, slurm_c
                     "backend": "gate",
                     "n_prompts": 1,
                     "max_output_tokens": 2,
+                    "gate": {"path": str(tmp_path / "gate")},
                 },
                 "executor": "slurm",
-                "slurm": {"gpus_per_job": 0},
+                "slurm": {"gpus_per_job": 0, "poll_s": 0.2},
             }
         )
     )
@@ -249,3 +250,14 @@ def test_a_refused_submission_is_one_line_exit_2_and_resumable(tmp_path, slurm_c
     assert not list((out / "runs").glob("*/attempt-*"))  # nothing half-made left behind
     bad = llem_cli("study", "run", "--resume", str(out), "--sbatch", "exclusive")
     assert bad.exit_code == 2 and "expected NAME=VALUE" in bad.stderr
+
+    # As if its job had then hit the time limit: resuming re-queues it, with twice the limit.
+    saved["runs"][0].update(status="failed", failure="job", job_state="TIMEOUT", job_id="1")
+    (out / "study.json").write_text(json.dumps(saved))
+    gate = tmp_path / "gate"
+    gate.touch()
+    ok = llem_cli("study", "run", "--resume", str(out), "--partition", "debug", timeout=300)
+    assert ok.exit_code == 0, ok.output
+    assert "study complete: 1 ok" in ok.stdout
+    (script,) = (out / "slurm").glob("*_submission.sh")
+    assert "#SBATCH --time=20" in script.read_text()  # 2 x min_time_min

@@ -66,12 +66,13 @@ def run_on_slurm(
     attached = _reattach(todo, query)
     followed = {id(rec) for job in attached for rec in job.runs}
     fresh = [r for r in todo if id(r) not in followed]
+    timed_out = {r.id for r in fresh if r.job_state == "TIMEOUT"}
     for rec in fresh:
         rec.status, rec.error, rec.failure, rec.job_id, rec.node, rec.job_state = (
             "pending", None, None, None, None, None,
         )  # fmt: skip
     with _signals_held():  # a Ctrl-C between sbatch and the manifest write would forget submitted jobs
-        tracked = attached + _submit(manifest, study, study_dir, fresh, state)
+        tracked = attached + _submit(manifest, study, study_dir, fresh, state, timed_out)
         save_manifest(study_dir, manifest)
 
     while True:
@@ -165,9 +166,15 @@ def _reattach(todo: list[RunRecord], query: Any) -> list[_Tracked]:
 
 
 def _submit(
-    manifest: StudyManifest, study: StudyConfig, study_dir: Path, fresh: list[RunRecord], state: _State
+    manifest: StudyManifest,
+    study: StudyConfig,
+    study_dir: Path,
+    fresh: list[RunRecord],
+    state: _State,
+    timed_out: set[str],
 ) -> list[_Tracked]:
-    """One job per worker batch, grouped into one job array per distinct set of resources."""
+    """One job per worker batch, grouped into one job array per distinct set of resources. A job re-queued
+    after its last one hit the time limit gets twice that limit (the estimate was too short)."""
     if not fresh:
         return []
     keys = {p.id: model_key(p.config) for p in manifest.points}
@@ -181,6 +188,8 @@ def _submit(
             study.timeout_s,
             study.slurm,
         )
+        if any(r.id in timed_out for r in batch):
+            res = msgspec.structs.replace(res, time_min=res.time_min * 2)
         groups.setdefault(res, []).append(batch)
     tracked: list[_Tracked] = []
     for res, batches in groups.items():
