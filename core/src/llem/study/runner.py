@@ -154,6 +154,7 @@ class _State:
     def __init__(self, total: int, per_run_estimate: dict[str, float]) -> None:
         self.total = total
         self.done = 0
+        self.n_started = 0  # runs started so far (SLURM runs start and finish in any order)
         self.consecutive_failures = 0
         self.walls: list[float] = []
         self.per_run_estimate = per_run_estimate
@@ -327,6 +328,8 @@ def _emit_one(
     remaining: list[str],
 ) -> None:
     """A progress event for one run (the SLURM runner's runs finish in any order)."""
+    if kind == "start":
+        state.n_started += 1
     if progress is None:
         return
     progress(
@@ -334,7 +337,7 @@ def _emit_one(
             kind=kind,
             run_id=rec.id,
             label=labels[rec.point_id],
-            index=state.done + (1 if kind == "start" else 0),
+            index=state.n_started if kind == "start" else state.done,
             total=state.total,
             status=rec.status if kind == "finish" else None,
             error=rec.error if kind == "finish" else None,

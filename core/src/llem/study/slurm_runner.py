@@ -279,7 +279,9 @@ def _job_file(
 
 
 def _log_path(study_dir: Path, study: StudyConfig, job_id: str) -> str:
-    return f"{study.slurm.job_folder}/{job_id}_0_log.out"
+    # SLURM jobs send stderr to the .out file; submitit's local jobs keep it apart (the worker writes there)
+    suffix = "err" if study.slurm.cluster == "local" else "out"
+    return f"{study.slurm.job_folder}/{job_id}_0_log.{suffix}"
 
 
 def _executor(manifest: StudyManifest, study: StudyConfig, study_dir: Path, res: JobResources) -> Any:
