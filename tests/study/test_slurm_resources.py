@@ -50,3 +50,30 @@ def test_study_plan_shows_the_jobs_a_slurm_study_would_submit(tmp_path, llem_cli
     assert r.exit_code == 0, r.output
     assert "executor slurm: 6 jobs (partition gpu)" in r.stdout
     assert "6 job(s): 1 GPU, 8 CPU, 16 GB, time limit 10 min (estimate × time_margin 3" in r.stdout
+
+
+def test_a_login_node_without_gpus_plans_for_the_compute_nodes_gpus(tmp_path, llem_cli):
+    pytest.importorskip("llem_pytorch")
+    study = tmp_path / "s.yaml"
+    study.write_text(
+        "base: {model: random:tiny-llama, backend: pytorch, n_prompts: 4, max_output_tokens: 8}\n"
+        "sweep: {pytorch.attn_implementation: [sdpa, flash_attention_3]}\nexecutor: slurm\n"
+    )
+    here = llem_cli("study", "plan", str(study))  # this CPU machine: the Hopper-only kernel is pruned
+    assert here.exit_code == 0, here.output
+    assert "pruned (1)" in here.stdout and "flash_attention_3 needs" in here.stdout
+    with study.open("a") as f:
+        f.write("slurm: {node_gpus: {name: NVIDIA H100 80GB HBM3, compute_capability: [9, 0], count: 8}}\n")
+    nodes = llem_cli("study", "plan", str(study), "--json")
+    assert nodes.exit_code == 0, nodes.output
+    import json
+
+    planned = json.loads(nodes.stdout)
+    assert (
+        planned["device"]["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
+        and len(planned["device"]["gpus"]) == 8
+    )
+    pruned = [p["reason"] for p in planned["pruned"]]
+    # no longer pruned for want of a GPU (the backend's checks of this machine's packages still apply: here a
+    # CPU build of torch, which a cluster's login node sharing the nodes' environment would not have)
+    assert pruned and not any("compute capability" in r for r in pruned)

@@ -5,32 +5,55 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from llem.config.load import convert
 from llem.errors import UserError
-from llem.study.config import load_study_config
+from llem.plugins.types import DeviceInfo, GpuInfo
+from llem.study.config import StudyConfig, load_study_config
 from llem.study.manifest import StudyManifest, load_manifest, save_manifest
 from llem.study.plan import plan_study
 
 if TYPE_CHECKING:
     from llem.plugins.manager import LlemPlugins
-    from llem.plugins.types import DeviceInfo
     from llem.study.runner import StudyProgress
 
 
 def plan(
-    path: str | Path, *, plugins: LlemPlugins | None = None, device: DeviceInfo | None = None
+    path: str | Path,
+    *,
+    plugins: LlemPlugins | None = None,
+    device: DeviceInfo | None = None,
+    executor: str | None = None,
 ) -> StudyManifest:
-    """Expand the study file at `path` for this machine, running nothing: points, pruned, duplicates, runs."""
+    """Expand the study file at `path` for this machine, running nothing: points, pruned, duplicates, runs.
+
+    A SLURM study (the file's executor, or `executor`) naming `slurm.node_gpus` is planned for those GPUs."""
     from llem.measure.devices import detect_devices
     from llem.plugins.manager import get_plugin_manager
 
     study, base, _ = load_study_config(path)
+    if executor is not None:
+        study = msgspec.structs.replace(study, executor=executor)
     return plan_study(
         study,
         base,
         plugins=plugins or get_plugin_manager(),
-        device=device or detect_devices(),
+        device=device or planning_device(study) or detect_devices(),
         study_file=path,
+    )
+
+
+def planning_device(study: StudyConfig) -> DeviceInfo | None:
+    """The compute nodes' GPUs a SLURM study names (slurm.node_gpus), planned for instead of ours."""
+    gpus = study.slurm.node_gpus
+    if study.executor != "slurm" or gpus is None:
+        return None
+    return DeviceInfo(
+        gpus=tuple(
+            GpuInfo(index=i, name=gpus.name, compute_capability=gpus.compute_capability)
+            for i in range(gpus.count)
+        )
     )
 
 
@@ -62,14 +85,15 @@ def run(
         try:
             manifest = load_manifest(study_dir)
             if path is not None:
-                _check_same_study(plan(path, plugins=plugins, device=device), manifest, study_dir)
+                fresh = plan(path, plugins=plugins, device=device, executor=executor)
+            _check_same_study(fresh, manifest, study_dir)
         except BaseException:
             lock.release()
             raise
     elif path is None:
         raise UserError("give a study file, or --resume DIR")
     else:
-        manifest = plan(path, plugins=plugins, device=device)
+        manifest = plan(path, plugins=plugins, device=device, executor=executor)
         if not manifest.points:
             raise UserError(
                 "no experiment left to run: every combination was pruned (llem study plan shows why)",

@@ -8,6 +8,16 @@ import msgspec
 from msgspec import Meta
 
 
+class NodeGpus(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The GPUs of one compute node, for planning on a machine that has none (a login node)."""
+
+    name: Annotated[str, Meta(description="GPU model, e.g. 'NVIDIA H100 80GB HBM3'.")]
+    compute_capability: Annotated[
+        tuple[int, int], Meta(description="Compute capability as [major, minor], e.g. [9, 0] for Hopper.")
+    ]
+    count: Annotated[int, Meta(ge=1, description="GPUs per node.")] = 1
+
+
 class SlurmSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """How `executor: slurm` submits a study's experiments: each one a job (several, with reuse_model, share
     one), as one job array per `llem study run`. Fields left null take what the config implies or the
@@ -79,6 +89,13 @@ class SlurmSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             "processes on this machine (try a cluster study without a cluster)."
         ),
     ] = "slurm"
+    node_gpus: Annotated[
+        NodeGpus | None,
+        Meta(
+            description="The compute nodes' GPUs: `llem study plan` and `run` validate and prune the points "
+            "against these instead of this machine's (a login node often has no GPU). None: this machine's."
+        ),
+    ] = None
     job_folder: Annotated[
         str,
         Meta(description="Folder, inside the study folder, for submitit's job scripts and job logs."),
