@@ -98,7 +98,7 @@ def test_a_second_runner_is_refused_naming_the_holder_and_the_lock_dies_with_it(
     assert dead_attempt.is_dir()
 
     gate.touch()
-    resumed = llem_cli("study", "run", "--resume", str(out), timeout=120)
+    resumed = llem_cli("study", "run", str(study), "--resume", str(out), timeout=120)  # same file: accepted
     assert resumed.exit_code == 0, resumed.output
     assert "study complete: 2 ok" in resumed.stdout
     final = runs(out)

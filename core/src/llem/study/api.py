@@ -86,7 +86,7 @@ def run(
             manifest = load_manifest(study_dir)
             if path is not None:
                 fresh = plan(path, plugins=plugins, device=device, executor=executor)
-            _check_same_study(fresh, manifest, study_dir)
+                _check_same_study(fresh, manifest, study_dir)
         except BaseException:
             lock.release()
             raise
