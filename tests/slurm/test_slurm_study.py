@@ -114,6 +114,7 @@ def test_real_slurm_study_survives_a_cancelled_job_and_resumes_without_duplicate
             runner.kill()
     assert runner.returncode == 0, stdout + stderr
     assert "study complete: 1 failed, 3 ok" in stdout
+    assert "1 run(s) lost their SLURM job before a result" in stdout and "--resume" in stdout
     assert cancelled["failure"] == "job" and cancelled["job_state"] == "CANCELLED"
     assert f"SLURM job {victim} CANCELLED" in cancelled["error"]
     first = runs(out)

@@ -128,6 +128,12 @@ def run(
     click.echo(
         f"results: {folder}  (tables in {folder / 'summary'}; llem report {folder} renders the report)"
     )
+    lost = sum(r.failure == "job" for r in manifest.runs)
+    if lost:
+        click.echo(
+            f"{lost} run(s) lost their SLURM job before a result (see llem study status {folder}); "
+            f"llem study run --resume {folder} runs them again"
+        )
     if manifest.status != "complete":
         raise SystemExit(1)
 
