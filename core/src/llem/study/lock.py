@@ -11,6 +11,7 @@ import fcntl
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -61,6 +62,19 @@ def is_locked(study_dir: str | Path) -> bool:
     return False
 
 
+def _try_exclusive(fd: int, *, tries: int = 10, wait_s: float = 0.05) -> bool:
+    """Take the exclusive lock without blocking; a few short retries ride out `llem study status`, which holds
+    a shared lock for an instant while it looks."""
+    for i in range(tries):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if i + 1 < tries:
+                time.sleep(wait_s)
+    return False
+
+
 class StudyLock:
     """Exclusive lock on a study folder for as long as the `with` block (or the process) lasts."""
 
@@ -75,9 +89,7 @@ class StudyLock:
 
         self.study_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_exclusive(fd):
             os.close(fd)
             holder = read_holder(self.study_dir)
             who = holder.describe() if holder is not None else "another process"
