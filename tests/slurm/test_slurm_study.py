@@ -139,6 +139,11 @@ def test_real_slurm_study_survives_a_cancelled_job_and_resumes_without_duplicate
         assert result["environment"]["slurm_job_id"]  # the result names the job and node that measured it
     rows = (out / "summary" / "runs.csv").read_text().strip().splitlines()
     assert len(rows) == 5  # header + 4 runs, no duplicate
+    import llem.study
+
+    frames = llem.study.load(out)
+    assert list(frames.nodes["n_ok"]) == [4] and list(frames.nodes["flags"]) == [""]  # one node, nothing odd
+    assert set(frames.runs["node"]) == set(frames.nodes["node"])
 
 
 @pytest.fixture
