@@ -1,8 +1,11 @@
 """Run a planned study: every experiment in a worker process, with timeouts, a circuit breaker and resume.
 
 The manifest (study.json) is rewritten atomically after every state change, and each experiment's result
-folder is written atomically by the run engine, so a study killed at any moment (SIGKILL included) loses at
-most the experiment in flight; `resume_study` picks up from the manifest and the outcome files on disk."""
+folder is written atomically by the run engine, in an attempt folder of its own (llem.study.attempts), so a
+study killed at any moment (SIGKILL included) loses at most the experiment in flight and never a finished one;
+a resumed study picks up from the manifest and the outcome files on disk. The caller holds the study folder's
+lock (llem.study.lock). With `executor: slurm` the runs go to llem.study.slurm_runner instead of local
+workers."""
 
 from __future__ import annotations
 
