@@ -22,7 +22,7 @@ if [ "${LLEM_SKIP_VLLM:-0}" != "1" ]; then
   # exist"); llem needs none of them.
   pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
 fi
-pip install -q -e "core[report]"
+pip install -q -e "core[report,slurm]"
 for plugin in plugins/*/; do
   name=$(basename "$plugin")
   [ -f "$plugin/pyproject.toml" ] || continue

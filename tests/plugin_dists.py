@@ -65,3 +65,66 @@ def llem_generate(handle, batch, config):
 def llem_capabilities():
     return Capabilities(precisions=("fp32",), decoding_strategies=("greedy",), decoder_params=("temperature",))
 '''
+
+
+# A test-only backend whose experiments wait at a gate the test controls (no real sleep decides anything):
+# `gate.path` (a file) must exist before `load` returns; `gate.fail: true` makes the experiment raise.
+# $LLEM_GATE_STARTED, if set, names a file each load appends "pid host" to.
+GATE_PLUGIN = '''
+import os
+import socket
+import time
+from typing import Annotated
+
+from msgspec import Meta
+from llem.config import Section
+from llem.plugins import BatchOutput, Capabilities, RequestOutput, hookimpl
+
+
+class GateConfig(Section):
+    """Test-only backend: waits for a file, then returns fixed token counts."""
+
+    batch_size: Annotated[Annotated[int, Meta(ge=1)] | None, Meta(description="Prompts per batch.")] = None
+    path: Annotated[str | None, Meta(description="File that must exist before the model 'loads'.")] = None
+    fail: Annotated[bool | None, Meta(description="Raise in generate.")] = None
+
+
+@hookimpl
+def llem_register_backends(register):
+    register.add_backend("gate", config=GateConfig, description="Test-only gated backend.")
+
+
+@hookimpl
+def llem_load(config, engine):
+    marker = os.environ.get("LLEM_GATE_STARTED")
+    if marker:
+        with open(marker, "a") as f:
+            f.write(f"{os.getpid()} {socket.gethostname()}\\n")
+    path = config.gate.path
+    while path and not os.path.exists(path):
+        time.sleep(0.05)
+    return {"model": config.model}
+
+
+@hookimpl
+def llem_generate(handle, batch, config):
+    if config.gate.fail:
+        raise RuntimeError("gate backend told to fail")
+    n = batch.max_new_tokens
+    return BatchOutput(
+        requests=[
+            RequestOutput(
+                input_tokens=4, output_tokens=n, ttft_s=0.001, e2e_s=0.002, itl_s=[0.0001] * (n - 1)
+            )
+            for _ in batch.prompts
+        ],
+        timing_source="gate",
+    )
+
+
+@hookimpl
+def llem_capabilities():
+    return Capabilities(
+        precisions=("fp32",), decoding_strategies=("greedy",), decoder_params=(), runs_on_cpu=True
+    )
+'''

@@ -6,6 +6,7 @@ The GPU is absent in CI: the meter reads a fake pynvml replaying recorded H100 t
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -113,3 +114,19 @@ def test_corrupt_cache_is_replaced(replay, cache) -> None:
 def test_no_energy_source_has_no_baseline() -> None:
     with pytest.raises(EnergyNotMeasured, match="no GPU here"):
         measure_idle(NoneMeter("no GPU here"), 1.0)
+
+
+def test_the_cache_key_names_the_host_so_nodes_sharing_a_home_folder_never_reuse_each_others_idle_power(
+    replay, cache
+):
+    _fake, _clock = replay([synthetic_trace()], start_s=0.3)
+    meter = NvmlMeter([0])
+    mc = MeasurementConfig(baseline="cached", baseline_duration_s=2.0)
+    on_a = baseline_key(["GPU-synthetic-0"], STATE, host="node-a")
+    on_b = baseline_key(["GPU-synthetic-0"], STATE, host="node-b")
+    assert on_a != on_b and on_a.startswith("node-a|GPU-synthetic-0|")
+    idle_baseline(meter, mc, on_a, STATE)
+    from_b = idle_baseline(meter, mc, on_b, STATE)
+    assert from_b.source == "fresh"  # node-a's baseline is not node-b's
+    assert set(json.loads(cache.read_text())) == {f"nvml:{on_a}", f"nvml:{on_b}"}
+    assert baseline_key(["x"], STATE).startswith(f"{socket.gethostname()}|")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import msgspec
 import pytest
 from llem.measure.environment import (
@@ -16,6 +18,7 @@ from nvml_replay import synthetic_trace
 
 def test_snapshot_records_what_reproduction_needs(replay, monkeypatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
     replay([synthetic_trace()], start_s=1.0)
     env = snapshot_environment([0])
     gpu = env.gpus[0]
@@ -23,6 +26,7 @@ def test_snapshot_records_what_reproduction_needs(replay, monkeypatch) -> None:
     assert (gpu.cuda_driver_version, gpu.compute_capability, gpu.power_limit_w) == ("13.0", (9, 0), 700.0)
     assert gpu.persistence_mode is True and gpu.temperature_c == 38.0 and gpu.pstate == 0
     assert env.cuda_visible_devices == "0" and env.python and env.os and env.cpu_cores
+    assert env.slurm_job_id == "4242" and env.hostname == socket.gethostname()  # which job, on which node
     assert env.packages["llem-core"] and "msgspec" in env.packages
     # It round-trips through JSON as the result file stores it.
     assert msgspec.json.decode(msgspec.json.encode(env), type=Environment) == env

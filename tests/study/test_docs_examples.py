@@ -33,3 +33,13 @@ def test_example_studies_plan_here(example: Path, llem_cli):
 
 def test_there_are_example_studies():
     assert len(EXAMPLES) >= 2
+
+
+def test_every_slurm_field_is_documented_in_the_cluster_doc():
+    from llem.study.slurm_config import SlurmSettings
+
+    text = (ROOT / "docs" / "cluster.md").read_text(encoding="utf-8")
+    missing = [f.name for f in msgspec.structs.fields(SlurmSettings) if f"| `{f.name}` |" not in text]
+    assert missing == []
+    schema = msgspec.json.schema(SlurmSettings)["$defs"]["SlurmSettings"]["properties"]
+    assert [name for name, p in schema.items() if not p.get("description")] == []

@@ -174,7 +174,9 @@ def test_resume_after_sigkill_does_not_rerun_completed_experiments(tmp_path, lle
     before = manifest(out)["runs"]
     done = {r["id"]: r for r in before if r["status"] == "ok"}
     assert "p001-c1" in done and len(done) < 3
-    stamps = {rid: (out / "runs" / rid / "outcome.json").stat().st_mtime_ns for rid in done}
+    stamps = {
+        rid: (out / run["attempt_dir"] / "outcome.json").stat().st_mtime_ns for rid, run in done.items()
+    }
     # the worker of the experiment in flight dies with the study (PR_SET_PDEATHSIG), it does not linger
     in_flight = before[1]["worker_pid"]
     t0 = time.monotonic()
@@ -188,6 +190,9 @@ def test_resume_after_sigkill_does_not_rerun_completed_experiments(tmp_path, lle
     assert all(run["status"] == "ok" for run in after.values())
     for rid, old in done.items():
         assert after[rid]["attempts"] == 1 and after[rid]["result_dir"] == old["result_dir"]
-        assert (out / "runs" / rid / "outcome.json").stat().st_mtime_ns == stamps[rid]
+        assert (out / old["attempt_dir"] / "outcome.json").stat().st_mtime_ns == stamps[rid]
     assert after["p002-c1"]["attempts"] == 2
+    # the attempt cut short by the kill is kept beside the one that finished
+    assert (out / before[1]["attempt_dir"]).is_dir()
+    assert after["p002-c1"]["attempt_dir"] != before[1]["attempt_dir"]
     assert f"[1/{3 - len(done)}]" in r.stderr

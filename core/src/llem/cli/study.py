@@ -1,4 +1,4 @@
-"""`llem study plan|run`: expand a study without running it; run or resume it."""
+"""`llem study plan|run|status`: expand a study without running it; run or resume it; show its state."""
 
 from __future__ import annotations
 
@@ -71,18 +71,60 @@ def plan(
 )
 @click.option("--retry-failed", is_flag=True, help="With --resume: run failed experiments again too.")
 @click.option("--json", "as_json", is_flag=True, help="At the end, print the study's manifest as JSON.")
-def run(file: str | None, output: str | None, resume: str | None, retry_failed: bool, as_json: bool) -> None:
-    """Run study FILE: every experiment in its own process; failures are recorded and the study goes on."""
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "slurm"]),
+    help="Where experiments run (overrides the study file's executor; default local).",
+)
+@click.option("--partition", help="SLURM partition (slurm.partition).")
+@click.option("--account", help="SLURM account (slurm.account).")
+@click.option("--qos", help="SLURM quality of service (slurm.qos).")
+@click.option("--constraint", help="SLURM node constraint (slurm.constraint).")
+@click.option(
+    "--sbatch",
+    "sbatch",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Extra sbatch option (repeatable), e.g. --sbatch reservation=r1 --sbatch exclusive=true.",
+)
+def run(
+    file: str | None,
+    output: str | None,
+    resume: str | None,
+    retry_failed: bool,
+    as_json: bool,
+    executor: str | None,
+    partition: str | None,
+    account: str | None,
+    qos: str | None,
+    constraint: str | None,
+    sbatch: tuple[str, ...],
+) -> None:
+    """Run study FILE: every experiment in its own process (or SLURM job); failures are recorded and the study
+    goes on."""
     from llem.study.api import run as run_study
     from llem.study.render import ProgressView
     from llem.study.runner import StudyInterrupted
 
     if output and resume:
         raise click.UsageError("--output and --resume exclude each other (a resumed study keeps its folder)")
+    slurm: dict[str, object] = {
+        k: v
+        for k, v in {"partition": partition, "account": account, "qos": qos, "constraint": constraint}.items()
+        if v is not None
+    }
+    if sbatch:
+        slurm["sbatch"] = _sbatch_options(sbatch)
     try:
         with ProgressView() as view:
             manifest, folder = run_study(
-                file, output=output, resume=resume, progress=view, retry_failed=retry_failed
+                file,
+                output=output,
+                resume=resume,
+                progress=view,
+                retry_failed=retry_failed,
+                executor=executor,
+                slurm=slurm,
             )
     except StudyInterrupted as exc:
         click.echo(
@@ -101,6 +143,7 @@ def run(file: str | None, output: str | None, resume: str | None, retry_failed: 
     for r in manifest.runs:
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    lost = sum(r.failure == "job" for r in manifest.runs)
     if as_json:
         import msgspec
 
@@ -119,5 +162,39 @@ def run(file: str | None, output: str | None, resume: str | None, retry_failed: 
         click.echo(
             f"results: {folder}  (tables in {folder / 'summary'}; llem report {folder} renders the report)"
         )
+    if lost:
+        click.echo(
+            f"{lost} run(s) lost their SLURM job before a result (see llem study status {folder}); "
+            f"llem study run --resume {folder} runs them again",
+            err=as_json,
+        )
     if manifest.status != "complete":
         raise SystemExit(1)
+
+
+def _sbatch_options(items: tuple[str, ...]) -> dict[str, object]:
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint="--sbatch")
+        out[name.strip()] = yaml.safe_load(value) if value else True
+    return out
+
+
+@study.command("status")
+@click.argument("study_dir", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(study_dir: str, as_json: bool) -> None:
+    """Show the state of every run of STUDY_DIR: queued, running, ok, failed, pending (local or SLURM)."""
+    import msgspec
+
+    from llem.study.status import render_status, study_status
+
+    st = study_status(study_dir)
+    if as_json:
+        click.echo(msgspec.json.format(msgspec.json.encode(st), indent=2))
+    else:
+        click.echo(render_status(st))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,9 +82,12 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "llem"
 
 
-def baseline_key(device_ids: list[str], state: str) -> str:
-    """Cache key: which devices (GPU UUIDs, or the meter's device names) and in which state."""
-    return f"{','.join(device_ids)}|{state}"
+def baseline_key(device_ids: list[str], state: str, *, host: str | None = None) -> str:
+    """Cache key: which host, which devices (GPU UUIDs, or the meter's device names) and in which state.
+
+    The host is part of it because a cache on a shared home folder is seen by every node of a cluster, and
+    idle power differs from node to node (a RAPL domain name or a GPU index is the same on all of them)."""
+    return f"{host or socket.gethostname()}|{','.join(device_ids)}|{state}"
 
 
 def idle_baseline(meter: EnergyMeter, mc: MeasurementConfig, key: str, state: str) -> Baseline | None:

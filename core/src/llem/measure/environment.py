@@ -70,6 +70,10 @@ class Environment(msgspec.Struct, kw_only=True):
         dict[str, str], Meta(description="Installed versions of the packages that matter.")
     ] = msgspec.field(default_factory=dict)
     cuda_visible_devices: str | None = None
+    slurm_job_id: Annotated[
+        str | None,
+        Meta(description="The SLURM job this ran in ($SLURM_JOB_ID), if any; hostname names the node."),
+    ] = None
     nvml_error: Annotated[str | None, Meta(description="Why GPUs could not be read, if they could not.")] = (
         None
     )
@@ -86,6 +90,7 @@ def snapshot_environment(gpu_indices: list[int] | None) -> Environment:
         hostname=socket.gethostname(),
         packages=installed_versions(),
         cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        slurm_job_id=os.environ.get("SLURM_JOB_ID"),
     )
     if gpu_indices is not None and not gpu_indices:
         return env

@@ -13,6 +13,7 @@ from llem.files import write_bytes_atomic
 from llem.report.pareto import pareto_front
 from llem.report.plots import Plot, efficiency_plot, energy_measured, parameter_plots, power_plot
 from llem.study.manifest import StudyManifest, load_manifest
+from llem.study.nodes import node_rows
 from llem.study.table import aggregate_rows, run_rows
 
 REPORT_FILE = "report.html"
@@ -121,6 +122,7 @@ def _page(
         parts.append("<ul class='notes'>")
         parts += [f"<li><b>{e(r['point_id'])}</b>: {e(r['notes'])}</li>" for r in noted]
         parts.append("</ul>")
+    parts += _nodes_section(rows)
     parts.append("<h2>Plots</h2>")
     for p in plots:
         parts.append(_figure_html(p))
@@ -161,6 +163,38 @@ def _page(
         parts.append("</ul>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _nodes_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Which node measured how many runs, and the nodes whose idle power, GPU, clocks or limit differ."""
+    nodes = node_rows(rows)
+    if len(nodes) < 2:
+        return []
+    e = html.escape
+    flagged = [n for n in nodes if n["flags"]]
+    parts = ["<h2>Nodes</h2>"]
+    if flagged:
+        parts.append(
+            "<p class='note'>"
+            + "; ".join(
+                f"<b>{e(n['node'])}</b> differs from the other nodes: {e(n['flags'])}" for n in flagged
+            )
+            + ". Numbers measured there may not compare with the rest.</p>"
+        )
+    parts.append(
+        "<table><tr><th class='l'>node</th><th>runs</th><th>ok</th><th>idle power (W)</th>"
+        "<th class='l'>GPU</th><th>max SM clock (MHz)</th><th>power limit (W)</th></tr>"
+    )
+    for n in nodes:
+        idle = n["idle_power_w_mean"]
+        parts.append(
+            f"<tr><td class='l{' fail' if n['flags'] else ''}'>{e(n['node'])}</td><td>{n['n_runs']}</td>"
+            f"<td>{n['n_ok']}</td><td>{'' if idle is None else f'{idle:.1f}'}</td>"
+            f"<td class='l'>{e(str(n['gpu_name'] or ''))}</td><td>{_show(n['max_sm_clock_mhz'])}</td>"
+            f"<td>{_show(n['power_limit_w'])}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts
 
 
 _AGG_COLUMNS = [

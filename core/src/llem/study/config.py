@@ -10,6 +10,7 @@ from msgspec import Meta
 
 from llem.config.load import convert, read_file
 from llem.errors import ConfigError
+from llem.study.slurm_config import SlurmSettings
 
 # A sweep axis: explicit values, or `all` for the introspected test values of that parameter.
 AxisValues = list[Any] | Literal["all"]
@@ -96,6 +97,17 @@ class StudyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             description="Folder under which the study folder is written (relative to the working directory)."
         ),
     ] = "studies"
+    executor: Annotated[
+        Literal["local", "slurm"],
+        Meta(
+            description="Where the experiments run: local (worker processes on this machine, one at a time) "
+            "or slurm (jobs on a SLURM cluster through submitit; the study folder must be on a filesystem "
+            "the nodes share). `llem study run --executor` overrides it."
+        ),
+    ] = "local"
+    slurm: Annotated[
+        SlurmSettings, Meta(description="SLURM settings, used with executor: slurm (see docs/cluster.md).")
+    ] = msgspec.field(default_factory=SlurmSettings)
 
 
 def load_study_config(path: str | Path) -> tuple[StudyConfig, dict[str, Any], Path]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from llem.errors import UserError
 from llem.study.manifest import StudyManifest, load_manifest
+from llem.study.nodes import node_rows
 from llem.study.table import aggregate_rows, run_rows
 
 if TYPE_CHECKING:
@@ -17,13 +18,14 @@ if TYPE_CHECKING:
 @dataclass
 class StudyFrames:
     """A study as DataFrames: `runs` (one row per experiment × cycle), `aggregate` (one row per configuration:
-    mean, std and 95% CI of each metric), `pruned` (combinations not run, with the reason) and the raw
-    manifest."""
+    mean, std and 95% CI of each metric), `pruned` (combinations not run, with the reason), `nodes` (one row
+    per node that measured runs, with flags where it differs from the others) and the raw manifest."""
 
     runs: pd.DataFrame
     aggregate: pd.DataFrame
     pruned: pd.DataFrame
     manifest: StudyManifest
+    nodes: pd.DataFrame | None = None
 
     def __iter__(self) -> Any:  # runs, aggregate = llem.study.load(path)
         return iter((self.runs, self.aggregate))
@@ -46,4 +48,5 @@ def load(study_dir: str | Path) -> StudyFrames:
         [{"label": p.label, "origin": p.origin, "reason": p.reason} for p in manifest.pruned],
         columns=["label", "origin", "reason"],
     )
-    return StudyFrames(runs=runs, aggregate=aggregate, pruned=pruned, manifest=manifest)
+    nodes = pd.DataFrame(node_rows(rows))
+    return StudyFrames(runs=runs, aggregate=aggregate, pruned=pruned, manifest=manifest, nodes=nodes)

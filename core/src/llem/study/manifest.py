@@ -15,7 +15,11 @@ from llem.study.expand import DuplicatePoint, Point, PrunedPoint
 MANIFEST = "study.json"
 SCHEMA_VERSION = 1
 
-RunStatus = Literal["pending", "running", "ok", "failed", "skipped"]
+# queued: submitted to a scheduler (SLURM), not started yet.
+RunStatus = Literal["pending", "queued", "running", "ok", "failed", "skipped"]
+# job: the scheduler's job ended without a result (cancelled, preempted, node failure, time limit):
+# re-queued by --resume, unlike the experiment's own failures.
+FailureKind = Literal["error", "crash", "timeout", "breaker", "interrupted", "job"]
 
 
 class RunRecord(msgspec.Struct, kw_only=True):
@@ -26,7 +30,7 @@ class RunRecord(msgspec.Struct, kw_only=True):
     cycle: int
     status: RunStatus = "pending"
     error: str | None = None
-    failure: Literal["error", "crash", "timeout", "breaker", "interrupted"] | None = None
+    failure: FailureKind | None = None
     result_dir: str | None = None
     log: str | None = None
     started_at: str | None = None
@@ -36,6 +40,11 @@ class RunRecord(msgspec.Struct, kw_only=True):
     worker_pid: int | None = None
     model_reused: bool = False
     attempts: int = 0
+    attempt_dir: str | None = None
+    executor: Literal["local", "slurm"] | None = None
+    job_id: str | None = None
+    node: str | None = None
+    job_state: str | None = None
 
 
 class StudyManifest(msgspec.Struct, kw_only=True):

@@ -5,9 +5,14 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+import msgspec
+
+from llem.study.config import StudyConfig
 from llem.study.estimate import Estimate
 from llem.study.expand import config_value
 from llem.study.manifest import StudyManifest
+from llem.study.order import Run, model_key, worker_batches
+from llem.study.resources import job_resources
 from llem.study.runner import StudyEvent
 
 
@@ -61,11 +66,44 @@ def plan_text(manifest: StudyManifest, est: Estimate) -> str:
             lines.append(
                 f"at most: {duration(timeout_s * len(manifest.runs))} (every run stopped at timeout_s)"
             )
+    if study.get("executor") == "slurm" and manifest.points:
+        lines += slurm_plan_lines(manifest, est)
     return "\n".join(lines)
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def slurm_plan_lines(manifest: StudyManifest, est: Estimate) -> list[str]:
+    """What `executor: slurm` would submit: how many jobs, and the resources each group of them asks for."""
+    study = msgspec.convert(manifest.study, StudyConfig)
+    keys = {p.id: model_key(p.config) for p in manifest.points}
+    runs = [Run(point_id=r.point_id, cycle=r.cycle) for r in manifest.runs]
+    groups: dict[Any, int] = {}
+    for batch in worker_batches(runs, keys, study.reuse_model):
+        res = job_resources(
+            [manifest.point(r.point_id).config for r in batch],
+            [est.per_run_s.get(r.point_id, 0.0) for r in batch],
+            study.timeout_s,
+            study.slurm,
+        )
+        groups[res] = groups.get(res, 0) + 1
+    where = ", ".join(
+        f"{k} {v}" for k in ("partition", "account", "qos", "constraint") if (v := getattr(study.slurm, k))
+    )
+    lines = [
+        "",
+        f"executor slurm: {sum(groups.values())} jobs{' (' + where + ')' if where else ''}; they run in "
+        "parallel, so the study takes less than the serial estimate above",
+    ]
+    for res, n in groups.items():
+        mem = f"{res.mem_gb:g} GB" if res.mem_gb is not None else "default memory"
+        lines.append(
+            f"  {n} job(s): {res.gpus} GPU, {res.cpus} CPU, {mem}, time limit {res.time_min} min "
+            f"(estimate × time_margin {study.slurm.time_margin:g}, within min_time_min and timeout_s)"
+        )
+    return lines
 
 
 def _show(value: Any) -> str:

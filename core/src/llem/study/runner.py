@@ -1,14 +1,16 @@
 """Run a planned study: every experiment in a worker process, with timeouts, a circuit breaker and resume.
 
 The manifest (study.json) is rewritten atomically after every state change, and each experiment's result
-folder is written atomically by the run engine, so a study killed at any moment (SIGKILL included) loses at
-most the experiment in flight; `resume_study` picks up from the manifest and the outcome files on disk."""
+folder is written atomically by the run engine, in an attempt folder of its own (llem.study.attempts), so a
+study killed at any moment (SIGKILL included) loses at most the experiment in flight and never a finished one;
+a resumed study picks up from the manifest and the outcome files on disk. The caller holds the study folder's
+lock (llem.study.lock). With `executor: slurm` the runs go to llem.study.slurm_runner instead of local
+workers."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,15 +23,16 @@ from typing import Literal
 
 import msgspec
 
+from llem.errors import UserError
 from llem.files import write_bytes_atomic
+from llem.study.attempts import RUNS_DIR, adoptable, new_attempt_dir, read_outcome
 from llem.study.config import StudyConfig
 from llem.study.estimate import estimate, previous_rows
 from llem.study.manifest import RunRecord, StudyManifest, now_iso, save_manifest
 from llem.study.order import Run, model_key, worker_batches
 from llem.study.table import find_result, read_result, write_tables
-from llem.study.worker import OUTCOME, JobRun, Outcome, WorkerJob
+from llem.study.worker import JobRun, Outcome, WorkerJob
 
-RUNS_DIR = "runs"
 JOBS_DIR = "jobs"
 LOGS_DIR = "logs"
 POLL_S = 0.1
@@ -59,8 +62,6 @@ class StudyInterrupted(Exception):
 
 def new_study_dir(manifest: StudyManifest, output: str | Path | None, base_output_dir: str) -> Path:
     """The folder of a new study: `output` if given (it must not hold a study yet), else a timestamped one."""
-    from llem.errors import UserError
-
     if output is not None:
         folder = Path(output)
         if (folder / "study.json").exists():
@@ -94,13 +95,12 @@ def run_study(
     """
     study = msgspec.convert(manifest.study, StudyConfig)
     _reconcile(manifest, study_dir)
-    todo = [
-        r
-        for r in manifest.runs
-        if r.status in ("pending", "running", "skipped") or (retry_failed and r.status == "failed")
-    ]
+    todo = runs_to_do(manifest, retry_failed)
+    if study.executor == "local":
+        _refuse_live_slurm_jobs(todo)
     for r in todo:
-        r.status, r.error, r.failure = "pending", None, None
+        if not (study.executor == "slurm" and r.status in ("queued", "running")):  # those may be re-attached
+            r.status, r.error, r.failure = "pending", None, None
     manifest.status = "running"
     save_manifest(study_dir, manifest)
 
@@ -115,6 +115,11 @@ def run_study(
 
     previous = _install_signal_handlers()
     try:
+        if study.executor == "slurm":
+            from llem.study.slurm_runner import run_on_slurm
+
+            queue.clear()
+            run_on_slurm(manifest, study, study_dir, todo, state, progress, labels)
         while queue:
             batch = queue.popleft()
             leftover = _run_batch(batch, manifest, study, study_dir, records, labels, state, progress, python)
@@ -133,7 +138,12 @@ def run_study(
                 manifest.notes.append(reason.replace("not run: ", ""))
         if manifest.status == "running":
             manifest.status = "complete"
-    except StudyInterrupted:
+    except StudyInterrupted as exc:
+        manifest.status = "interrupted"
+        if study.executor == "slurm" and any(r.status in ("queued", "running") for r in manifest.runs):
+            raise StudyInterrupted(f"{exc}; its SLURM jobs keep running and --resume follows them") from None
+        raise
+    except UserError:  # a refusal (sbatch): resumable as it stands
         manifest.status = "interrupted"
         raise
     finally:
@@ -147,6 +157,7 @@ class _State:
     def __init__(self, total: int, per_run_estimate: dict[str, float]) -> None:
         self.total = total
         self.done = 0
+        self.n_started = 0  # runs started so far (SLURM runs start and finish in any order)
         self.consecutive_failures = 0
         self.walls: list[float] = []
         self.per_run_estimate = per_run_estimate
@@ -179,7 +190,7 @@ def _run_batch(
         runs=[
             JobRun(
                 run_id=r.id,
-                run_dir=str(_fresh_run_dir(study_dir, r.id)),
+                run_dir=str(new_attempt_dir(study_dir, r.id)),
                 config=manifest.point(r.point_id).config,
             )
             for r in batch
@@ -194,6 +205,8 @@ def _run_batch(
         rec = records[batch[i].id]
         rec.status, rec.started_at, rec.attempts = "running", now_iso(), rec.attempts + 1
         rec.worker_pid = proc.pid
+        rec.executor, rec.job_id, rec.node, rec.job_state = "local", None, _host(), None
+        rec.attempt_dir = _relative(job.runs[i].run_dir, study_dir)
         rec.log = str(log_path.relative_to(study_dir))
         save_manifest(study_dir, manifest)
         _emit(progress, state, "start", batch, i, records, labels, batch_remaining=_remaining(records))
@@ -213,7 +226,7 @@ def _run_batch(
             while True:
                 time.sleep(POLL_S)
                 run = batch[i]
-                outcome = _read_outcome(Path(job.runs[i].run_dir))
+                outcome = read_outcome(Path(job.runs[i].run_dir))
                 if outcome is not None:
                     _finish(records[run.id], outcome, study_dir, state)
                     save_manifest(study_dir, manifest)
@@ -235,7 +248,7 @@ def _run_batch(
                     continue
                 code = proc.poll()
                 if code is not None:
-                    outcome = _read_outcome(Path(job.runs[i].run_dir))  # written just before it exited?
+                    outcome = read_outcome(Path(job.runs[i].run_dir))  # written just before it exited?
                     if outcome is not None:
                         continue
                     _fail(
@@ -268,11 +281,77 @@ def _run_batch(
             raise
     save_manifest(study_dir, manifest)
     _emit(progress, state, "finish", batch, i, records, labels, batch_remaining=_remaining(records))
+    for unused in job.runs[i + 1 :]:  # never started: an empty folder, not an attempt
+        with contextlib.suppress(OSError):
+            os.rmdir(unused.run_dir)
     return batch[i + 1 :]
 
 
+def runs_to_do(manifest: StudyManifest, retry_failed: bool) -> list[RunRecord]:
+    """The runs a (resumed) study still has to run: not started, cut short, skipped by the breaker, or whose
+    scheduler job ended without a result; failed ones too with `retry_failed`."""
+    return [
+        r
+        for r in manifest.runs
+        if r.status in ("pending", "queued", "running", "skipped")
+        or (r.status == "failed" and (retry_failed or r.failure == "job"))
+    ]
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _refuse_live_slurm_jobs(todo: list[RunRecord]) -> None:
+    """A local resume would run again what SLURM jobs may still be running: a duplicate. Say so instead."""
+    live = sorted(
+        {r.job_id for r in todo if r.executor == "slurm" and r.status in ("queued", "running") and r.job_id}
+    )
+    if live:
+        shown = ", ".join(str(j) for j in live[:5]) + (" ..." if len(live) > 5 else "")
+        raise UserError(
+            f"{len(live)} SLURM job(s) of this study may still be queued or running ({shown}); resume with "
+            "--executor slurm (it follows them), or scancel them and resume with --executor slurm once",
+            source="--executor",
+        )
+
+
+def _remaining_of(manifest: StudyManifest) -> list[str]:
+    return [r.point_id for r in manifest.runs if r.status in ("pending", "queued", "running")]
+
+
+def _emit_one(
+    progress: StudyProgress | None,
+    state: _State,
+    kind: Literal["start", "finish"],
+    rec: RunRecord,
+    labels: dict[str, str],
+    remaining: list[str],
+) -> None:
+    """A progress event for one run (the SLURM runner's runs finish in any order)."""
+    if kind == "start":
+        state.n_started += 1
+    if progress is None:
+        return
+    progress(
+        StudyEvent(
+            kind=kind,
+            run_id=rec.id,
+            label=labels[rec.point_id],
+            index=state.n_started if kind == "start" else state.done,
+            total=state.total,
+            status=rec.status if kind == "finish" else None,
+            error=rec.error if kind == "finish" else None,
+            wall_s=rec.wall_s if kind == "finish" else None,
+            eta_s=state.eta(remaining),
+        )
+    )
+
+
 def _remaining(records: dict[str, RunRecord]) -> list[str]:
-    return [r.point_id for r in records.values() if r.status in ("pending", "running")]
+    return [r.point_id for r in records.values() if r.status in ("pending", "queued", "running")]
 
 
 def _emit(
@@ -306,14 +385,23 @@ def _emit(
 
 
 def _finish(rec: RunRecord, outcome: Outcome, study_dir: Path, state: _State) -> None:
+    adopt(rec, outcome, study_dir)
+    rec.finished_at = now_iso()
+    _count(rec, state)
+
+
+def adopt(rec: RunRecord, outcome: Outcome, study_dir: Path, attempt_dir: Path | None = None) -> None:
+    """Point the run's record at a finished attempt (the manifest write that follows makes it official)."""
     rec.status = outcome.status
     rec.error = outcome.error
     rec.failure = None if outcome.status == "ok" else "error"
     rec.result_dir = _relative(outcome.result_dir, study_dir)
     rec.wall_s = round(outcome.finished_at - outcome.started_at, 3)
-    rec.finished_at = now_iso()
     rec.model_reused = outcome.model_reused
-    _count(rec, state)
+    rec.node = outcome.host or rec.node
+    rec.job_id = outcome.job_id or rec.job_id
+    if attempt_dir is not None:
+        rec.attempt_dir = _relative(str(attempt_dir), study_dir)
 
 
 def _fail(
@@ -329,7 +417,8 @@ def _fail(
     rec.wall_s = round(wall_s, 3)
     rec.finished_at = now_iso()
     rec.exit_code = code
-    found = find_result(study_dir / RUNS_DIR / rec.id)
+    attempt = study_dir / rec.attempt_dir if rec.attempt_dir else study_dir / RUNS_DIR / rec.id
+    found = find_result(attempt)
     rec.result_dir = _relative(str(found.parent), study_dir) if found else None
     _count(rec, state)
 
@@ -348,22 +437,6 @@ def _relative(path: str | None, study_dir: Path) -> str | None:
         return str(Path(path).resolve().relative_to(study_dir.resolve()))
     except ValueError:
         return path
-
-
-def _fresh_run_dir(study_dir: Path, run_id: str) -> Path:
-    """The run's folder, emptied: what an unfinished earlier attempt left there is not its result."""
-    folder = (study_dir / RUNS_DIR / run_id).resolve()
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    return folder
-
-
-def _read_outcome(run_dir: Path) -> Outcome | None:
-    try:
-        return msgspec.json.decode((run_dir / OUTCOME).read_bytes(), type=Outcome)
-    except (FileNotFoundError, msgspec.DecodeError):
-        return None
 
 
 def _crash_message(code: int, log_path: Path) -> str:
@@ -416,27 +489,35 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _reconcile(manifest: StudyManifest, study_dir: Path) -> None:
-    """Adopt what finished on disk but never reached the manifest (the study died between the two writes)."""
+    """Adopt what finished on disk but never reached the manifest (the study died between the two writes).
+
+    Every attempt folder of an unfinished run is looked at: its first ok attempt wins, else its latest
+    finished one. Nothing is deleted."""
     for rec in manifest.runs:
-        if rec.status not in ("pending", "running"):
+        if rec.status not in ("pending", "queued", "running") and not (
+            rec.status == "failed" and rec.failure == "job"
+        ):
             continue
-        run_dir = study_dir / RUNS_DIR / rec.id
-        outcome = _read_outcome(run_dir)
-        if outcome is not None:
-            rec.status, rec.error = outcome.status, outcome.error
-            rec.failure = None if outcome.status == "ok" else "error"
-            rec.result_dir = _relative(outcome.result_dir, study_dir)
-            rec.wall_s = round(outcome.finished_at - outcome.started_at, 3)
-            rec.model_reused = outcome.model_reused
+        found = adoptable(study_dir, rec.id)
+        if found is not None:
+            attempt, outcome = found
+            adopt(rec, outcome, study_dir, attempt)
             rec.finished_at = rec.finished_at or now_iso()
             continue
-        found = find_result(run_dir)
-        result = read_result(found) if found else None
-        if result is not None and result.get("status") == "ok":
-            rec.status, rec.result_dir = "ok", _relative(str(found.parent), study_dir)
+        result = _legacy_ok_result(study_dir, rec)
+        if result is not None:
+            rec.status, rec.result_dir = "ok", _relative(str(result.parent), study_dir)
             rec.finished_at = rec.finished_at or now_iso()
-        elif rec.status == "running":
+        elif rec.status == "running" and rec.executor != "slurm":
             rec.status = "pending"
+
+
+def _legacy_ok_result(study_dir: Path, rec: RunRecord) -> Path | None:
+    """An ok result.json written without an outcome (the worker died between the two writes)."""
+    folder = study_dir / rec.attempt_dir if rec.attempt_dir else study_dir / RUNS_DIR / rec.id
+    found = find_result(folder)
+    result = read_result(found) if found else None
+    return found if result is not None and result.get("status") == "ok" else None
 
 
 def _install_signal_handlers() -> dict[int, object]:
@@ -462,7 +543,5 @@ def _restore_signal_handlers(previous: dict[int, object]) -> None:
 
 def resume_dir_check(study_dir: Path) -> None:
     """A --resume folder must exist and hold a study."""
-    from llem.errors import UserError
-
     if not (study_dir / "study.json").is_file():
         raise UserError("not a study folder (no study.json); nothing to resume", source=str(study_dir))

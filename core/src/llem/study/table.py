@@ -17,16 +17,20 @@ import msgspec
 from llem.files import write_bytes_atomic
 from llem.study.expand import config_value
 from llem.study.manifest import RunRecord, StudyManifest
+from llem.study.nodes import node_rows
 from llem.study.stats import summarize
 
 SUMMARY_DIR = "summary"
 RESULT_FILE = "result.json"
 
 
-def _m(*keys: str) -> Callable[[Mapping[str, Any]], Any]:
+def _m(*keys: str | int) -> Callable[[Mapping[str, Any]], Any]:
     def get(result: Mapping[str, Any]) -> Any:
         node: Any = result
         for k in keys:
+            if isinstance(k, int):
+                node = node[k] if isinstance(node, list) and len(node) > k else None
+                continue
             if not isinstance(node, Mapping):
                 return None
             node = node.get(k)
@@ -79,6 +83,10 @@ FACTS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "energy_not_measured_reason": _m("energy", "not_measured_reason"),
     "short_window": _m("energy", "short_window"),
     "phase_split": _m("energy", "phase_split"),
+    # the node that measured the run, and what of its first GPU can make nodes differ
+    "gpu_name": _m("environment", "gpus", 0, "name"),
+    "max_sm_clock_mhz": _m("environment", "gpus", 0, "max_sm_clock_mhz"),
+    "power_limit_w": _m("environment", "gpus", 0, "power_limit_w"),
 }
 
 
@@ -122,6 +130,9 @@ def run_rows(study_dir: Path, manifest: StudyManifest) -> list[dict[str, Any]]:
         }
         for path in manifest.varied:
             row[path] = _cell(config_value(point.config, path))
+        env = (result or {}).get("environment") or {}
+        row["node"] = env.get("hostname") or run.node
+        row["job_id"] = run.job_id
         row["started_at"] = run.started_at
         row["wall_s"] = run.wall_s
         row["model_reused"] = run.model_reused
@@ -178,13 +189,15 @@ def window_spread_note(windows_s: Sequence[float | None]) -> str | None:
 
 
 def write_tables(study_dir: Path, manifest: StudyManifest) -> list[Path]:
-    """Write summary/runs.csv and summary/aggregate.csv (and .parquet with pyarrow); returns the paths
-    written."""
+    """Write summary/runs.csv, summary/aggregate.csv and, when runs name their node, summary/nodes.csv (and
+    .parquet with pyarrow); returns the paths written."""
     rows = run_rows(study_dir, manifest)
     agg = aggregate_rows(rows, manifest)
     folder = study_dir / SUMMARY_DIR
     written = []
-    for stem, data in (("runs", rows), ("aggregate", agg)):
+    nodes = node_rows(rows)
+    tables = [("runs", rows), ("aggregate", agg)] + ([("nodes", nodes)] if nodes else [])
+    for stem, data in tables:
         path = folder / f"{stem}.csv"
         write_bytes_atomic(path, _csv(data).encode())
         written.append(path)

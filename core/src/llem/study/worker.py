@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -48,6 +49,8 @@ class Outcome(msgspec.Struct, kw_only=True):
     started_at: float = 0.0
     finished_at: float = 0.0
     model_reused: bool = False
+    host: str | None = None
+    job_id: str | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     job = msgspec.json.decode(Path(args[0]).read_bytes(), type=WorkerJob)
     _die_with_parent(job.parent_pid)
+    return run_job(job)
+
+
+def run_job_file(job_path: str) -> int:
+    """What a scheduler job runs (submitit pickles a reference to this function): the job file's experiments.
+
+    The job itself is the isolation unit on a cluster node, so there is no parent to watch."""
+    job = msgspec.json.decode(Path(job_path).read_bytes(), type=WorkerJob)
     return run_job(job)
 
 
@@ -77,12 +88,16 @@ def run_job(job: WorkerJob) -> int:
         for run in job.runs:
             run_dir = Path(run.run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
+            if _finished_ok(run_dir):  # a requeued scheduler job: what is done stays done, never run twice
+                print(f"llem-study-worker: {run.run_id} already ok, skipped", file=sys.stderr, flush=True)
+                continue
             started = time.time()
             print(
                 f"llem-study-worker: {run.run_id} starting (pid {os.getpid()})", file=sys.stderr, flush=True
             )
             outcome = _run_one(run, run_dir, plugins, load_experiment, cache)
             outcome.started_at, outcome.finished_at = started, time.time()
+            outcome.host, outcome.job_id = socket.gethostname(), scheduler_job_id()
             if outcome.status != "ok" and job.reuse_model:
                 cache.drop()
             write_bytes_atomic(run_dir / OUTCOME, msgspec.json.encode(outcome))
@@ -138,6 +153,22 @@ def _write_refused(config: Any, exc: Exception, started_at: Any, run_dir: Path) 
     from llem.run.assemble import refused_result
 
     write_experiment(run_dir, refused_result(config, str(exc), started_at), timeseries=None)
+
+
+def scheduler_job_id() -> str | None:
+    """The SLURM job running this process (`123` or, in a job array, `123_4`), if any."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"{array}_{task}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
+def _finished_ok(run_dir: Path) -> bool:
+    try:
+        outcome = msgspec.json.decode((run_dir / OUTCOME).read_bytes(), type=Outcome)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        return False
+    return outcome.status == "ok"
 
 
 def _result_dir(result_json: Path | None, run_dir: Path) -> str | None:
