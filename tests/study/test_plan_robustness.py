@@ -127,7 +127,7 @@ def test_a_run_refused_before_loading_still_leaves_a_result_json(llem_cli, toy_s
     (run,) = json.loads((out / "study.json").read_text())["runs"]
     assert printed["runs"] == [run]
     assert run["status"] == "failed" and "no such file" in run["error"]
-    (result_json,) = list((out / "runs").glob("*/*/result.json"))
+    (result_json,) = list((out / "runs").rglob("result.json"))
     result = json.loads(result_json.read_text())
     assert (
         result["status"] == "failed" and "no such file" in result["error"] and str(missing) in result["error"]

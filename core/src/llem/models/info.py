@@ -62,8 +62,12 @@ def info_from_config(cfg: dict[str, Any]) -> ModelInfo:
     )
 
 
-def read_model_config(model: str, revision: str | None = None) -> dict[str, Any]:
-    """config.json of a bundled architecture, a local folder, or (needs huggingface_hub) a hub id."""
+def read_model_config(model: str, revision: str | None = None, *, local_only: bool = False) -> dict[str, Any]:
+    """config.json of a bundled architecture, a local folder, or (needs huggingface_hub) a hub id.
+
+    local_only: take a hub id's config.json from the local Hugging Face cache only, never from the network
+    (what bookkeeping needs: a run has already downloaded it, a plan must not wait on a network).
+    """
     if is_random(model):
         return architecture(random_name(model))
     local = Path(model).expanduser()
@@ -75,14 +79,16 @@ def read_model_config(model: str, revision: str | None = None) -> dict[str, Any]
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
-        raise UserError(f"$.model: {model!r} is not a local folder and huggingface_hub is not installed") from None
+        raise UserError(
+            f"$.model: {model!r} is not a local folder and huggingface_hub is not installed"
+        ) from None
     try:
-        path = hf_hub_download(model, "config.json", revision=revision)
+        path = hf_hub_download(model, "config.json", revision=revision, local_files_only=local_only)
     except Exception as exc:
         raise UserError(f"$.model: cannot fetch config.json of {model!r} ({type(exc).__name__})") from None
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def model_info(model: str, revision: str | None = None) -> ModelInfo:
-    """The shape of `model` (random:NAME, a local folder or a hub id)."""
-    return info_from_config(read_model_config(model, revision))
+def model_info(model: str, revision: str | None = None, *, local_only: bool = False) -> ModelInfo:
+    """The shape of `model` (random:NAME, a local folder or a hub id; see read_model_config for local_only)."""
+    return info_from_config(read_model_config(model, revision, local_only=local_only))

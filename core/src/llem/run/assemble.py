@@ -409,7 +409,7 @@ def _utilisation(
 
     config = state.config
     try:
-        info = model_info(config.model)
+        info = model_info(config.model, local_only=True)
     except UserError as exc:
         notes.append(f"FLOPs and bytes not estimated: {exc}")
         return None, None, None, None, None

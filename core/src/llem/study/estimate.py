@@ -27,7 +27,7 @@ def rough_overhead_s(config: Mapping[str, Any]) -> float:
     from llem.models.info import model_info
 
     try:
-        n_params = model_info(str(config.get("model"))).n_params
+        n_params = model_info(str(config.get("model")), local_only=True).n_params
     except Exception:  # a hub id or local path: its size is not known before loading
         return ROUGH_OVERHEAD_S
     bytes_per_param = 4 if config.get("precision") == "fp32" else 2
