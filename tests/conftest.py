@@ -16,7 +16,9 @@ def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     site = tmp_path / "site"
     site.mkdir()
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    )
     yield site
     for name in [m for m in sys.modules if m.startswith(("llem_toy", "llem_broken"))]:
         del sys.modules[name]
@@ -26,5 +28,5 @@ def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def toy_site(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The toy backend installed, and the official backends disabled so core tests see one known backend."""
     make_plugin_dist(plugin_site, "llem-toy", {"llem_toy": TOY_PLUGIN}, {"toy": "llem_toy"})
-    monkeypatch.setenv("LLEM_DISABLE_PLUGINS", "pytorch,vllm,tensorrt")
+    monkeypatch.setenv("LLEM_DISABLE_PLUGINS", "pytorch,vllm,tensorrt,server")
     return plugin_site

@@ -1,4 +1,5 @@
-"""`llem run CONFIG`: run one experiment with progress, then print a summary and the result folder."""
+"""`llem run CONFIG`: run the experiment (one per request rate of a load section) with progress, then print
+its summary and result folder."""
 
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ def run(
 
     from llem.config.resolve import load_experiment
     from llem.plugins.manager import get_plugin_manager
-    from llem.results.summary import summary
-    from llem.run import run_experiment
+    from llem.results.summary import summary, sweep_table
+    from llem.run import run_experiments
 
     sets = list(overrides)
     if allow_short_window:
@@ -52,17 +53,23 @@ def run(
     out = Path(output_dir) if output_dir is not None else Path(config.output_dir)
     display = ProgressDisplay(enabled=not as_json)
     with display:
-        result = run_experiment(config, plugins=plugins, output_dir=out, progress=display)
-    folder = out / result.experiment_id
+        results = run_experiments(config, plugins=plugins, output_dir=out, progress=display)
     if as_json:
-        click.echo(msgspec.json.format(msgspec.json.encode(result), indent=2).decode())
+        payload = results[0] if len(results) == 1 else results
+        click.echo(msgspec.json.format(msgspec.json.encode(payload), indent=2).decode())
     else:
-        click.echo(summary(result))
-        click.echo(f"result: {folder}")
-    if result.status != "ok":
+        for result in results:
+            click.echo(summary(result))
+            click.echo(f"result: {out / result.experiment_id}")
+        if len(results) > 1:
+            click.echo(sweep_table(results))
+    failed = [r for r in results if r.status != "ok"]
+    for result in failed:
+        folder = out / result.experiment_id
         click.echo(
             f"llem: error: the run failed: {result.error} (details in {folder / 'result.json'})", err=True
         )
+    if failed:
         raise SystemExit(1)
 
 

@@ -12,6 +12,7 @@ from llem.config.decoder import DecoderConfig
 from llem.config.measurement import MeasurementConfig
 from llem.config.prompts import PromptsConfig, SyntheticPrompts
 from llem.config.rules import custom
+from llem.config.serving import LoadConfig, SloConfig
 
 Precision = Literal["fp32", "fp16", "bf16"]
 
@@ -37,6 +38,13 @@ class ExperimentBase(Section):
             reason="fixed_output_length already forces exactly max_output_tokens tokens per prompt",
             resolution="remove decoder.min_new_tokens, or set fixed_output_length: false",
         ),
+        custom(
+            ("slo",),
+            lambda o: o.slo is not None and o.load is None,
+            message="slo is set without load",
+            reason="latency objectives judge requests of a serving run, which a load section describes",
+            resolution="add a load section (see docs/serving.md), or remove slo",
+        ),
     )
 
     model: Annotated[
@@ -46,7 +54,9 @@ class ExperimentBase(Section):
             "with random weights (llem models lists them; no download needed)."
         ),
     ]
-    backend: Annotated[str, Meta(description="Inference backend (llem backends list shows the installed ones).")]
+    backend: Annotated[
+        str, Meta(description="Inference backend (llem backends list shows the installed ones).")
+    ]
     name: Annotated[str | None, Meta(description="Experiment name, used for the result folder.")] = None
     precision: Annotated[Precision, Meta(description="Weight and activation dtype.")] = "bf16"
     n_prompts: Annotated[int, Meta(ge=1, description="Prompts in the measured window.")] = 32
@@ -71,7 +81,22 @@ class ExperimentBase(Section):
     measurement: Annotated[MeasurementConfig, Meta(description="Measurement method.")] = msgspec.field(
         default_factory=MeasurementConfig
     )
-    output_dir: Annotated[str, Meta(description="Folder under which the result folder is written.")] = "results"
+    load: Annotated[
+        LoadConfig | None,
+        Meta(
+            description="Serving run: measure a server under this request load instead of offline batches "
+            "(backends that serve, e.g. server; see docs/serving.md)."
+        ),
+    ] = None
+    slo: Annotated[
+        SloConfig | None,
+        Meta(
+            description="Latency objectives of a serving run; requests meeting all of them count as goodput."
+        ),
+    ] = None
+    output_dir: Annotated[str, Meta(description="Folder under which the result folder is written.")] = (
+        "results"
+    )
     passthrough_kwargs: Annotated[
         dict[str, Any] | None,
         Meta(
