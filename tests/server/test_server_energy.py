@@ -1,7 +1,7 @@
 """A serving run's energy: the window's counter difference divided per request, good request and output token.
 
 TEST DOUBLE, clearly: `ConstantPowerMeter` stands in for a GPU energy counter, which cannot exist here (no
-GPU): a counter at a known constant power, updated every 50 ms like NVML's (slower) counter. The server and the
+GPU): a counter at a known constant power, updated every 50 ms like NVML's (slower) counter. Server and
 client are real (the local test server on 127.0.0.1); the point is the core's wiring of the window's energy
 into the serving metrics, which a CPU machine can otherwise never show.
 """
