@@ -135,7 +135,9 @@ class OpenAITestServer:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._runner = web.AppRunner(make_app(self.behaviour), shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            make_app(self.behaviour), shutdown_timeout=1.0, handler_cancellation=True
+        )
         self._loop.run_until_complete(self._runner.setup())
         self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
         self._started.set()
@@ -159,4 +161,10 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--touch", help="create this file when the first completion request arrives")
     args = parser.parse_args()
-    web.run_app(make_app(Behaviour(touch=args.touch)), host="127.0.0.1", port=args.port, print=None)
+    web.run_app(
+        make_app(Behaviour(touch=args.touch)),
+        host="127.0.0.1",
+        port=args.port,
+        print=None,
+        handler_cancellation=True,
+    )

@@ -35,6 +35,7 @@ class Phases:
         self.t0 = t0
         self.phase = "warmup"
         self.sent_in_window = 0
+        self.opened_at: float | None = None
         self.closed_at: float | None = None
         self.changed = asyncio.Event()  # set at every phase change (wakes the timer and closed-loop users)
         self._lock = asyncio.Lock()
@@ -59,7 +60,8 @@ class Phases:
             window_s = self.load.window_s()
             if self.phase == "window":
                 full = self.load.n_requests is not None and self.sent_in_window >= self.load.n_requests
-                if full or (window_s is not None and time.perf_counter() - self.opened_at >= window_s):
+                elapsed = time.perf_counter() - self.opened_at  # type: ignore[operator]
+                if full or (window_s is not None and elapsed >= window_s):
                     await self._to("cooldown")
             if self.phase == "cooldown" and time.perf_counter() - self.closed_at >= self.load.cooldown_s:  # type: ignore[operator]
                 await self._to("stop")
@@ -82,7 +84,7 @@ class Phases:
             return self.t0 + self.load.warmup_s
         if self.phase == "window":
             window_s = self.load.window_s()
-            return self.opened_at + window_s if window_s is not None else None
+            return self.opened_at + window_s if window_s is not None else None  # type: ignore[operator]
         if self.phase == "cooldown":
             return self.closed_at + self.load.cooldown_s  # type: ignore[operator]
         return None
@@ -119,7 +121,7 @@ async def _drive(handle: ServerHandle, batch: Batch, config: ExperimentBase, t0:
     phases = Phases(load, batch.window, t0)
     prompts = Prompts(batch.prompts, batch.warmup_prompts)
     url = handle.base_url.rstrip("/") + handle.fmt.path
-    tasks: list[asyncio.Task[RequestOutput]] = []
+    tasks: dict[asyncio.Task[RequestOutput], float] = {}  # each request's task and its arrival
     limit = load.max_concurrency or 0
     connector = aiohttp.TCPConnector(limit=limit)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -149,18 +151,22 @@ async def _drive(handle: ServerHandle, batch: Batch, config: ExperimentBase, t0:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(timer, *tasks, return_exceptions=True)
-    finished = [t for t in tasks if t.done() and not t.cancelled()]
-    for t in finished:
-        if (
-            t.exception() is not None
-        ):  # stream_request turns every request failure into an error; this is a bug
-            raise t.exception()  # type: ignore[misc]
-    outputs = [t.result() for t in finished]
+    outputs = []
+    for task, arrival in tasks.items():
+        if task.cancelled():  # still unfinished after the drain: a failed request, never a lost one
+            outputs.append(
+                RequestOutput(
+                    input_tokens=0,
+                    output_tokens=0,
+                    arrival_s=arrival - t0,
+                    error="unfinished after the drain",
+                )
+            )
+        elif task.exception() is not None:  # stream_request turns request failures into errors: a bug
+            raise task.exception()  # type: ignore[misc]
+        else:
+            outputs.append(task.result())
     notes = list(handle.notes)
-    if len(outputs) < len(tasks):
-        notes.append(
-            f"{len(tasks) - len(outputs)} requests were still unfinished after the drain and cancelled"
-        )
     if prompts.n_measured > len(prompts.measured):
         notes.append(
             f"{prompts.n_measured} requests in the window cycled through {len(prompts.measured)} prompts "
@@ -169,7 +175,7 @@ async def _drive(handle: ServerHandle, batch: Batch, config: ExperimentBase, t0:
     return BatchOutput(requests=outputs, timing_source="client stream (SSE chunk arrival)", notes=notes)
 
 
-async def _open_loop(phases: Phases, one, load: LoadConfig, seed: int, t0: float, tasks: list) -> None:
+async def _open_loop(phases: Phases, one, load: LoadConfig, seed: int, t0: float, tasks: dict) -> None:
     assert load.request_rate is not None and not isinstance(load.request_rate, list)
     sem = asyncio.Semaphore(load.max_concurrency) if load.max_concurrency else None
     for due in arrival_times(
@@ -192,17 +198,17 @@ async def _open_loop(phases: Phases, one, load: LoadConfig, seed: int, t0: float
         task = asyncio.create_task(one(phase, arrival))
         if sem is not None:
             task.add_done_callback(lambda _t: sem.release())
-        tasks.append(task)
+        tasks[task] = arrival
 
 
-async def _closed_loop(phases: Phases, one, users: int, tasks: list) -> None:
+async def _closed_loop(phases: Phases, one, users: int, tasks: dict) -> None:
     async def user() -> None:
         while True:
             phase, arrival = await phases.claim()
             if phase == "stop":
                 return
             task = asyncio.create_task(one(phase, arrival))
-            tasks.append(task)
+            tasks[task] = arrival
             await asyncio.wait([task])
 
     await asyncio.gather(*(user() for _ in range(users)))
