@@ -143,3 +143,12 @@ def test_no_server_at_the_url_fails_the_run_with_the_reason(tmp_path):
     (r,) = _run(f"http://127.0.0.1:{free_port()}", tmp_path)
     assert r.status == "failed" and "no server answers at" in r.error and "start_command" in r.error
     assert (tmp_path / r.experiment_id / "result.json").is_file()
+
+
+def test_constant_arrivals_are_sent_at_the_offered_rate(tmp_path):
+    with OpenAITestServer() as srv:
+        (r,) = _run(srv.url, tmp_path, load={"arrival": "constant", "request_rate": 50.0, "n_requests": 25})
+    sv = r.metrics.serving
+    assert sv.n_sent == 25
+    # 25 gaps of 20 ms: the window lasts about 0.5 s (a generous band: the box may be loaded, not bursting)
+    assert 0.6 * 50 < sv.achieved_rate_per_s < 1.4 * 50

@@ -29,10 +29,10 @@ if TYPE_CHECKING:
 class Phases:
     """The run's phase (warmup → window → cooldown → stop), switched by time or by a count of requests."""
 
-    def __init__(self, load: LoadConfig, window: ServingWindow, t0: float) -> None:
+    def __init__(self, load: LoadConfig, window: ServingWindow, start: float) -> None:
         self.load = load
         self.window = window
-        self.t0 = t0
+        self.start = start  # perf_counter when the load began: warm-up is measured from here
         self.phase = "warmup"
         self.sent_in_window = 0
         self.opened_at: float | None = None
@@ -54,7 +54,7 @@ class Phases:
         """Switch phase when its time (or, in the window, its request count) has come."""
         async with self._lock:
             now = time.perf_counter()
-            if self.phase == "warmup" and now - self.t0 >= self.load.warmup_s:
+            if self.phase == "warmup" and now - self.start >= self.load.warmup_s:
                 await self._to("window")
                 self.opened_at = time.perf_counter()
             window_s = self.load.window_s()
@@ -81,7 +81,7 @@ class Phases:
     def next_deadline(self) -> float | None:
         """When the next time-based switch is due (perf_counter), or None if it waits on a request count."""
         if self.phase == "warmup":
-            return self.t0 + self.load.warmup_s
+            return self.start + self.load.warmup_s
         if self.phase == "window":
             window_s = self.load.window_s()
             return self.opened_at + window_s if window_s is not None else None  # type: ignore[operator]
@@ -118,7 +118,6 @@ class Prompts:
 async def _drive(handle: ServerHandle, batch: Batch, config: ExperimentBase, t0: float) -> BatchOutput:
     load = config.load
     assert load is not None and batch.window is not None
-    phases = Phases(load, batch.window, t0)
     prompts = Prompts(batch.prompts, batch.warmup_prompts)
     url = handle.base_url.rstrip("/") + handle.fmt.path
     tasks: dict[asyncio.Task[RequestOutput], float] = {}  # each request's task and its arrival
@@ -137,12 +136,16 @@ async def _drive(handle: ServerHandle, batch: Batch, config: ExperimentBase, t0:
                 timeout_s=load.request_timeout_s,
             )
 
+        # The schedule starts now, with the session ready: arrivals due while the client was still starting
+        # (imports, the event loop) would otherwise all be sent at once, a burst the process never asked for.
+        start = time.perf_counter()
+        phases = Phases(load, batch.window, start)
         timer = asyncio.create_task(phases.timer())
         try:
             if load.arrival == "closed-loop":
                 await _closed_loop(phases, one, load.max_concurrency or 1, tasks)
             else:
-                await _open_loop(phases, one, load, batch.seed, t0, tasks)
+                await _open_loop(phases, one, load, batch.seed, start, tasks)
             # Drain: every request is bounded by its own timeout; this bound only guards against a bug.
             if tasks:
                 await asyncio.wait(tasks, timeout=load.request_timeout_s + 5.0)
@@ -175,13 +178,13 @@ async def _drive(handle: ServerHandle, batch: Batch, config: ExperimentBase, t0:
     return BatchOutput(requests=outputs, timing_source="client stream (SSE chunk arrival)", notes=notes)
 
 
-async def _open_loop(phases: Phases, one, load: LoadConfig, seed: int, t0: float, tasks: dict) -> None:
+async def _open_loop(phases: Phases, one, load: LoadConfig, seed: int, start: float, tasks: dict) -> None:
     assert load.request_rate is not None and not isinstance(load.request_rate, list)
     sem = asyncio.Semaphore(load.max_concurrency) if load.max_concurrency else None
     for due in arrival_times(
         load.arrival, load.request_rate, load.seed if load.seed is not None else seed, load.burstiness
     ):
-        while (delay := t0 + due - time.perf_counter()) > 0 and phases.phase != "stop":
+        while (delay := start + due - time.perf_counter()) > 0 and phases.phase != "stop":
             changed = phases.changed
             # sleep until the arrival, waking at a phase change (a stop must not wait for a sparse arrival)
             try:
