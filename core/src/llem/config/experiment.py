@@ -54,9 +54,7 @@ class ExperimentBase(Section):
             "with random weights (llem models lists them; no download needed)."
         ),
     ]
-    backend: Annotated[
-        str, Meta(description="Inference backend (llem backends list shows the installed ones).")
-    ]
+    backend: Annotated[str, Meta(description="Inference backend (llem backends list shows the installed ones).")]
     name: Annotated[str | None, Meta(description="Experiment name, used for the result folder.")] = None
     precision: Annotated[Precision, Meta(description="Weight and activation dtype.")] = "bf16"
     n_prompts: Annotated[int, Meta(ge=1, description="Prompts in the measured window.")] = 32
@@ -90,13 +88,9 @@ class ExperimentBase(Section):
     ] = None
     slo: Annotated[
         SloConfig | None,
-        Meta(
-            description="Latency objectives of a serving run; requests meeting all of them count as goodput."
-        ),
+        Meta(description="Latency objectives of a serving run; requests meeting all of them count as goodput."),
     ] = None
-    output_dir: Annotated[str, Meta(description="Folder under which the result folder is written.")] = (
-        "results"
-    )
+    output_dir: Annotated[str, Meta(description="Folder under which the result folder is written.")] = "results"
     passthrough_kwargs: Annotated[
         dict[str, Any] | None,
         Meta(

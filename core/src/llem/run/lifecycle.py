@@ -60,9 +60,7 @@ class WindowRecord:
     telemetry_note: str | None = None
     peak_memory_mib: float | None = None
     peak_memory_source: str | None = None
-    serving_window: tuple[float, float] | None = (
-        None  # serving runs: [open, close) on the requests' time axis
-    )
+    serving_window: tuple[float, float] | None = None  # serving runs: [open, close) on the requests' axis
 
 
 @dataclass
@@ -187,7 +185,15 @@ def run_experiments(
             raise
         except KeyboardInterrupt as exc:
             interrupted = exc
-        for state in states[len(results) :]:  # a failure in build or load: every point failed with it
+        except Exception as exc:
+            for state in states[len(results) :]:
+                if state.error is None:
+                    state.error = one_line(exc)
+                    state.error_traceback = traceback.format_exc()
+        pending = states[len(results) :]  # a failure in build or load: every point failed with it
+        if interrupted is not None:  # Ctrl-C: one record of it (the points not started are not results)
+            pending = [] if results else pending[:1]
+        for state in pending:
             if state.error is None and interrupted is not None:
                 state.error = "interrupted by the user (KeyboardInterrupt)"
             finish(state)
