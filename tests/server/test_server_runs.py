@@ -152,3 +152,16 @@ def test_constant_arrivals_are_sent_at_the_offered_rate(tmp_path):
     assert sv.n_sent == 25
     # 25 gaps of 20 ms: the window lasts about 0.5 s (a generous band: the box may be loaded, not bursting)
     assert 0.6 * 50 < sv.achieved_rate_per_s < 1.4 * 50
+
+
+def test_a_server_failing_everything_stops_the_run_instead_of_spinning(tmp_path):
+    with OpenAITestServer(Behaviour(fail_every=1)) as srv:
+        (r,) = _run(
+            srv.url,
+            tmp_path,
+            load={"arrival": "closed-loop", "max_concurrency": 4, "request_rate": None, "n_requests": None,
+                  "duration_s": 600.0},
+        )  # fmt: skip
+    assert r.status == "failed"
+    assert "requests failed in a row (last: HTTP 500" in r.error
+    assert len(srv.behaviour.bodies) < 300  # stopped after 200 failures, not after 600 s of them

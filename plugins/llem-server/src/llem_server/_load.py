@@ -26,6 +26,15 @@ if TYPE_CHECKING:
     from llem_server._handle import ServerHandle
 
 
+# Requests failing in a row after which the run stops: the server is down or refusing everything, and a
+# closed loop would otherwise spin through failures as fast as it can send.
+MAX_CONSECUTIVE_FAILURES = 200
+
+
+class ServerFailing(RuntimeError):
+    """Every recent request failed: the run stops rather than measure a server that does not answer."""
+
+
 class Phases:
     """The run's phase (warmup → window → cooldown → stop), switched by time or by a count of requests."""
 
@@ -39,6 +48,17 @@ class Phases:
         self.closed_at: float | None = None
         self.changed = asyncio.Event()  # set at every phase change (wakes the timer and closed-loop users)
         self._lock = asyncio.Lock()
+        self.failures_in_a_row = 0
+        self.last_error: str | None = None
+
+    def record(self, out: RequestOutput) -> RequestOutput:
+        """Count consecutive failures (a success resets the count)."""
+        if out.error is None:
+            self.failures_in_a_row = 0
+        else:
+            self.failures_in_a_row += 1
+            self.last_error = out.error
+        return out
 
     async def _to(self, phase: str) -> None:
         if phase == "window":
@@ -72,6 +92,10 @@ class Phases:
         The arrival is stamped here, under the lock, so a request claimed for the window arrives between the
         window's open and close edges, whenever its task first runs.
         """
+        if self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
+            raise ServerFailing(
+                f"{self.failures_in_a_row} requests failed in a row (last: {self.last_error}); load stopped"
+            )
         await self.advance()
         async with self._lock:
             if self.phase == "window":
@@ -126,7 +150,7 @@ async def _drive(handle: ServerHandle, batch: Batch, config: ExperimentBase, t0:
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def one(phase: str, arrival: float) -> RequestOutput:
-            return await stream_request(
+            out = await stream_request(
                 session,
                 url,
                 handle.fmt,
@@ -135,6 +159,7 @@ async def _drive(handle: ServerHandle, batch: Batch, config: ExperimentBase, t0:
                 sent=arrival,
                 timeout_s=load.request_timeout_s,
             )
+            return phases.record(out)
 
         # The schedule starts now, with the session ready: arrivals due while the client was still starting
         # (imports, the event loop) would otherwise all be sent at once, a burst the process never asked for.
