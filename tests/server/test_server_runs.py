@@ -165,3 +165,12 @@ def test_a_server_failing_everything_stops_the_run_instead_of_spinning(tmp_path)
     assert r.status == "failed"
     assert "requests failed in a row (last: HTTP 500" in r.error
     assert len(srv.behaviour.bodies) < 300  # stopped after 200 failures, not after 600 s of them
+
+
+def test_max_concurrency_caps_open_loop_load_and_the_shortfall_is_noted(tmp_path):
+    with OpenAITestServer(Behaviour(token_gap_s=0.01)) as srv:  # each request takes at least 60 ms
+        (r,) = _run(srv.url, tmp_path, load={"request_rate": 200.0, "max_concurrency": 1})
+    sv = r.metrics.serving
+    assert sv.max_concurrency == 1 and sv.n_sent == 12
+    assert sv.achieved_rate_per_s < 0.5 * 200.0  # one in flight at a time: at most ~17 requests/s
+    assert any("below the offered 200/s (max_concurrency reached" in n for n in r.notes)
