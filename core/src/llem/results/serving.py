@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from llem.plugins.types import RequestOutput
 from llem.results.schema import LatencyStats, ServingMetrics
@@ -118,7 +119,7 @@ def serving_window(
             f"{len(failed)} of {len(sent)} requests sent in the window failed: {'; '.join(reasons[:3])}"
             + (f" (and {len(reasons) - 3} other reasons)" if len(reasons) > 3 else "")
         )
-    output_length = None
+    output_length: Literal["fixed", "counted"] | None = None
     if fixed_output_tokens is not None and completed:
         short = [r for r in completed if r.output_tokens != fixed_output_tokens]
         output_length = "counted" if short else "fixed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -57,7 +58,7 @@ class ServerHandle:
 def request_fields(
     config: ExperimentBase,
     *,
-    fixed_length_params: tuple[str, ...] | list[str] | None,
+    fixed_length_params: Sequence[str] | None,
     return_token_ids: bool | None,
     api: str,
 ) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from llem.plugins.types import BatchOutput, RequestOutput
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 
     from llem_server._handle import ServerHandle
 
+
+# Sends one request of a phase, arriving at a time; each request's task and its arrival.
+_Send = Callable[[str, float], Coroutine[Any, Any, RequestOutput]]
+_Tasks = dict["asyncio.Task[RequestOutput]", float]
 
 # Requests failing in a row after which the run stops: the server is down or refusing everything, and a
 # closed loop would otherwise spin through failures as fast as it can send.
@@ -144,7 +149,7 @@ async def _drive(handle: ServerHandle, batch: Batch, config: ExperimentBase, t0:
     assert load is not None and batch.window is not None
     prompts = Prompts(batch.prompts, batch.warmup_prompts)
     url = handle.base_url.rstrip("/") + handle.fmt.path
-    tasks: dict[asyncio.Task[RequestOutput], float] = {}  # each request's task and its arrival
+    tasks: _Tasks = {}
     limit = load.max_concurrency or 0
     connector = aiohttp.TCPConnector(limit=limit)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -203,7 +208,9 @@ async def _drive(handle: ServerHandle, batch: Batch, config: ExperimentBase, t0:
     return BatchOutput(requests=outputs, timing_source="client stream (SSE chunk arrival)", notes=notes)
 
 
-async def _open_loop(phases: Phases, one, load: LoadConfig, seed: int, start: float, tasks: dict) -> None:
+async def _open_loop(
+    phases: Phases, one: _Send, load: LoadConfig, seed: int, start: float, tasks: _Tasks
+) -> None:
     assert load.request_rate is not None and not isinstance(load.request_rate, list)
     sem = asyncio.Semaphore(load.max_concurrency) if load.max_concurrency else None
     for due in arrival_times(
@@ -229,7 +236,7 @@ async def _open_loop(phases: Phases, one, load: LoadConfig, seed: int, start: fl
         tasks[task] = arrival
 
 
-async def _closed_loop(phases: Phases, one, users: int, tasks: dict) -> None:
+async def _closed_loop(phases: Phases, one: _Send, users: int, tasks: _Tasks) -> None:
     async def user() -> None:
         while True:
             phase, arrival = await phases.claim()
