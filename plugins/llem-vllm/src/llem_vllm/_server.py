@@ -28,7 +28,7 @@ DEFAULT_READY_TIMEOUT_S = 600.0
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def server_command(config: ExperimentBase, port: int) -> list[str]:
@@ -61,7 +61,7 @@ def load(config: ExperimentBase) -> ServerHandle:
 
 
 def generate(handle: ServerHandle, batch: Batch, config: ExperimentBase) -> BatchOutput:
-    from llem_server import serve
+    from llem_server._load import serve
 
     fmt = dataclasses.replace(
         handle.fmt,
