@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ChildServer", "RequestFormat", "ServerHandle", "serve", "start_server"]
+__all__ = ["ChildServer", "RequestFormat", "ServerHandle", "free_port", "serve", "start_server"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,7 +16,7 @@ def __getattr__(name: str) -> Any:
         from llem_server._load import serve
 
         return serve
-    if name in ("ChildServer", "start_server"):
+    if name in ("ChildServer", "free_port", "start_server"):
         from llem_server import _process
 
         return getattr(_process, name)

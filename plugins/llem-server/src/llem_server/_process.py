@@ -12,6 +12,7 @@ import collections
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,13 @@ from pathlib import Path
 
 _LOG_TAIL_LINES = 12
 _POLL_S = 0.5
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a server llem starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class ServerNotReady(RuntimeError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import sys
 from typing import TYPE_CHECKING
 
@@ -25,12 +24,6 @@ SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 DEFAULT_READY_TIMEOUT_S = 600.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def server_command(config: ExperimentBase, port: int) -> list[str]:
     """The command that starts vLLM's OpenAI server for this config."""
     return [sys.executable, "-m", SERVER_MODULE, *_kwargs.server_args(config, model_path(config), port=port)]
@@ -45,7 +38,7 @@ def server_env(config: ExperimentBase) -> dict[str, str]:
 
 
 def load(config: ExperimentBase) -> ServerHandle:
-    from llem_server import RequestFormat, ServerHandle, start_server
+    from llem_server import RequestFormat, ServerHandle, free_port, start_server
 
     vc: VLLMConfig = config.section()  # type: ignore[assignment]
     port = vc.server_port or free_port()
