@@ -26,5 +26,5 @@ def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def toy_site(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The toy backend installed, and the official backends disabled so core tests see one known backend."""
     make_plugin_dist(plugin_site, "llem-toy", {"llem_toy": TOY_PLUGIN}, {"toy": "llem_toy"})
-    monkeypatch.setenv("LLEM_DISABLE_PLUGINS", "pytorch,vllm,tensorrt")
+    monkeypatch.setenv("LLEM_DISABLE_PLUGINS", "pytorch,vllm,tensorrt,server")
     return plugin_site

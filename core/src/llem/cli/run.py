@@ -1,4 +1,5 @@
-"""`llem run CONFIG`: run one experiment with progress, then print a summary and the result folder."""
+"""`llem run CONFIG`: run the experiment (one per request rate of a load section) with progress, then print
+its summary and result folder."""
 
 from __future__ import annotations
 
@@ -60,8 +61,8 @@ def run(
     from llem.errors import UserError
     from llem.files import writable_dir_problem
     from llem.plugins.manager import get_plugin_manager
-    from llem.results.summary import summary
-    from llem.run import run_experiment
+    from llem.results.summary import summary, sweep_table
+    from llem.run import run_experiments
 
     # Before any plugin or model loads: a finished run must never meet an unwritable folder at the end.
     if output_dir is not None and (problem := writable_dir_problem(output_dir)) is not None:
@@ -84,32 +85,40 @@ def run(
             if log is not None:
                 display.stream = stack.enter_context(engine_output_to(log))
             stack.enter_context(display)
-            result = run_experiment(config, plugins=plugins, output_dir=out, progress=display)
+            results = run_experiments(config, plugins=plugins, output_dir=out, progress=display)
     finally:
-        # The log joins the result folder whenever one was written (also when the run was interrupted).
+        # The log joins the (last) result folder whenever one was written (also when the run was interrupted).
         if log is not None and display.written is not None and log.is_file():
             with contextlib.suppress(OSError):
                 shutil.move(log, display.written / LOG_FILE)
                 log = display.written / LOG_FILE
         if log_dir is not None:
             shutil.rmtree(log_dir, ignore_errors=True)
-    folder = display.written or out / result.experiment_id
-    if folder.parent.resolve() != out.resolve():
-        click.echo(f"llem: warning: could not write under {out}; the result was saved to {folder}", err=True)
+    folders = {f.name: f for f in display.folders}
+    for result in results:
+        folder = folders.get(result.experiment_id, out / result.experiment_id)
+        if folder.parent.resolve() != out.resolve():
+            click.echo(f"llem: warning: could not write under {out}; the result was saved to {folder}", err=True)
     if as_json:
-        click.echo(msgspec.json.format(msgspec.json.encode(result), indent=2).decode())
-    elif quiet:
-        click.echo(f"result: {folder}")
+        payload = results[0] if len(results) == 1 else results
+        click.echo(msgspec.json.format(msgspec.json.encode(payload), indent=2).decode())
     else:
-        click.echo(summary(result))
-        click.echo(f"result: {folder}")
-    if result.status != "ok":
+        for result in results:
+            if not quiet:
+                click.echo(summary(result))
+            click.echo(f"result: {folders.get(result.experiment_id, out / result.experiment_id)}")
+        if len(results) > 1 and not quiet:
+            click.echo(sweep_table(results))
+    failed = [r for r in results if r.status != "ok"]
+    for result in failed:
+        folder = folders.get(result.experiment_id, out / result.experiment_id)
         error = result.error or "unknown error"
         cause = last_error_line(log) if log is not None and "root cause above" in error.lower() else None
         if cause:
             error = f"{error.rstrip('. ')}: {cause}"
         details = f"{folder / 'result.json'}" + (f", {log}" if log is not None else "")
         click.echo(f"llem: error: the run failed: {error} (details in {details})", err=True)
+    if failed:
         raise SystemExit(1)
 
 
@@ -134,7 +143,8 @@ class ProgressDisplay:
         self.stream = stream  # where the display goes (default: stderr)
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
-        self.written: Path | None = None  # the result folder, from the "write" done event
+        self.written: Path | None = None  # the last result folder, from the "write" done events
+        self.folders: list[Path] = []  # every result folder written (one per request rate of a serving sweep)
 
     def __enter__(self) -> ProgressDisplay:
         if self.enabled:
@@ -171,6 +181,7 @@ class ProgressDisplay:
     def __call__(self, event: ProgressEvent) -> None:
         if event.stage == "write" and event.state == "done" and event.detail:
             self.written = Path(event.detail)
+            self.folders.append(self.written)
         if self._progress is None:
             return
         name = _STAGE_TEXT.get(event.stage, event.stage)

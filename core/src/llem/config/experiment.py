@@ -12,6 +12,7 @@ from llem.config.decoder import DecoderConfig
 from llem.config.measurement import MeasurementConfig
 from llem.config.prompts import PromptsConfig, SyntheticPrompts
 from llem.config.rules import custom
+from llem.config.serving import LoadConfig, SloConfig
 
 Precision = Literal["fp32", "fp16", "bf16"]
 
@@ -36,6 +37,13 @@ class ExperimentBase(Section):
             message="decoder.min_new_tokens is set while fixed_output_length is true",
             reason="fixed_output_length already forces exactly max_output_tokens tokens per prompt",
             resolution="remove decoder.min_new_tokens, or set fixed_output_length: false",
+        ),
+        custom(
+            ("slo",),
+            lambda o: o.slo is not None and o.load is None,
+            message="slo is set without load",
+            reason="latency objectives judge requests of a serving run, which a load section describes",
+            resolution="add a load section (see docs/serving.md), or remove slo",
         ),
     )
 
@@ -73,6 +81,17 @@ class ExperimentBase(Section):
     measurement: Annotated[MeasurementConfig, Meta(description="Measurement method.")] = msgspec.field(
         default_factory=MeasurementConfig
     )
+    load: Annotated[
+        LoadConfig | None,
+        Meta(
+            description="Serving run: measure a server under this request load instead of offline batches "
+            "(backends that serve, e.g. server; see docs/serving.md)."
+        ),
+    ] = None
+    slo: Annotated[
+        SloConfig | None,
+        Meta(description="Latency objectives of a serving run; requests meeting all of them count as goodput."),
+    ] = None
     output_dir: Annotated[str, Meta(description="Folder under which the result folder is written.")] = (
         "results"
     )

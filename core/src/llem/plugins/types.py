@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 import msgspec
@@ -13,6 +14,27 @@ class Prompt(msgspec.Struct, kw_only=True, frozen=True):
 
     token_ids: list[int] | None = None
     text: str | None = None
+
+
+class ServingWindow(msgspec.Struct, kw_only=True, frozen=True):
+    """The measured window of a serving run, opened and closed by the backend that drives the load.
+
+    Call `open()` once when warm-up load has brought the server to steady state and `close()` once when the
+    window's last request has been sent (before the cool-down and the drain). The core reads the energy
+    counter and its clock there; each call may block for up to one counter period (~0.1 s), so an
+    asynchronous client calls them from a thread (`await asyncio.to_thread(window.open)`), never on its event
+    loop.
+    """
+
+    open: Callable[[], None]
+    close: Callable[[], None]
+    t0_s: Annotated[
+        float,
+        Meta(
+            description="time.perf_counter() when the core called generate: report each request's arrival_s "
+            "as perf_counter() - t0_s, on the core's own clock, so window edges and requests share one axis."
+        ),
+    ] = 0.0
 
 
 class Batch(msgspec.Struct, kw_only=True):
@@ -29,10 +51,23 @@ class Batch(msgspec.Struct, kw_only=True):
     index: int
     phase: Literal["warmup", "measure", "prefill"]
     seed: int
+    window: Annotated[
+        ServingWindow | None,
+        Meta(
+            description="Serving runs only (config.load set): the backend drives the measured window itself; "
+            "the batch then holds every measured prompt, to be cycled through by the arrivals."
+        ),
+    ] = None
+    warmup_prompts: Annotated[
+        list[Prompt], Meta(description="Serving runs only: prompts for the warm-up and cool-down arrivals.")
+    ] = msgspec.field(default_factory=list)
 
 
 class RequestOutput(msgspec.Struct, kw_only=True):
-    """What one prompt produced. Times are seconds, relative to the start of the batch's `generate` call."""
+    """What one prompt produced. Times are seconds, relative to the start of the batch's `generate` call.
+
+    In a serving run `ttft_s` and `e2e_s` are relative to the request's own `arrival_s` (when it was sent).
+    """
 
     input_tokens: int
     output_tokens: int
@@ -50,6 +85,13 @@ class RequestOutput(msgspec.Struct, kw_only=True):
         ),
     ] = None
     cached_input_tokens: int | None = None
+    arrival_s: Annotated[
+        float | None,
+        Meta(description="Serving runs: when the request was sent, time.perf_counter() - batch.window.t0_s."),
+    ] = None
+    error: Annotated[
+        str | None, Meta(description="Serving runs: why the request failed (None when it succeeded).")
+    ] = None
 
 
 class BatchOutput(msgspec.Struct, kw_only=True):
@@ -84,6 +126,7 @@ class Capabilities(msgspec.Struct, kw_only=True, frozen=True):
     # Modules the backend imports to run (never imported to check: importlib.util.find_spec). Missing ones make
     # the backend "schema only": its config validates, nothing can run (`llem backends list` says which).
     runtime_modules: tuple[str, ...] = ()
+    serving: bool = False  # accepts a `load:` section: generate drives arrivals and the window
 
 
 class GpuInfo(msgspec.Struct, kw_only=True, frozen=True):

@@ -11,7 +11,14 @@ from typing import Any
 from llem.errors import UserError
 from llem.files import write_bytes_atomic
 from llem.report.pareto import pareto_front
-from llem.report.plots import Plot, efficiency_plot, energy_measured, parameter_plots, power_plot
+from llem.report.plots import (
+    Plot,
+    efficiency_plot,
+    energy_measured,
+    parameter_plots,
+    power_plot,
+    serving_plots,
+)
 from llem.study.manifest import StudyManifest, load_manifest
 from llem.study.nodes import node_rows
 from llem.study.table import aggregate_rows, run_rows
@@ -52,6 +59,7 @@ def render_report(
     eff = efficiency_plot(agg, reason)
     if eff is not None:
         plots.append(eff)
+    plots += serving_plots(agg, reason)
     plots += parameter_plots(agg, manifest.varied)
     power = power_plot(folder, chosen)
     text = _page(manifest, rows, agg, plots, power, chosen, reason)

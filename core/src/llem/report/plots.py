@@ -148,6 +148,106 @@ def efficiency_plot(agg: Sequence[Mapping[str, Any]], not_measured_reason: str |
     return Plot(title=title, caption=caption, png=_png(fig))
 
 
+def is_serving(agg: Sequence[Mapping[str, Any]]) -> bool:
+    return any(r.get("goodput_requests_per_s_mean") is not None for r in agg)
+
+
+def serving_plots(agg: Sequence[Mapping[str, Any]], not_measured_reason: str | None) -> list[Plot]:
+    """Serving studies: J/request and goodput against the offered request rate, and the energy-vs-goodput
+    Pareto front (latency-vs-goodput, said in the title, where energy was not measured)."""
+    rows = [r for r in agg if r.get("goodput_requests_per_s_mean") is not None]
+    if not rows:
+        return []
+    with_energy = any(r.get("energy_per_request_j_mean") is not None for r in rows)
+    plots = []
+    by_rate = sorted(
+        (r for r in rows if r.get("offered_rate_per_s_mean") is not None),
+        key=lambda r: r["offered_rate_per_s_mean"],
+    )
+    if by_rate:
+        fig = _figure(9.0, 4.2)
+        rates = [r["offered_rate_per_s_mean"] for r in by_rate]
+        left = fig.add_subplot(1, 2, 1)
+        ykey, ylabel = (
+            ("energy_per_request_j", "energy per request (J)")
+            if with_energy
+            else ("e2e_p50_s", "median end-to-end latency (s)")
+        )
+        pts = [(x, r) for x, r in zip(rates, by_rate, strict=True) if r.get(f"{ykey}_mean") is not None]
+        left.errorbar(
+            [x for x, _ in pts],
+            [r[f"{ykey}_mean"] for _, r in pts],
+            yerr=[r.get(f"{ykey}_ci95") or 0 for _, r in pts],
+            fmt="o-",
+            capsize=3,
+            color=POINT_COLOR,
+        )
+        left.set_xlabel("offered request rate (requests/s)")
+        left.set_ylabel(ylabel)
+        left.grid(True, alpha=0.3)
+        right = fig.add_subplot(1, 2, 2)
+        for key, label, fmt in (
+            ("achieved_rate_per_s", "achieved (sent)", "s--"),
+            ("requests_per_s", "completed", "^-"),
+            ("goodput_requests_per_s", "goodput (met the SLO)", "o-"),
+        ):
+            pts = [(x, r) for x, r in zip(rates, by_rate, strict=True) if r.get(f"{key}_mean") is not None]
+            right.errorbar(
+                [x for x, _ in pts],
+                [r[f"{key}_mean"] for _, r in pts],
+                yerr=[r.get(f"{key}_ci95") or 0 for _, r in pts],
+                fmt=fmt,
+                capsize=3,
+                label=label,
+            )
+        top = max(rates)
+        right.plot([0, top], [0, top], ":", color="gray", linewidth=1, label="offered")
+        right.set_xlabel("offered request rate (requests/s)")
+        right.set_ylabel("requests/s")
+        right.grid(True, alpha=0.3)
+        right.legend(fontsize=7, loc="best")
+        title = ("Energy per request" if with_energy else "Latency") + " and goodput vs request rate"
+        fig.suptitle(title)
+        caption = "Mean ± 95% CI over cycles. Goodput counts requests of the window that met every SLO."
+        if not with_energy:
+            caption += " Energy was not measured" + (
+                f" ({not_measured_reason})" if not_measured_reason else ""
+            )
+            caption += ", so the left panel shows median end-to-end latency."
+        plots.append(Plot(title=title, caption=caption, png=_png(fig)))
+    ykey, ylabel = (
+        ("energy_per_good_request_j", "energy per good request (J)")
+        if with_energy
+        else ("ttft_p99_s", "TTFT p99 (s)")
+    )
+    front_rows = [r for r in rows if r.get(f"{ykey}_mean") is not None]
+    if front_rows:
+        xs = [float(r["goodput_requests_per_s_mean"]) for r in front_rows]
+        ys = [float(r[f"{ykey}_mean"]) for r in front_rows]
+        front = pareto_front(xs, ys)
+        fig = _figure()
+        ax = fig.add_subplot()
+        ax.scatter(xs, ys, color=POINT_COLOR, label="configuration (mean)")
+        ax.plot([xs[i] for i in front], [ys[i] for i in front], "-", color=FRONT_COLOR, linewidth=1.5)
+        ax.scatter(
+            [xs[i] for i in front], [ys[i] for i in front], s=90, facecolors="none", edgecolors=FRONT_COLOR,
+            linewidths=2, label="Pareto front",
+        )  # fmt: skip
+        for x, y, r in zip(xs, ys, front_rows, strict=True):
+            ax.annotate(r["point_id"], (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        ax.set_xlabel("goodput (requests/s meeting the SLO)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+        title = ("Energy" if with_energy else "Tail latency") + " vs goodput (Pareto front)"
+        ax.set_title(title)
+        caption = "Further right and lower is better; red: no other configuration has more goodput for less."
+        if not with_energy:
+            caption += " Energy was not measured here, so the cost axis is TTFT p99."
+        plots.append(Plot(title=title, caption=caption, png=_png(fig)))
+    return plots
+
+
 def parameter_plots(agg: Sequence[Mapping[str, Any]], varied: Sequence[str]) -> list[Plot]:
     """For each swept parameter: energy per output token (when measured) and throughput against its values."""
     metrics = [("output_tokens_per_s", "output throughput (tokens/s)")]

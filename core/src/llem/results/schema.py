@@ -142,6 +142,50 @@ class Energy(_Block):
     currency: str | None = None
 
 
+class ServingMetrics(_Block):
+    """A serving run's window: every count and rate is of the measured window (docs/serving.md)."""
+
+    arrival: Annotated[str | None, Meta(description="Arrival process (load.arrival).")] = None
+    offered_rate_per_s: Annotated[
+        float | None, Meta(description="load.request_rate (None for closed-loop load).")
+    ] = None
+    achieved_rate_per_s: Annotated[
+        float | None, Meta(description="Requests actually sent in the window ÷ window length.")
+    ] = None
+    max_concurrency: int | None = None
+    n_sent: Annotated[int, Meta(description="Requests sent inside the window.")] = 0
+    n_completed: Annotated[
+        int, Meta(description="Requests that finished (successfully) inside the window, whenever sent.")
+    ] = 0
+    n_failed: Annotated[
+        int,
+        Meta(description="Requests sent in the window that failed (HTTP error, dropped stream, timeout)."),
+    ] = 0
+    n_good: Annotated[int, Meta(description="Completed requests that met every SLO set.")] = 0
+    goodput_requests_per_s: Annotated[
+        float | None, Meta(description="n_good ÷ window length (all completed requests when no SLO is set).")
+    ] = None
+    slo: Annotated[dict[str, float], Meta(description="The SLOs requests were judged by (ms).")] = (
+        msgspec.field(default_factory=dict)
+    )
+    tpot_s: Annotated[
+        LatencyStats,
+        Meta(description="Time per output token after the first, per request sent in the window."),
+    ] = msgspec.field(default_factory=LatencyStats)
+    energy_per_request_j: Annotated[
+        float | None, Meta(description="Window energy ÷ n_completed (None when energy was not measured).")
+    ] = None
+    energy_per_good_request_j: Annotated[float | None, Meta(description="Window energy ÷ n_good.")] = None
+    dynamic_energy_per_request_j: float | None = None
+    output_length: Annotated[
+        Literal["fixed", "counted"] | None,
+        Meta(
+            description="fixed: the server was asked for exactly max_output_tokens and every request got "
+            "them; counted: lengths are whatever the server produced, counted from its token reports."
+        ),
+    ] = None
+
+
 class Metrics(_Block):
     """Throughput, latency and per-token energy. Names say their denominator."""
 
@@ -189,6 +233,10 @@ class Metrics(_Block):
     ] = None
     peak_source: Annotated[
         str | None, Meta(description="Where the device peak came from (table or env).")
+    ] = None
+    serving: Annotated[
+        ServingMetrics | None,
+        Meta(description="Serving runs only: request rates, goodput and energy per request of the window."),
     ] = None
 
 

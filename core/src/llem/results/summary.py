@@ -53,6 +53,8 @@ def summary(result: ExperimentResult, *, width: int | None = None) -> str:
     width: wrap to this many columns (default: the terminal's width, 100 when not a terminal)."""
     width = width or shutil.get_terminal_size((100, 24)).columns
     e, mt, t = result.energy, result.metrics, result.timings
+    if mt.serving is not None:
+        return _serving_summary(result)
     rows: list[tuple[str, str]] = [
         ("experiment", result.experiment_id),
         ("status", result.status + (f": {result.error}" if result.error else "")),
@@ -157,3 +159,80 @@ def summary(result: ExperimentResult, *, width: int | None = None) -> str:
         ]
         text += "\nnotes:\n" + "\n".join(notes)
     return text
+
+
+def _serving_summary(result: ExperimentResult) -> str:
+    """The summary of a serving run: rates, goodput, latencies and energy per request of the window."""
+    e, mt, t = result.energy, result.metrics, result.timings
+    sv = mt.serving
+    assert sv is not None
+    offered = f"{sv.offered_rate_per_s:.4g}/s ({sv.arrival})" if sv.offered_rate_per_s else sv.arrival or "—"
+    if sv.max_concurrency:
+        offered += f", max {sv.max_concurrency} in flight"
+    slo = (
+        ", ".join(f"{k.removesuffix('_ms')} ≤ {v:g} ms" for k, v in sv.slo.items())
+        or "no SLO: every completed"
+    )
+    rows: list[tuple[str, str]] = [
+        ("experiment", result.experiment_id),
+        ("status", result.status + (f": {result.error}" if result.error else "")),
+        ("model / backend", f"{result.model} / {result.backend}"),
+        ("window", _num(t.window_s, " s") + f"  (after {_num(t.warmup_s, ' s')} warm-up)"),
+        ("offered / achieved", f"{offered} / {_num(sv.achieved_rate_per_s, '/s')}"),
+        ("requests", f"{sv.n_sent} sent, {sv.n_completed} completed, {sv.n_failed} failed (in the window)"),
+        ("requests/s", _num(mt.requests_per_s)),
+        ("goodput", f"{_num(sv.goodput_requests_per_s, '/s')}  ({sv.n_good} good; {slo})"),
+        ("output tokens/s", _num(mt.output_tokens_per_s, "", 5) + f"  (length {sv.output_length or '—'})"),
+        ("TTFT", _lat(mt.ttft_s)),
+        ("TPOT", _lat(sv.tpot_s)),
+        ("ITL", _lat(mt.itl_s)),
+        ("end to end", _lat(mt.e2e_s)),
+    ]
+    if not e.measured:
+        reason = e.not_measured_reason or ("the run failed" if result.status != "ok" else "no reading")
+        rows.append(("energy", f"not measured ({reason})"))
+    else:
+        bound = f"± {e.total_j_bound:.2g} J" if e.total_j_bound is not None else "J (± unknown)"
+        rows.append(("energy (window)", f"{e.total_j:.4g} {bound}  [{e.sampler}, {e.scope}]"))
+        rows.append(("mean power", _num(e.mean_power_w, " W")))
+        rows.append(("J / request", _num(sv.energy_per_request_j)))
+        rows.append(("J / good request", _num(sv.energy_per_good_request_j)))
+        rows.append(("J / output token", _num(mt.energy_per_output_token_j)))
+        if e.dynamic_j is not None:
+            rows.append(("dynamic J / request", _num(sv.dynamic_energy_per_request_j)))
+    rows.append(("server start", _num(t.load_s, " s")))
+    text = table(["", ""], rows).split("\n", 2)[2]
+    if result.notes:
+        text += "\nnotes:\n" + "\n".join(f"  - {n}" for n in result.notes)
+    return text
+
+
+def sweep_table(results: list[ExperimentResult]) -> str:
+    """One row per experiment of a request-rate sweep: rates, goodput, latency percentiles, energy."""
+    rows = []
+    for r in results:
+        mt = r.metrics
+        sv = mt.serving
+        if sv is None:
+            continue
+        rows.append(
+            (
+                _num(sv.offered_rate_per_s),
+                _num(sv.achieved_rate_per_s),
+                _num(mt.requests_per_s),
+                _num(sv.goodput_requests_per_s),
+                _num(mt.output_tokens_per_s),
+                _num(mt.ttft_s.p50 * 1000 if mt.ttft_s.p50 is not None else None),
+                _num(mt.ttft_s.p99 * 1000 if mt.ttft_s.p99 is not None else None),
+                _num(sv.tpot_s.p50 * 1000 if sv.tpot_s.p50 is not None else None),
+                _num(mt.e2e_s.p50 * 1000 if mt.e2e_s.p50 is not None else None),
+                f"{sv.n_completed}/{sv.n_failed}",
+                _num(sv.energy_per_request_j) if r.energy.measured else "not measured",
+                _num(mt.energy_per_output_token_j) if r.energy.measured else "not measured",
+            )
+        )
+    header = [
+        "offered/s", "achieved/s", "req/s", "goodput/s", "out tok/s", "TTFT p50 ms", "TTFT p99 ms",
+        "TPOT p50 ms", "e2e p50 ms", "done/failed", "J/request", "J/out token",
+    ]  # fmt: skip
+    return "request-rate sweep:\n" + table(header, rows)

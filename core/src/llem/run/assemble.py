@@ -14,6 +14,7 @@ from llem.config.resolve import config_hash, to_dict
 from llem.results import metrics as m
 from llem.results.footprint import footprint, rate
 from llem.results.schema import DeviceEnergy, Energy, ExperimentResult, Metrics, Timings
+from llem.results.serving import ServingWindow, per_request_energy, serving_window
 from llem.results.window_checks import batch_spread_note, short_output_note
 from llem.results.write import experiment_id
 
@@ -136,10 +137,17 @@ def _window_metrics(
 ) -> tuple[Metrics, Energy]:
     window_s = rec.end_s - rec.start_s
     requests = [r for out in rec.outputs for r in out.requests]
-    input_tokens = sum(r.input_tokens for r in requests)
-    output_tokens = sum(r.output_tokens for r in requests)
+    serving = _serving(state, rec, requests) if rec.serving_window is not None else None
+    if serving is not None:
+        input_tokens, output_tokens = serving.input_tokens, serving.output_tokens
+        n_requests = serving.serving.n_completed
+        lat = m.Latencies(serving.ttft_s, serving.itl_s, serving.e2e_s, serving.notes)
+    else:
+        input_tokens = sum(r.input_tokens for r in requests)
+        output_tokens = sum(r.output_tokens for r in requests)
+        n_requests = len(requests)
+        lat = m.latencies(rec.outputs, rec.durations_s)
     cached = [r.cached_input_tokens for r in requests if r.cached_input_tokens is not None]
-    lat = m.latencies(rec.outputs, rec.durations_s)
     notes += lat.notes
     for out in rec.outputs:
         notes += [n for n in out.notes if n not in notes]
@@ -166,15 +174,29 @@ def _window_metrics(
     peak_mib, peak_src = rec.peak_memory_mib, rec.peak_memory_source
     if peak_mib is None:
         peak_mib, peak_src = _nvml_peak_memory(rec.samples)
+    serving_metrics = None
+    if serving is not None:
+        per_req, per_good, dyn_req = per_request_energy(
+            serving.serving,
+            energy.total_j if per_token.note is None else None,
+            energy.dynamic_j if per_token.note is None else None,
+        )
+        serving_metrics = msgspec.structs.replace(
+            serving.serving,
+            energy_per_request_j=per_req,
+            energy_per_good_request_j=per_good,
+            dynamic_energy_per_request_j=dyn_req,
+        )
     metrics = msgspec.structs.replace(
         metrics,
-        n_requests=len(requests),
+        serving=serving_metrics,
+        n_requests=n_requests,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_input_tokens=sum(cached) if cached else None,
         output_tokens_per_s=m.rate(output_tokens, window_s),
         total_tokens_per_s=m.rate(input_tokens + output_tokens, window_s),
-        requests_per_s=m.rate(len(requests), window_s),
+        requests_per_s=m.rate(n_requests, window_s),
         energy_per_output_token_j=per_token.energy_per_output_token_j,
         energy_per_token_j=per_token.energy_per_token_j,
         dynamic_energy_per_output_token_j=per_token.dynamic_energy_per_output_token_j,
@@ -240,6 +262,22 @@ def _phase_per_token(
         (energy.dynamic_decode_j, output_tokens),
     )
     return {k: (j / n if j is not None and n > 0 else None) for k, (j, n) in zip(keys, values, strict=True)}
+
+
+def _serving(state: RunState, rec: WindowRecord, requests: list[Any]) -> ServingWindow:
+    """Counts, rates and latencies of a serving run's window (energy is added by the caller)."""
+    load, slo = state.config.load, state.config.slo
+    assert load is not None and rec.serving_window is not None
+    slo_ms = {k: v for k, v in msgspec.structs.asdict(slo).items() if v is not None} if slo else {}
+    return serving_window(
+        requests,
+        *rec.serving_window,
+        arrival=load.arrival,
+        offered_rate_per_s=load.request_rate if load.arrival != "closed-loop" else None,  # type: ignore[arg-type]
+        max_concurrency=load.max_concurrency,
+        slo_ms=slo_ms,
+        fixed_output_tokens=state.config.max_output_tokens if state.config.fixed_output_length else None,
+    )
 
 
 def _window_energy(

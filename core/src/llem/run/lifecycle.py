@@ -60,6 +60,7 @@ class WindowRecord:
     telemetry_note: str | None = None
     peak_memory_mib: float | None = None
     peak_memory_source: str | None = None
+    serving_window: tuple[float, float] | None = None  # serving runs: [open, close) on the requests' axis
 
 
 @dataclass
@@ -99,9 +100,29 @@ def run_experiment(
     """Run one experiment and write its result folder; returns the result (status "ok" or "failed").
 
     output_dir: where the result folder goes (default: config.output_dir). Raises UserError, writing nothing,
-    when the config cannot run on this machine or output_dir cannot be written. If writing fails at the end
-    anyway, the result goes under llem.files.fallback_dir() with a note; the "write" done event's detail
-    names the folder written.
+    when the config cannot run on this machine, or when it holds several request rates (use run_experiments),
+    or output_dir cannot be written. If writing fails at the end anyway, the result goes under
+    llem.files.fallback_dir() with a note; the "write" done event's detail names the folder written.
+    """
+    if config.load is not None and isinstance(config.load.request_rate, list):
+        raise UserError(
+            "load.request_rate is a list: one experiment per rate; use run_experiments (llem run does)"
+        )
+    return run_experiments(config, plugins=plugins, output_dir=output_dir, progress=progress)[0]
+
+
+def run_experiments(
+    config: ExperimentBase,
+    *,
+    plugins: LlemPlugins | None = None,
+    output_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> list[ExperimentResult]:
+    """Run the experiment(s) of `config` and write one result folder each; returns the results in order.
+
+    One experiment, unless `load.request_rate` is a list: then one per rate, all against the same loaded
+    backend (a server started once), each written as soon as it finishes. Raises UserError, writing nothing,
+    when the config cannot run on this machine or output_dir cannot be written.
     """
     from llem.config.validate import validate_experiment
     from llem.models.where import model_problems
@@ -110,6 +131,7 @@ def run_experiment(
     from llem.measure.energy import open_meter
     from llem.prompts import load_prompts
     from llem.run.assemble import footprint_rates
+    from llem.run.serving import rate_points
 
     if plugins is None:
         from llem.plugins.manager import get_plugin_manager
@@ -128,42 +150,65 @@ def run_experiment(
     if unwritable is not None:
         raise UserError(f"output folder is not writable: {unwritable}")
     caps = backend.capabilities()
+    if config.load is not None and not caps.serving:
+        raise UserError(
+            f"load: backend '{config.backend}' does not serve requests; a load section needs a serving "
+            "backend (e.g. server, or vllm with mode: server; see docs/serving.md)"
+        )
     prompt_set = load_prompts(config)
     gpu_indices = _gpu_indices(config, device)
     meter = open_meter(config.measurement, device, gpu_indices)
     try:
-        size = batch_size(config.section(), caps, config.n_prompts)
+        if config.load is not None:  # a serving run: the backend gets every prompt and drives the window
+            size = len(prompt_set.measured)
+        else:
+            size = batch_size(config.section(), caps, config.n_prompts)
         batches = split(prompt_set.measured, size)
         status = plugins.statuses.get(backend.entry.plugin_name)
-        state = RunState(
-            config=config,
-            caps=caps,
-            device=device,
-            gpu_indices=gpu_indices,
-            meter=meter,
-            prompts_source=prompt_set.source,
-            batch_size=size,
-            n_batches=len(batches),
-            started_at=started_at,
-            backend_distribution=status.distribution if status is not None else None,
-            backend_version=status.version if status is not None else None,
-        )
+        states = [
+            RunState(
+                config=point,
+                caps=caps,
+                device=device,
+                gpu_indices=gpu_indices,
+                meter=meter,
+                prompts_source=prompt_set.source,
+                batch_size=size,
+                n_batches=len(batches),
+                started_at=started_at,
+                backend_distribution=status.distribution if status is not None else None,
+                backend_version=status.version if status is not None else None,
+            )
+            for point in rate_points(config)
+        ]
         emit(ProgressEvent(stage="validate", state="done"))
+        results: list[ExperimentResult] = []
+
+        def finish(state: RunState) -> None:
+            results.append(_finish(state, output_dir, emit))
+
         interrupted: BaseException | None = None
         try:
-            _execute(state, backend, batches, prompt_set.warmup, emit)
+            _execute(states, backend, batches, prompt_set.warmup, emit, finish)
         except UserError:
             raise
         except KeyboardInterrupt as exc:
-            state.error = "interrupted by the user (KeyboardInterrupt)"
             interrupted = exc
         except Exception as exc:
-            state.error = one_line(exc)
-            state.error_traceback = traceback.format_exc()
-        result = _finish(state, output_dir, emit)
+            for state in states[len(results) :]:
+                if state.error is None:
+                    state.error = one_line(exc)
+                    state.error_traceback = traceback.format_exc()
+        pending = states[len(results) :]  # a failure in build or load: every point failed with it
+        if interrupted is not None:  # Ctrl-C: one record of it (the points not started are not results)
+            pending = [] if results else pending[:1]
+        for state in pending:
+            if state.error is None and interrupted is not None:
+                state.error = "interrupted by the user (KeyboardInterrupt)"
+            finish(state)
         if interrupted is not None:
             raise interrupted
-        return result
+        return results
     finally:
         meter.close()
 
@@ -175,55 +220,143 @@ def _gpu_indices(config: ExperimentBase, device: DeviceInfo) -> list[int]:
 
 
 def _execute(
-    state: RunState,
+    states: list[RunState],
     backend: Backend,
     batches: list[list[Prompt]],
     warmup_prompts: Any,
     emit: Progress,
+    finish: Any,
 ) -> None:
+    """Build and load once, then measure each state (one per request rate) and `finish` it (write its result).
+
+    A state whose measurement fails is finished as failed and the next one still runs. The last state is
+    finished after the unload, so its result records the unload. A failure of build or load is recorded in
+    every state and left for the caller to finish.
+    """
     from llem.measure.environment import snapshot_environment
     from llem.models.build import cache_root
 
-    config = state.config
-    state.environment = msgspec.to_builtins(snapshot_environment(state.gpu_indices))
-
-    emit(ProgressEvent(stage="build", state="start"))
-    t = time.perf_counter()
-    engine = backend.build_engine(config, cache_root() / "engines")
-    state.timings["build_s"] = time.perf_counter() - t
-    emit(ProgressEvent(stage="build", state="done"))
-
-    emit(ProgressEvent(stage="load", state="start", detail=config.model))
-    t = time.perf_counter()
-    handle = backend.load(config, engine)
-    state.timings["load_s"] = time.perf_counter() - t
-    emit(ProgressEvent(stage="load", state="done"))
+    first = states[0]
+    config = first.config
+    environment = msgspec.to_builtins(snapshot_environment(first.gpu_indices))
+    shared: dict[str, Any] = {}
     try:
-        _measure_used_gpus(state)
-        _baseline(state, emit)
-        _settle(state, emit)
-        warm_latencies = _warm_up(state, backend, handle, batches, warmup_prompts, emit)
-        state.window = WindowRecord(repetitions=_repetitions(state, warm_latencies, len(batches)))
-        _measure(state, backend, handle, batches, state.window, emit)
-        if state.meter.available and state.config.measurement.prefill_energy == "passes":
-            emit(ProgressEvent(stage="prefill", state="start"))
-            state.window.prefill = measure_prefill(
-                state.meter,
-                state.config,
-                batches,
-                state.window.outputs[: len(batches)],
-                lambda batch: _run_batch(backend, handle, state.config, batch)[0],
-            )
-            emit(ProgressEvent(stage="prefill", state="done"))
+        emit(ProgressEvent(stage="build", state="start"))
+        t = time.perf_counter()
+        engine = backend.build_engine(config, cache_root() / "engines")
+        shared["build_s"] = time.perf_counter() - t
+        emit(ProgressEvent(stage="build", state="done"))
+
+        emit(ProgressEvent(stage="load", state="start", detail=config.model))
+        t = time.perf_counter()
+        handle = backend.load(config, engine)
+        shared["load_s"] = time.perf_counter() - t
+        emit(ProgressEvent(stage="load", state="done"))
+    except UserError:
+        raise
+    except Exception as exc:
+        for state in states:
+            state.environment, state.error = environment, one_line(exc)
+            state.error_traceback = traceback.format_exc()
+            state.timings.update(shared)
+        return
     finally:
+        for state in states:
+            state.environment = environment
+            state.timings.update(shared)
+    try:
+        for k, state in enumerate(states):
+            if len(states) > 1:
+                state.notes.append(
+                    f"one of {len(states)} request rates measured against the same loaded backend "
+                    f"(load_s is that single start)"
+                )
+            try:
+                _measure_state(state, backend, handle, batches, warmup_prompts, emit)
+            except UserError:
+                raise
+            except KeyboardInterrupt:
+                state.error = "interrupted by the user (KeyboardInterrupt)"
+                finish(state)
+                raise
+            except Exception as exc:
+                state.error = one_line(exc)
+                state.error_traceback = traceback.format_exc()
+            if k < len(states) - 1:
+                finish(state)
+    finally:
+        last = states[-1]
         emit(ProgressEvent(stage="unload", state="start"))
         t = time.perf_counter()
         try:
             backend.unload(handle)
         except Exception as exc:  # the measurement is complete; a failing unload is noted, not fatal
-            state.notes.append(f"backend unload failed: {one_line(exc)}")
-        state.timings["unload_s"] = time.perf_counter() - t
+            last.notes.append(f"backend unload failed: {one_line(exc)}")
+        last.timings["unload_s"] = time.perf_counter() - t
         emit(ProgressEvent(stage="unload", state="done"))
+    finish(last)
+
+
+def _measure_state(
+    state: RunState,
+    backend: Backend,
+    handle: Any,
+    batches: list[list[Prompt]],
+    warmup_prompts: Any,
+    emit: Progress,
+) -> None:
+    """Take the baseline, settle, warm up and measure one experiment on a loaded backend."""
+    _measure_used_gpus(state)
+    if state.config.load is not None:
+        _baseline(state, emit)
+        _settle(state, emit)
+        state.window = WindowRecord()
+        _measure_serving(state, backend, handle, batches[0], warmup_prompts, state.window, emit)
+        return
+    _baseline(state, emit)
+    _settle(state, emit)
+    warm_latencies = _warm_up(state, backend, handle, batches, warmup_prompts, emit)
+    state.window = WindowRecord(repetitions=_repetitions(state, warm_latencies, len(batches)))
+    _measure(state, backend, handle, batches, state.window, emit)
+    if state.meter.available and state.config.measurement.prefill_energy == "passes":
+        emit(ProgressEvent(stage="prefill", state="start"))
+        state.window.prefill = measure_prefill(
+            state.meter,
+            state.config,
+            batches,
+            state.window.outputs[: len(batches)],
+            lambda batch: _run_batch(backend, handle, state.config, batch)[0],
+        )
+        emit(ProgressEvent(stage="prefill", state="done"))
+
+
+def _measure_serving(
+    state: RunState,
+    backend: Backend,
+    handle: Any,
+    prompts: list[Prompt],
+    warmup_prompts: Any,
+    rec: WindowRecord,
+    emit: Progress,
+) -> None:
+    from llem.run.serving import run_serving_window
+
+    load = state.config.load
+    assert load is not None
+    rate = f"{load.request_rate:g} req/s" if isinstance(load.request_rate, float | int) else load.arrival
+    emit(ProgressEvent(stage="measure", state="start", current=0, total=1, detail=rate))
+    state.timings["warmup_s"] = load.warmup_s
+    run_serving_window(
+        backend,
+        handle,
+        state.config,
+        prompts,
+        warmup_prompts(len(prompts)),
+        rec,
+        state.meter,
+        lambda: _start_sampler(state, rec),
+    )
+    emit(ProgressEvent(stage="measure", state="done", current=1, total=1, detail=rate))
 
 
 def _run_batch(

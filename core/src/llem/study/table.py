@@ -66,6 +66,15 @@ METRICS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "e2e_p50_s": _m("metrics", "e2e_s", "p50"),
     "e2e_p99_s": _m("metrics", "e2e_s", "p99"),
     "peak_memory_mib": _m("metrics", "peak_memory_mib"),
+    "mean_power_w": _m("energy", "mean_power_w"),
+    # serving runs (metrics.serving; None for offline runs)
+    "offered_rate_per_s": _m("metrics", "serving", "offered_rate_per_s"),
+    "achieved_rate_per_s": _m("metrics", "serving", "achieved_rate_per_s"),
+    "goodput_requests_per_s": _m("metrics", "serving", "goodput_requests_per_s"),
+    "energy_per_request_j": _m("metrics", "serving", "energy_per_request_j"),
+    "energy_per_good_request_j": _m("metrics", "serving", "energy_per_good_request_j"),
+    "tpot_p50_s": _m("metrics", "serving", "tpot_s", "p50"),
+    "tpot_p99_s": _m("metrics", "serving", "tpot_s", "p99"),
     "window_s": _m("timings", "window_s"),
     "carbon_g_co2e": _m("energy", "carbon_g_co2e"),
     "cost": _m("energy", "cost"),
@@ -87,6 +96,9 @@ FACTS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "gpu_name": _m("environment", "gpus", 0, "name"),
     "max_sm_clock_mhz": _m("environment", "gpus", 0, "max_sm_clock_mhz"),
     "power_limit_w": _m("environment", "gpus", 0, "power_limit_w"),
+    "n_sent": _m("metrics", "serving", "n_sent"),
+    "n_failed": _m("metrics", "serving", "n_failed"),
+    "n_good": _m("metrics", "serving", "n_good"),
 }
 
 

@@ -324,6 +324,22 @@ class VLLMConfig(Section):
     ] = None
 
     # -- llem ---------------------------------------------------------------------------------------------------
+    mode: Annotated[
+        Literal["offline", "server"] | None,
+        Meta(
+            description="llem: offline (None) drives vllm.LLM in the llem process over batches; server "
+            "starts vLLM's OpenAI server (the same engine settings, as `vllm serve` flags) on 127.0.0.1 and "
+            "measures it under the experiment's load section (docs/serving.md)."
+        ),
+    ] = None
+    server_port: Annotated[
+        Annotated[int, Meta(ge=1, le=65535)] | None,
+        Meta(description="llem, mode server: the port of the started server (None: a free port)."),
+    ] = None
+    server_ready_timeout_s: Annotated[
+        Annotated[float, Meta(gt=0.0)] | None,
+        Meta(description="llem, mode server: how long to wait for the server's /health (None: 600 s)."),
+    ] = None
     per_token_timestamps: Annotated[
         bool | None,
         Meta(

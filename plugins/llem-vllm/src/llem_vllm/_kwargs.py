@@ -6,6 +6,7 @@ drift test checks against the installed vLLM (every name must still exist there)
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -55,7 +56,10 @@ DECODER_FIELDS = {
     "min_new_tokens": "min_tokens",
 }
 # Fields that are llem's own (no vLLM argument of that name): how the engine is run and timed.
-LLEM_FIELDS = ("multiprocessing", "per_token_timestamps", "extra_runtime_args")
+LLEM_FIELDS = (
+    "multiprocessing", "per_token_timestamps", "extra_runtime_args",
+    "mode", "server_port", "server_ready_timeout_s",
+)  # fmt: skip
 # Decoder fields that only shape sampling: vLLM ignores them at temperature 0, so llem does not send them.
 _SAMPLING_ONLY = ("top_k", "top_p", "min_p")
 
@@ -133,3 +137,53 @@ def unvalidated_keys(config: ExperimentBase) -> list[str]:
     """Names that reach vLLM without llem validating them (passthrough_kwargs and extra_runtime_args)."""
     vc = _section(config)
     return sorted(config.passthrough_kwargs or {}) + [f"LLM.{k}" for k in sorted(vc.extra_runtime_args or {})]
+
+
+# engine_kwargs keys that configure the offline LLM object only (the OpenAI server has its own behaviour).
+_OFFLINE_ONLY = ("model", "disable_log_stats", "skip_tokenizer_init")
+# SamplingParams keys that are not request fields of vLLM's OpenAI server (text is always detokenised there).
+_NOT_REQUEST_FIELDS = ("detokenize",)
+
+
+def server_args(config: ExperimentBase, model_path: str, *, port: int) -> list[str]:
+    """`vllm serve` arguments (after the program name) for this config: engine_kwargs written as CLI flags.
+
+    One source of truth: every engine setting reaches the server through engine_kwargs, so the offline and the
+    server modes cannot drift apart. True/False become --flag/--no-flag, dicts JSON, lists repeated values.
+    """
+    args = [
+        "--model",
+        model_path,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--served-model-name",
+        config.model,
+    ]
+    for key, value in engine_kwargs(config, model_path).items():
+        if key in _OFFLINE_ONLY or value is None:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif value is False:
+            args.append("--no-" + key.replace("_", "-"))
+        elif isinstance(value, dict):
+            args += [flag, json.dumps(value)]
+        elif isinstance(value, list | tuple):
+            args += [flag, *map(str, value)]
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def server_request_fields(config: ExperimentBase, batch: Batch) -> dict[str, Any]:
+    """The fields of every request to the started server: sampling_kwargs (the offline mapping), streamed."""
+    fields = {k: v for k, v in sampling_kwargs(config, batch).items() if k not in _NOT_REQUEST_FIELDS}
+    return {
+        **fields,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "return_token_ids": True,  # count tokens exactly, whatever the (often empty) text of random weights
+    }

@@ -14,6 +14,20 @@ if TYPE_CHECKING:
 def problems(config: ExperimentBase, device: DeviceInfo) -> list[str]:
     vc: VLLMConfig = config.section()  # type: ignore[assignment]
     out: list[str] = []
+    if vc.mode == "server":
+        try:
+            from llem_server._validate import serving_problems
+        except ImportError:
+            return ["vllm.mode: server needs the llem-server package (pip install llem-server)"]
+        out += serving_problems(config, "completions", "vllm")
+        if vc.per_token_timestamps is not None:
+            out.append(
+                "vllm.per_token_timestamps: offline mode only; in server mode every streamed token is timed"
+            )
+    elif config.load is not None:
+        out.append("load: vLLM measures a load only as a server: set vllm.mode: server (or remove load)")
+    elif vc.server_port is not None or vc.server_ready_timeout_s is not None:
+        out.append("vllm.server_port/server_ready_timeout_s apply to mode: server only")
     ranks = (vc.tensor_parallel_size or 1) * (vc.pipeline_parallel_size or 1)
     if device.has_gpu and ranks > len(device.gpus):
         out.append(

