@@ -14,7 +14,7 @@ from llem.plugins.manager import get_plugin_manager
 from llem.plugins.types import DeviceInfo
 from llem.study.config import study_from_dict
 from llem.study.manifest import load_manifest, save_manifest
-from llem.study.plan import plan_study
+from llem.study.planning import plan_study
 from llem.study.table import aggregate_rows, run_rows
 
 pytest.importorskip("matplotlib")
