@@ -161,13 +161,21 @@ def test_good_combinations_validate_and_reach_vllm(section):
 
 def landed(config) -> dict:
     """What vLLM receives from a config: LLM(...) kwargs, environment, SamplingParams kwargs, and whether
-    llem streams each request (per_token_timestamps)."""
-    return {
-        "engine": _kwargs.engine_kwargs(config, "/m"),
+    llem streams each request (per_token_timestamps); in server mode the server's command line instead of the
+    LLM(...) call, and how llem waits for it (the ready timeout)."""
+    vc = config.section()
+    seen = {
         "env": _kwargs.engine_env(config),
         "sampling": _kwargs.sampling_kwargs(config, batch(8, fixed=False)),
-        "stream": bool(config.section().per_token_timestamps),
+        "stream": bool(vc.per_token_timestamps),
     }
+    if vc.mode == "server":
+        seen["server"] = _kwargs.server_args(config, "/m", port=vc.server_port or 0)
+        seen["ready_timeout_s"] = vc.server_ready_timeout_s
+        seen["engine"] = {}
+    else:
+        seen["engine"] = _kwargs.engine_kwargs(config, "/m")
+    return seen
 
 
 def _where(seen: dict, name: str) -> list:
@@ -189,6 +197,8 @@ _COMPANIONS = {
     "prompt_lookup_min": {"speculative_method": "ngram", "num_speculative_tokens": 2, "prompt_lookup_max": 8},
     "prompt_lookup_max": {"speculative_method": "ngram", "num_speculative_tokens": 2},
     "speculative_method": {"num_speculative_tokens": 2, "speculative_model": "some/draft"},
+    "server_port": {"mode": "server"},  # server settings act in server mode only
+    "server_ready_timeout_s": {"mode": "server"},
 }
 
 

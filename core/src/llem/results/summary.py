@@ -6,6 +6,8 @@ import shutil
 import textwrap
 from typing import TYPE_CHECKING
 
+from llem.text import table
+
 if TYPE_CHECKING:
     from llem.results.schema import ExperimentResult, LatencyStats
 
@@ -54,7 +56,7 @@ def summary(result: ExperimentResult, *, width: int | None = None) -> str:
     width = width or shutil.get_terminal_size((100, 24)).columns
     e, mt, t = result.energy, result.metrics, result.timings
     if mt.serving is not None:
-        return _serving_summary(result)
+        return _serving_summary(result, width)
     rows: list[tuple[str, str]] = [
         ("experiment", result.experiment_id),
         ("status", result.status + (f": {result.error}" if result.error else "")),
@@ -131,7 +133,8 @@ def summary(result: ExperimentResult, *, width: int | None = None) -> str:
             else:
                 value = f"{_num(e.prefill_j)} / {_num(e.decode_j)} J"
             rows.append((f"prefill / decode ({e.phase_split})", value))
-        if mt.prefill_energy_per_input_token_j is not None and mt.decode_energy_per_output_token_j is not None:
+        pre_j, dec_j = mt.prefill_energy_per_input_token_j, mt.decode_energy_per_output_token_j
+        if pre_j is not None and dec_j is not None:
             dyn = ""
             if mt.dynamic_prefill_energy_per_input_token_j is not None:
                 dyn = (
@@ -141,7 +144,7 @@ def summary(result: ExperimentResult, *, width: int | None = None) -> str:
             rows.append(
                 (
                     "J / input token (prefill) / J / output token (decode)",
-                    f"{fmt(mt.prefill_energy_per_input_token_j)} / {fmt(mt.decode_energy_per_output_token_j)}{dyn}",
+                    f"{fmt(pre_j)} / {fmt(dec_j)}{dyn}",
                 )
             )
     if mt.peak_memory_mib is not None:
@@ -152,16 +155,17 @@ def summary(result: ExperimentResult, *, width: int | None = None) -> str:
         )
     warm = f" ({t.warmup_batches} batch{'es' if t.warmup_batches != 1 else ''})" if t.warmup_batches else ""
     rows.append(("load / warm-up", f"{_num(t.load_s, ' s')} / {_num(t.warmup_s, ' s')}{warm}"))
-    text = _listing(rows, width)
-    if result.notes:
-        notes = [
-            textwrap.fill(n, width, initial_indent="  - ", subsequent_indent="    ") for n in result.notes
-        ]
-        text += "\nnotes:\n" + "\n".join(notes)
-    return text
+    return _listing(rows, width) + _notes(result, width)
 
 
-def _serving_summary(result: ExperimentResult) -> str:
+def _notes(result: ExperimentResult, width: int) -> str:
+    if not result.notes:
+        return ""
+    notes = [textwrap.fill(n, width, initial_indent="  - ", subsequent_indent="    ") for n in result.notes]
+    return "\nnotes:\n" + "\n".join(notes)
+
+
+def _serving_summary(result: ExperimentResult, width: int) -> str:
     """The summary of a serving run: rates, goodput, latencies and energy per request of the window."""
     e, mt, t = result.energy, result.metrics, result.timings
     sv = mt.serving
@@ -201,10 +205,7 @@ def _serving_summary(result: ExperimentResult) -> str:
         if e.dynamic_j is not None:
             rows.append(("dynamic J / request", _num(sv.dynamic_energy_per_request_j)))
     rows.append(("server start", _num(t.load_s, " s")))
-    text = table(["", ""], rows).split("\n", 2)[2]
-    if result.notes:
-        text += "\nnotes:\n" + "\n".join(f"  - {n}" for n in result.notes)
-    return text
+    return _listing(rows, width) + _notes(result, width)
 
 
 def sweep_table(results: list[ExperimentResult]) -> str:
