@@ -127,13 +127,19 @@ def test_n_completions_are_all_counted(engine):
     assert [r.output_tokens for r in out.requests] == [15, 15]
 
 
-def test_per_token_timestamps_give_real_itls(engine):
+def test_per_token_timestamps_report_the_gaps_observed_never_zeros(engine):
+    # On these CPUs vLLM's engine core (another process) may run several steps before the caller polls, so one
+    # poll can bring several tokens: each arrival is one observed gap, with its token count, and no zero gaps
+    # are invented between tokens that arrived together.
     out = engine.run(experiment({"per_token_timestamps": True}), make_batch())
     assert out.timing_source == _generate.STEP_TIMESTAMPS
     greedy = engine.run(experiment(), make_batch()).output_token_ids
     assert out.output_token_ids == greedy
     for r in out.requests:
-        assert r.output_tokens == 12 and len(r.itl_s) == 11
+        assert r.output_tokens == 12 and len(r.itl_s) <= 11
+        assert all(g > 0 for g in r.itl_s)
+        if r.itl_tokens is not None:
+            assert len(r.itl_tokens) == len(r.itl_s) and sum(r.itl_tokens) <= 11
         assert sum(r.itl_s) == pytest.approx(r.e2e_s - r.ttft_s, abs=1e-6)
 
 
