@@ -63,7 +63,11 @@ def llem_generate(handle, batch, config):
 
 @hookimpl
 def llem_capabilities():
-    return Capabilities(precisions=("fp32",), decoding_strategies=("greedy",), decoder_params=("temperature",))
+    return Capabilities(
+        precisions=("fp32", "fp16", "bf16"),
+        decoding_strategies=("greedy", "sampling"),
+        decoder_params=("temperature",),
+    )
 '''
 
 
@@ -111,12 +115,17 @@ def llem_generate(handle, batch, config):
     if config.gate.fail:
         raise RuntimeError("gate backend told to fail")
     n = batch.max_new_tokens
+    # possible times (the core checks them): first token at 1 ms, then 10 us per token
     return BatchOutput(
         requests=[
             RequestOutput(
-                input_tokens=4, output_tokens=n, ttft_s=0.001, e2e_s=0.002, itl_s=[0.0001] * (n - 1)
+                input_tokens=len(p.token_ids or []),
+                output_tokens=n,
+                ttft_s=0.001,
+                e2e_s=0.001 + 1e-5 * (n - 1),
+                itl_s=[1e-5] * (n - 1),
             )
-            for _ in batch.prompts
+            for p in batch.prompts
         ],
         timing_source="gate",
     )
@@ -125,6 +134,86 @@ def llem_generate(handle, batch, config):
 @hookimpl
 def llem_capabilities():
     return Capabilities(
-        precisions=("fp32",), decoding_strategies=("greedy",), decoder_params=(), runs_on_cpu=True
+        precisions=("fp32", "fp16", "bf16"),
+        decoding_strategies=("greedy", "sampling"),
+        decoder_params=("temperature", "do_sample", "top_k", "top_p", "repetition_penalty"),
+        runs_on_cpu=True,
     )
 '''
+
+
+# A backend that "generates" without a model: exactly max_new_tokens per prompt, with times that are fractions
+# of the real (tiny) duration of its generate call, so they are consistent without sleeping. Tests derive
+# misbehaving variants by replacing the constants below.
+COUNT_PLUGIN = '''
+import time
+from typing import Annotated
+from msgspec import Meta
+from llem.config import Section
+from llem.plugins import BatchOutput, Capabilities, RequestOutput, hookimpl
+
+OUT_FACTOR = 1
+TTFT_FRACTION = 0.25
+PRECISIONS = ("fp32", "fp16", "bf16")
+DECODER_PARAMS = ("temperature", "do_sample", "top_k", "top_p", "repetition_penalty")
+
+
+class CountConfig(Section):
+    """A test-only backend section."""
+
+    batch_size: Annotated[Annotated[int, Meta(ge=1)] | None, Meta(description="Prompts per batch.")] = None
+
+
+@hookimpl
+def llem_register_backends(register):
+    register.add_backend("count", config=CountConfig, description="Test-only counting backend.")
+
+
+@hookimpl
+def llem_validate(config, device):
+    return []
+
+
+@hookimpl
+def llem_load(config, engine):
+    return {"model": config.model}
+
+
+@hookimpl
+def llem_generate(handle, batch, config):
+    t0 = time.perf_counter()
+    n_out = batch.max_new_tokens * OUT_FACTOR
+    inputs = [len(p.token_ids or []) for p in batch.prompts]
+    e2e = time.perf_counter() - t0
+    ttft = e2e * TTFT_FRACTION
+    itl = [(e2e - ttft) / max(n_out - 1, 1)] * (n_out - 1)
+    requests = [
+        RequestOutput(input_tokens=n_in, output_tokens=n_out, ttft_s=ttft, e2e_s=e2e, itl_s=list(itl))
+        for n_in in inputs
+    ]
+    return BatchOutput(requests=requests, timing_source="count")
+
+
+@hookimpl
+def llem_unload(handle):
+    return None
+
+
+@hookimpl
+def llem_capabilities():
+    return Capabilities(
+        precisions=PRECISIONS,
+        decoding_strategies=("greedy", "sampling"),
+        decoder_params=DECODER_PARAMS,
+        runs_on_cpu=True,
+    )
+'''
+
+
+def count_plugin(**replace: str) -> str:
+    """COUNT_PLUGIN with source fragments replaced (old -> new), each of which must occur."""
+    source = COUNT_PLUGIN
+    for old, new in replace.items():
+        assert old in source, old
+        source = source.replace(old, new)
+    return source

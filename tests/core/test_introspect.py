@@ -49,7 +49,10 @@ def test_mutual_exclusions_come_from_rules(plugins):
 
 def test_validation_rules_match_enforcement(plugins):
     rules = [r for r in ix.get_validation_rules(plugins) if r["backend"] == "toy"]
-    assert {r["combination"] for r in rules} == {"fast and careful are mutually exclusive", "mode requires fast=true"}
+    assert {r["combination"] for r in rules} == {
+        "fast and careful are mutually exclusive",
+        "mode requires fast=true",
+    }
     assert all(r["reason"] and r["resolution"] for r in ix.get_validation_rules(plugins))
 
 
@@ -59,13 +62,15 @@ def test_gpu_capability_tiers(plugins):
     unsupported = ix.get_params_unsupported_on(8.6, plugins)
     assert unsupported == {"toy.kernel=hopper": "needs compute capability 9.0, have 8.6"}
     assert set(ix.get_params_unsupported_on(None, plugins)) == {"toy.kernel=ampere", "toy.kernel=hopper"}
-    assert ix.get_param_skip_conditions(plugins)["toy.kernel=hopper"].startswith("Requires compute capability 9.0")
+    assert ix.get_param_skip_conditions(plugins)["toy.kernel=hopper"].startswith(
+        "Requires compute capability 9.0"
+    )
 
 
 def test_gpu_requirements_refused_before_loading(plugins):
     from llem.config.resolve import load_experiment
-    from llem.config.validate import gpu_requirement_problems
     from llem.plugins.types import DeviceInfo, GpuInfo
+    from llem.plugins.validate import gpu_requirement_problems
 
     cfg = load_experiment({"model": "m", "backend": "toy", "toy": {"kernel": "hopper"}}, plugins=plugins)
     ampere = DeviceInfo(gpus=(GpuInfo(index=0, name="A100", compute_capability=(8, 0)),))
@@ -83,7 +88,7 @@ def test_capability_matrix_and_support_tables(plugins):
     md = ix.get_capability_matrix_markdown(plugins)
     assert md.splitlines()[0].startswith("| Capability |") and "toy" in md.splitlines()[0]
     assert "| precisions |" in md
-    assert ix.get_precision_support(plugins)["toy"] == ["fp32"]
+    assert ix.get_precision_support(plugins)["toy"] == ["fp32", "fp16", "bf16"]
     assert ix.get_decoder_param_support(plugins)["toy"] == ["temperature"]
 
 

@@ -124,12 +124,18 @@ def test_bad_backend_names_mark_plugin_broken(name, expected):
     assert expected in plugins.statuses["p"].error
 
 
-def test_duplicate_backend_name_is_refused():
+def test_duplicate_backend_name_makes_both_unusable():
+    from llem.errors import UserError
+
     plugins = get_plugin_manager(entry_points=False)
     assert plugins.register(_Minimal("same"), "first")
     assert not plugins.register(_Minimal("same"), "second")
-    assert "already registered by plugin 'first'" in plugins.statuses["second"].error
-    assert plugins.backend("same").load(None, None) == "same"
+    assert plugins.statuses["first"].status == plugins.statuses["second"].status == "conflict"
+    assert "also registered by plugin 'first'" in plugins.statuses["second"].error
+    assert "also registered by plugin 'second'" in plugins.statuses["first"].error
+    assert "same" not in plugins.backends
+    with pytest.raises(UserError, match="registered by more than one plugin"):
+        plugins.backend("same")
 
 
 def test_plugin_missing_required_hooks_is_broken():
@@ -153,11 +159,10 @@ def test_unknown_backend_error_names_installed_ones():
         plugins.backend("nope")
 
 
-def test_contract_helper_accepts_toy(toy_site):
-    from llem.testing import assert_backend_contract
+def test_declarations_helper_accepts_toy(toy_site):
+    from llem.testing import assert_backend_declarations
 
-    plugins = get_plugin_manager()
-    assert_backend_contract(plugins, "toy")
+    assert_backend_declarations("toy")
 
 
 def test_a_backend_whose_runtime_is_missing_is_listed_as_schema_only(llem_cli):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from llem.config.resolve import load_experiment
+from llem.kit.unvalidated import unvalidated_keys, unvalidated_settings
 from llem_pytorch import _kwargs
 from transformers import BitsAndBytesConfig
 
@@ -190,8 +191,9 @@ def test_passthrough_merged_last_overrides_and_is_reported():
     cfg = experiment({"num_beams": 2}, passthrough_kwargs={"num_beams": 3, "suppress_tokens": [5]})
     kwargs = gen(cfg)
     assert kwargs["num_beams"] == 3 and kwargs["suppress_tokens"] == [5]
-    assert _kwargs.unvalidated_kwargs(cfg) == {"num_beams": 3, "suppress_tokens": [5]}
-    assert _kwargs.unvalidated_kwargs(experiment()) == {}
+    assert unvalidated_settings(cfg) == {"passthrough_kwargs": {"num_beams": 3, "suppress_tokens": [5]}}
+    assert unvalidated_keys(cfg) == ["passthrough_kwargs.num_beams", "passthrough_kwargs.suppress_tokens"]
+    assert unvalidated_settings(experiment()) == {}
 
 
 def test_generate_kwargs_is_pure():

@@ -11,7 +11,9 @@ from llem.testing import assert_backend_contract
 
 
 def test_backend_contract(llem_plugins):
-    assert_backend_contract(llem_plugins, "pytorch")
+    tiny = {"model": "random:tiny-llama", "precision": "fp32", "n_prompts": 2, "max_output_tokens": 4}
+    result = assert_backend_contract("pytorch", tiny)
+    assert result.packages["torch"] and result.packages["transformers"]
     status = llem_plugins.statuses["pytorch"]
     assert status.distribution == "llem-pytorch" and status.module == "llem_pytorch.plugin"
     assert {"llem_validate", "llem_unload", "llem_build_engine"} <= set(status.hooks)
@@ -105,7 +107,7 @@ def test_run_experiment_end_to_end(llem_plugins, tmp_path, monkeypatch):
     assert result.metrics.output_tokens == 4 * 8 and result.metrics.input_tokens == 4 * 16
     assert 0 < result.metrics.ttft_s.mean <= result.metrics.e2e_s.mean and result.metrics.itl_s.p50 > 0
     assert result.unvalidated == {"passthrough_kwargs": {"repetition_penalty": 1.3}}
-    assert any("passthrough_kwargs reached model.generate" in n for n in result.notes)
+    assert "reached model.generate unvalidated: passthrough_kwargs.repetition_penalty" in result.notes
     assert result.config["pytorch"]["num_beams"] == 2
     written = list(tmp_path.rglob("result.json"))
     assert len(written) == 1 and load_result(written[0].parent).experiment_id == result.experiment_id

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 from llem.config.resolve import load_experiment
-from llem.config.validate import validate_experiment
 from llem.plugins import DeviceInfo, GpuInfo
+from llem.plugins.validate import validate_experiment
 from llem_pytorch import _validate
 
 CPU = DeviceInfo()
@@ -119,7 +119,7 @@ def test_bf16_refused_before_ampere(cuda_torch):
 
 def test_num_processes_needs_one_gpu_each(cuda_torch):
     found = _validate.problems(experiment({"num_processes": 4}), TWO_A100)
-    assert found == ["pytorch.num_processes: 4 workers need 4 GPUs (one each), 2 visible"]
+    assert found == ["pytorch.num_processes: 4 data-parallel workers need 4 GPUs (one each), 2 visible"]
     assert _validate.problems(experiment({"num_processes": 2}), TWO_A100) == []
 
 

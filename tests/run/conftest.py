@@ -112,9 +112,9 @@ class FakeBackend:
     @hookimpl
     def llem_capabilities(self):
         return Capabilities(
-            precisions=("fp32",),
-            decoding_strategies=("greedy",),
-            decoder_params=(),
+            precisions=("fp32", "fp16", "bf16"),
+            decoding_strategies=("greedy", "sampling"),
+            decoder_params=("temperature", "do_sample", "top_k", "top_p", "repetition_penalty"),
             runs_on_cpu=True,
             continuous_batching=self.continuous,
         )

@@ -47,7 +47,8 @@ def llem_generate(handle, batch, config):
 @hookimpl
 def llem_capabilities():
     return Capabilities(
-        precisions=("fp32",), decoding_strategies=("greedy",), decoder_params=(), runs_on_cpu=True
+        precisions=("fp32", "bf16"), decoding_strategies=("greedy", "sampling"), decoder_params=(),
+        runs_on_cpu=True,
     )
 '''
 

@@ -216,13 +216,23 @@ def test_steady_batches_get_no_note(fake_run):
 
 
 def test_fewer_tokens_than_asked_gets_a_note(fake_run):
-    config, plugins, _backend, out = fake_run(["measurement.energy_sampler=none"], out_tokens=1)
+    config, plugins, _backend, out = fake_run(
+        ["measurement.energy_sampler=none", "fixed_output_length=false"], out_tokens=1
+    )
     result = run_experiment(config, plugins=plugins, output_dir=out)
     assert result.metrics.output_tokens == 8
     (note,) = [n for n in result.notes if "output tokens" in n]
-    assert note.startswith(
-        "requests generated 8 of 32 output tokens (25%) although fixed_output_length is true"
-    )
+    assert note.startswith("requests generated 8 of 32 output tokens (25%) (end-of-sequence")
+
+
+def test_fewer_tokens_than_a_fixed_length_fails_the_run(fake_run):
+    # fixed_output_length promises exactly max_output_tokens per request: the core's output check holds the
+    # backend to it (llem.run.output_checks), so such a window is never published as comparable
+    config, plugins, _backend, out = fake_run(["measurement.energy_sampler=none"], out_tokens=1)
+    result = run_experiment(config, plugins=plugins, output_dir=out)
+    assert result.status == "failed" and result.metrics.output_tokens is None
+    assert "backend 'fake' returned an impossible output" in result.error
+    assert "output_tokens 1 under fixed_output_length (must be exactly 4)" in result.error
 
 
 def test_energy_becomes_emissions_and_cost_at_the_given_rates(fake_run, monkeypatch):

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from llem.plugins.types import Batch, DeviceInfo, GpuInfo, Prompt
 from llem_tensorrt import _engine, _materialise
 from llem_tensorrt._translate import describe
@@ -118,7 +117,9 @@ def fake_trtllm(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
     la.BatchingType = enum.Enum("BatchingType", ["STATIC", "INFLIGHT"])
     la.CapacitySchedulerPolicy = enum.Enum("CapacitySchedulerPolicy",
                                            ["MAX_UTILIZATION", "GUARANTEED_NO_EVICT", "STATIC_BATCH"])  # fmt: skip
-    la.ContextChunkingPolicy = enum.Enum("ContextChunkingPolicy", ["FIRST_COME_FIRST_SERVED", "EQUAL_PROGRESS"])
+    la.ContextChunkingPolicy = enum.Enum(
+        "ContextChunkingPolicy", ["FIRST_COME_FIRST_SERVED", "EQUAL_PROGRESS"]
+    )
     la.QuantAlgo = enum.Enum("QuantAlgo", ["FP8", "W4A16_AWQ", "INT8", "NVFP4", "W8A8_SQ_PER_CHANNEL"])
     _TrtLLM.instances, _TorchLLM.instances, _FakeLLM.fail_save = [], [], False
     llm._TrtLLM, llm.LLM = _TrtLLM, _TorchLLM
@@ -153,7 +154,10 @@ def test_materialise_builds_every_config_object(fake_trtllm, local_model):
     assert kw["build_config"].kwargs["max_batch_size"] == 8
     assert kw["build_config"].plugin_config.gemm_plugin == "auto"
     assert kw["build_config"].plugin_config.tokens_per_block == 64
-    assert kw["quant_config"].kwargs == {"quant_algo": la.QuantAlgo.W4A16_AWQ, "kv_cache_quant_algo": la.QuantAlgo.FP8}
+    assert kw["quant_config"].kwargs == {
+        "quant_algo": la.QuantAlgo.W4A16_AWQ,
+        "kv_cache_quant_algo": la.QuantAlgo.FP8,
+    }
     assert kw["kv_cache_config"].kwargs == {"free_gpu_memory_fraction": 0.5}
     sched = kw["scheduler_config"].kwargs
     assert sched["capacity_scheduler_policy"] is la.CapacitySchedulerPolicy.STATIC_BATCH
@@ -217,7 +221,11 @@ def test_load_runs_the_engine_with_runtime_arguments_only(fake_trtllm, local_mod
     llm = handle.llm
     assert isinstance(llm, fake_trtllm.trt) and llm.model == engine.path
     assert llm.kwargs["tokenizer"] == cfg.model
-    assert "build_config" not in llm.kwargs and "quant_config" not in llm.kwargs and "fast_build" not in llm.kwargs
+    assert (
+        "build_config" not in llm.kwargs
+        and "quant_config" not in llm.kwargs
+        and "fast_build" not in llm.kwargs
+    )
     assert llm.kwargs["kv_cache_config"].kwargs == {"free_gpu_memory_fraction": 0.4}
     _engine.unload(handle)
     assert llm.shut_down and handle.loop.is_closed()
@@ -227,7 +235,9 @@ def test_load_pytorch_runtime(fake_trtllm, local_model):
     cfg = local_model({"backend": "pytorch", "cuda_graphs": False, "attn_backend": "FLASHINFER"})
     handle = _engine.load(cfg, None)
     assert isinstance(handle.llm, fake_trtllm.torch) and handle.llm.model == cfg.model
-    assert handle.llm.kwargs["cuda_graph_config"] is None and handle.llm.kwargs["attn_backend"] == "FLASHINFER"
+    assert (
+        handle.llm.kwargs["cuda_graph_config"] is None and handle.llm.kwargs["attn_backend"] == "FLASHINFER"
+    )
     _engine.unload(handle)
 
 
@@ -249,7 +259,9 @@ def test_generate_streams_every_request_and_times_it(fake_trtllm, local_model, t
     _engine.unload(handle)
 
 
-def test_validate_names_what_is_missing(fake_trtllm, local_model, trt_plugins, monkeypatch: pytest.MonkeyPatch):
+def test_validate_names_what_is_missing(
+    fake_trtllm, local_model, trt_plugins, monkeypatch: pytest.MonkeyPatch
+):
     backend = trt_plugins.backend("tensorrt")
     one_gpu = DeviceInfo(gpus=(GpuInfo(index=0, name="H100", compute_capability=(9, 0)),))
     assert backend.validate(local_model(), one_gpu) == []
@@ -257,7 +269,7 @@ def test_validate_names_what_is_missing(fake_trtllm, local_model, trt_plugins, m
         "tensorrt: TensorRT-LLM needs an NVIDIA GPU with CUDA; none is visible on this machine"
     ]
     assert backend.validate(local_model({"tensor_parallel_size": 2}), one_gpu) == [
-        "tensorrt.tensor_parallel_size: tensor x pipeline parallel needs 2 GPUs, 1 visible"
+        "tensorrt.tensor_parallel_size: 2 ranks (tensor × pipeline parallel) need 2 GPUs (one each), 1 visible"
     ]
     monkeypatch.delitem(sys.modules, "tensorrt_llm")
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)

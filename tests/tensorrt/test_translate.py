@@ -10,18 +10,18 @@ from typing import Any
 
 import msgspec
 import pytest
-
 from llem.config.introspect import (
     get_backend_params,
     get_params_requiring_gpu_capability,
     get_validation_rules,
 )
-from llem.config.validate import gpu_requirement_problems
 from llem.errors import ConfigError
+from llem.kit.unvalidated import unvalidated_settings
 from llem.plugins.types import DeviceInfo, GpuInfo
-from llem.testing import assert_backend_contract
+from llem.plugins.validate import gpu_requirement_problems
+from llem.testing import assert_backend_declarations
 from llem_tensorrt._config import PYTORCH_ONLY_NONE, TRT_ONLY_FLAGS, TRT_ONLY_NONE, TensorRTConfig
-from llem_tensorrt._translate import describe, engine_key, runtime_llm_kwargs, sampling_kwargs, unvalidated
+from llem_tensorrt._translate import describe, engine_key, runtime_llm_kwargs, sampling_kwargs
 
 FIELDS = [f.name for f in msgspec.structs.fields(TensorRTConfig)]
 PT = {"backend": "pytorch"}
@@ -255,7 +255,7 @@ def test_escape_hatches_merge_last_and_are_recorded(make_config):
     # a nested config named in extra_runtime_args replaces llem's own
     assert desc["kv_cache_config"] is None
     assert desc["llm_kwargs"]["kv_cache_config"] == {"free_gpu_memory_fraction": 0.2}
-    assert unvalidated(cfg) == {
+    assert unvalidated_settings(cfg) == {
         "tensorrt.extra_build_args": {"max_batch_size": 16, "plugin_config": {"gemm_plugin": "float16"}},
         "tensorrt.extra_runtime_args": {
             "max_batch_size": 4,
@@ -263,7 +263,7 @@ def test_escape_hatches_merge_last_and_are_recorded(make_config):
         },
         "passthrough_kwargs": {"top_k": 7},
     }
-    assert desc["unvalidated"] == unvalidated(cfg)
+    assert desc["unvalidated"] == unvalidated_settings(cfg)
     assert sampling_kwargs(cfg, 8, 0)["top_k"] == 7
 
 
@@ -422,7 +422,8 @@ def test_max_draft_len_bounds(make_config):
 
 # -- introspection and GPU tiers ---------------------------------------------------------------------------------
 def test_contract(trt_plugins):
-    assert_backend_contract(trt_plugins, "tensorrt")
+    # no GPU here: the declarations only (the real run is tests/tensorrt/test_integration.py)
+    assert_backend_declarations("tensorrt", plugins=trt_plugins)
 
 
 def test_introspection_discovers_every_field_with_test_values(trt_plugins):

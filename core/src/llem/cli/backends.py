@@ -16,7 +16,7 @@ def backends() -> None:
 @backends.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_(as_json: bool) -> None:
-    """List installed backend plugins with their status (ok / broken with its error / disabled)."""
+    """List installed backend plugins with their status (ok / broken or conflict, with why / disabled)."""
     from llem.plugins.manager import PluginStatus, get_plugin_manager
     from llem.plugins.runtime import missing_runtime
 

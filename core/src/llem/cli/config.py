@@ -18,49 +18,25 @@ def config() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a field (repeatable).")
 def validate(files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
-    """Validate config FILES; each problem is one line naming the file and path. Exit 2 if any is invalid.
-
-    A study file (one with a `base:` section) is planned as `llem study plan` does: it is ok when at least one
-    experiment is left to run on this machine.
-    """
-    from llem.config.load import read_file
-    from llem.config.resolve import load_experiment
-    from llem.errors import ConfigError, UserError
+    """Validate experiment or study FILES exactly as `llem run` / `llem study plan` do before loading anything
+    (schema, model name, GPU requirements, backend capabilities, the backend's own checks); each problem is one
+    line naming the file and path. Exit 2 if any is invalid."""
+    from llem.checks import check_file
+    from llem.measure.devices import detect_devices
     from llem.plugins.manager import get_plugin_manager
 
     plugins = get_plugin_manager()
+    device = detect_devices()
     bad = 0
     for f in files:
-        try:
-            if "base" in read_file(f):
-                click.echo(f"{f}: ok ({_validate_study(f, overrides, plugins)})")
-                continue
-            load_experiment(f, overrides=overrides, plugins=plugins)
-        except ConfigError as exc:
-            bad += 1
-            click.echo(str(exc) if exc.source else f"{f}: {exc}", err=True)
-            continue
-        except UserError as exc:
-            bad += 1
-            click.echo(f"{f}: {exc}", err=True)
-            continue
-        click.echo(f"{f}: ok")
+        found = check_file(f, overrides=overrides, plugins=plugins, device=device)
+        for problem in found.problems:
+            click.echo(problem, err=True)
+        bad += bool(found.problems)
+        if not found.problems:
+            click.echo(f"{f}: {found.summary}")
     if bad:
         raise SystemExit(2)
-
-
-def _validate_study(path: str, overrides: tuple[str, ...], plugins: object) -> str:
-    """Plan the study at `path` for this machine; a one-line summary, or UserError if nothing can run."""
-    from llem.errors import UserError
-    from llem.study.api import plan
-
-    if overrides:
-        raise UserError("--set applies to experiment configs; put a study's settings in its file")
-    manifest = plan(path, plugins=plugins)  # type: ignore[arg-type]
-    if not manifest.points:
-        reasons = sorted({p.reason for p in manifest.pruned})
-        raise UserError(f"every experiment of the study is pruned here: {'; '.join(reasons)}")
-    return f"study: {len(manifest.points)} experiments, {len(manifest.pruned)} pruned on this machine"
 
 
 @config.command("show")

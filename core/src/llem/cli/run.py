@@ -60,7 +60,9 @@ def run(
     from llem.config.resolve import load_experiment
     from llem.errors import UserError
     from llem.files import writable_dir_problem
+    from llem.measure.devices import detect_devices
     from llem.plugins.manager import get_plugin_manager
+    from llem.plugins.validate import validate_experiment
     from llem.results.summary import summary, sweep_table
     from llem.run import run_experiments
 
@@ -72,6 +74,10 @@ def run(
         sets.append("measurement.allow_short_window=true")
     plugins = get_plugin_manager()
     config = load_experiment(config_file, overrides=sets, plugins=plugins)
+    # The static checks, before the progress display starts: a config that cannot run prints one line only.
+    problems = validate_experiment(config, detect_devices(), plugins)
+    if problems:
+        raise UserError(f"this config cannot run here: {'; '.join(problems)}", source=config_file)
     out = Path(output_dir) if output_dir is not None else Path(config.output_dir)
     if output_dir is None and (problem := writable_dir_problem(out)) is not None:
         raise UserError(f"output folder is not writable: {problem}")

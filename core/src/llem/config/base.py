@@ -47,6 +47,12 @@ def gpu(
     return out
 
 
+def escape_hatch() -> dict[str, Any]:
+    """Mark a dict field as an escape hatch for `Meta(extra=...)`: its keys reach the library unvalidated, and
+    the result records them under `unvalidated`."""
+    return {"escape_hatch": True}
+
+
 def desc(text: str, **meta: Any) -> msgspec.Meta:
     """A `Meta` with a description (shorthand used by every section)."""
     return msgspec.Meta(description=text, **meta)

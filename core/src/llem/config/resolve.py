@@ -16,9 +16,6 @@ from llem.errors import ConfigError
 if TYPE_CHECKING:
     from llem.plugins.manager import LlemPlugins
 
-# Backends published by the llem project: their sections get an "install it" hint instead of "unknown field".
-OFFICIAL_BACKENDS = ("pytorch", "vllm", "tensorrt")
-
 # Fields that name, place or price a result but do not change what is measured: left out of the config hash.
 _NOT_HASHED = ("name", "output_dir", "carbon_intensity_g_per_kwh", "price_per_kwh", "currency")
 
@@ -59,24 +56,13 @@ def _switch_backend(before: dict[str, Any], after: dict[str, Any], overrides: li
 def _check_backend_names(data: dict[str, Any], plugins: LlemPlugins, where: str | None) -> None:
     """Say 'not installed' rather than msgspec's 'unknown field' for backends that exist but are missing here."""
     installed = plugins.backends
-    known = set(OFFICIAL_BACKENDS) | set(plugins.statuses)
+    known = plugins.known_names()
     for key in data:
         if key in known and key not in installed:
-            raise ConfigError(f"$.{key}: {_not_installed(key, plugins)}", source=where)
+            raise ConfigError(f"$.{key}: {plugins.unavailable_reason(key)}", source=where)
     backend = data.get("backend")
     if isinstance(backend, str) and backend not in installed:
-        raise ConfigError(f"$.backend: {_not_installed(backend, plugins)}", source=where)
-
-
-def _not_installed(name: str, plugins: LlemPlugins) -> str:
-    status = plugins.statuses.get(name)
-    if status is not None and status.status == "broken":
-        return f"backend {name!r} is installed but broken ({status.error})"
-    if status is not None and status.status == "disabled":
-        return f"backend {name!r} is disabled by LLEM_DISABLE_PLUGINS"
-    choices = ", ".join(sorted(plugins.backends)) or "none"
-    hint = f"; pip install llem-{name} adds it" if name in OFFICIAL_BACKENDS else ""
-    return f"backend {name!r} is not installed (installed: {choices}{hint})"
+        raise ConfigError(f"$.backend: {plugins.unavailable_reason(backend)}", source=where)
 
 
 def _resolve_prompt_path(data: dict[str, Any], base_dir: Path) -> None:

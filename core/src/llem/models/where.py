@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from llem.models.architectures import RANDOM_PREFIX, is_random, list_architectures, random_name
@@ -24,7 +25,9 @@ def model_problem(model: str) -> str | None:
         name = random_name(model)
         if name not in list_architectures():
             choices = ", ".join(RANDOM_PREFIX + n for n in list_architectures())
-            return f"model: unknown bundled architecture {model} (choices: {choices})"
+            close = difflib.get_close_matches(name, list(list_architectures()), n=1, cutoff=0.6)
+            hint = f"did you mean {RANDOM_PREFIX}{close[0]}? " if close else ""
+            return f"model: unknown bundled architecture {model} ({hint}choices: {choices})"
         return None
     if model.startswith(_PATH_STARTS) and not Path(model).expanduser().exists():
         return f"model: no such local folder {model}"

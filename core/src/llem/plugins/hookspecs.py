@@ -4,12 +4,15 @@ A backend plugin is a module (or object) registered under the `llem.backends` en
 exactly one backend in `llem_register_backends` and implements the per-backend hooks below; the core calls those
 hooks only on the plugin that registered the backend named in the config. Import heavy libraries (torch, vllm,
 tensorrt_llm) inside the hooks, never at module import: `llem --help` must stay fast.
+
+Handles and engines are the backend's own types: the core never looks inside them (`object` here); a backend
+states its types with `llem.plugins.contract.BackendHooks[Handle, Engine]` and mypy checks its module against it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -44,7 +47,7 @@ def llem_validate(config: ExperimentBase, device: DeviceInfo) -> list[str] | Non
 
 
 @hookspec(firstresult=True)
-def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> Any:
+def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> object:
     """The ahead-of-time step (e.g. compile a TensorRT engine), timed and reported outside the measured window.
 
     :param cache_dir: a folder the backend may use to cache build outputs (key them by config hash).
@@ -54,7 +57,7 @@ def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> Any:
 
 
 @hookspec(firstresult=True)
-def llem_load(config: ExperimentBase, engine: Any) -> Any:
+def llem_load(config: ExperimentBase, engine: object) -> object:
     """Load weights and tokenizer onto the device; timed, outside the measured window.
 
     :param engine: what `llem_build_engine` returned (None if nothing was built).
@@ -63,7 +66,7 @@ def llem_load(config: ExperimentBase, engine: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def llem_generate(handle: Any, batch: Batch, config: ExperimentBase) -> BatchOutput:
+def llem_generate(handle: object, batch: Batch, config: ExperimentBase) -> BatchOutput:
     """Run one batch of prompts and report real token counts and per-request timings.
 
     The core owns the clock and the energy window: do no setup or teardown work here that is not part of
@@ -71,6 +74,7 @@ def llem_generate(handle: Any, batch: Batch, config: ExperimentBase) -> BatchOut
 
     :return: one `RequestOutput` per prompt, in prompt order. Stops at first non-None result.
     """
+    raise NotImplementedError  # a specification: pluggy calls the implementations, never this
 
 
 @hookspec(firstresult=True)
@@ -79,8 +83,9 @@ def llem_capabilities() -> Capabilities:
 
     :return: a `Capabilities`. Stops at first non-None result.
     """
+    raise NotImplementedError  # a specification: pluggy calls the implementations, never this
 
 
 @hookspec
-def llem_unload(handle: Any) -> None:
+def llem_unload(handle: object) -> None:
     """Release what `llem_load` acquired (device memory, worker processes). Called even after a failed run."""

@@ -7,6 +7,7 @@ crashing the host. `LLEM_STRICT_PLUGINS=1` re-raises such failures; `LLEM_DISABL
 
 from __future__ import annotations
 
+import difflib
 import os
 from importlib import metadata
 from pathlib import Path
@@ -21,17 +22,20 @@ from llem.config.schema import experiment_type
 from llem.errors import UserError, one_line
 from llem.plugins import hookspecs
 from llem.plugins.registry import BackendEntry, BackendRegistry, RegistrationError
-from llem.plugins.types import Batch, BatchOutput, Capabilities, DeviceInfo
+from llem.plugins.types import Batch, Capabilities, DeviceInfo
 
 ENTRY_POINT_GROUP = "llem.backends"
 REQUIRED_HOOKS = ("llem_register_backends", "llem_load", "llem_generate", "llem_capabilities")
+# Backends published by the llem project: only these names get an "install it" hint (any other name might be
+# a typo, and suggesting `pip install llem-<typo>` would invite typosquatting).
+OFFICIAL_BACKENDS = ("pytorch", "vllm", "tensorrt")
 
 
 class PluginStatus(msgspec.Struct, kw_only=True):
     """One plugin as `llem backends list` shows it."""
 
     name: str
-    status: Literal["ok", "broken", "disabled"]
+    status: Literal["ok", "broken", "disabled", "conflict"]
     backend: str | None = None
     distribution: str | None = None
     version: str | None = None
@@ -40,35 +44,60 @@ class PluginStatus(msgspec.Struct, kw_only=True):
     error: str | None = None
 
 
+class PluginError(UserError):
+    """A plugin failed in a hook the core calls before loading anything (the plugin's bug, not the config)."""
+
+
 class Backend:
     """One registered backend; its hook calls reach only the plugin that registered it."""
 
-    def __init__(self, entry: BackendEntry, pm: pluggy.PluginManager, others: list[Any]) -> None:
+    def __init__(
+        self, entry: BackendEntry, pm: pluggy.PluginManager, others: list[Any], caps: Capabilities
+    ) -> None:
         self.entry = entry
         self.name = entry.name
         self._pm = pm
         self._others = others
+        self._caps = caps
 
     def _hook(self, name: str) -> Any:
         return self._pm.subset_hook_caller(name, remove_plugins=self._others)
 
     def validate(self, config: ExperimentBase, device: DeviceInfo) -> list[str]:
-        results = self._hook("llem_validate")(config=config, device=device)
-        return [problem for result in results if result for problem in result]
+        """The backend's own problems with `config`; a PluginError (one line) if its hook raises or answers
+        something other than a list of strings."""
+        try:
+            results = self._hook("llem_validate")(config=config, device=device)
+        except Exception as exc:
+            raise PluginError(
+                f"backend {self.name!r} is broken: llem_validate raised {one_line(exc, where=True)}"
+            ) from exc
+        problems: list[str] = []
+        for result in results:
+            if result is None:
+                continue
+            if not isinstance(result, (list, tuple)) or not all(isinstance(p, str) for p in result):
+                raise PluginError(
+                    f"backend {self.name!r} is broken: llem_validate returned {type(result).__name__}, "
+                    "not a list of strings"
+                )
+            problems.extend(result)
+        return problems
 
-    def build_engine(self, config: ExperimentBase, cache_dir: Path) -> Any:
+    def build_engine(self, config: ExperimentBase, cache_dir: Path) -> object:
         return self._hook("llem_build_engine")(config=config, cache_dir=cache_dir)
 
-    def load(self, config: ExperimentBase, engine: Any) -> Any:
+    def load(self, config: ExperimentBase, engine: object) -> object:
         return self._hook("llem_load")(config=config, engine=engine)
 
-    def generate(self, handle: Any, batch: Batch, config: ExperimentBase) -> BatchOutput:
+    def generate(self, handle: object, batch: Batch, config: ExperimentBase) -> object:
         return self._hook("llem_generate")(handle=handle, batch=batch, config=config)
 
     def capabilities(self) -> Capabilities:
-        return self._hook("llem_capabilities")()
+        """What the backend declared at discovery (checked then: a plugin whose answer was bad is broken)."""
+        return self._caps
 
-    def unload(self, handle: Any) -> None:
+    def unload(self, handle: object) -> None:
         self._hook("llem_unload")(handle=handle)
 
 
@@ -82,36 +111,105 @@ class LlemPlugins:
         self.statuses: dict[str, PluginStatus] = {}
         self.strict = strict
         self.disabled = disabled
+        self._caps: dict[str, Capabilities] = {}
 
     # -- registration ---------------------------------------------------------------------------------------
-    def register(self, plugin: Any, name: str, *, distribution: str | None = None, version: str | None = None) -> bool:
-        """Register a plugin object; returns False (and records it as broken) if it fails."""
+    def register(
+        self, plugin: Any, name: str, *, distribution: str | None = None, version: str | None = None
+    ) -> bool:
+        """Register a plugin object; returns False (and records it as broken or conflicting) if it cannot be
+        used. Any failure but KeyboardInterrupt is the plugin's: it never reaches the caller."""
         status = PluginStatus(
             name=name, status="ok", distribution=distribution, version=version, module=_module_name(plugin)
         )
-        self.statuses[name] = status
+        key = self._key(name, distribution)
+        self.statuses[key] = status
         if name in self.disabled:
             status.status = "disabled"
             return False
         try:
-            self.pm.register(plugin, name=name)
-            status.hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
-            missing = [h for h in REQUIRED_HOOKS if h not in status.hooks]
-            if missing:
-                raise RegistrationError(f"does not implement {', '.join(missing)}")
-            impl = plugin.llem_register_backends
-            try:
-                impl(register=self.registry._for_plugin(name, plugin))
-            finally:
-                self.registry._done()
-            entry = next((e for e in self.registry.entries.values() if e.plugin is plugin), None)
-            if entry is None:
-                raise RegistrationError("llem_register_backends registered no backend")
-            status.backend = entry.name
-            return True
-        except Exception as exc:
+            self._register(plugin, key, status)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             self._mark_broken(plugin, status, exc)
             return False
+        return self._check_conflict(plugin)
+
+    def _register(self, plugin: Any, key: str, status: PluginStatus) -> None:
+        if self.pm.is_registered(plugin):
+            other = self.pm.get_name(plugin)
+            raise RegistrationError(f"the same plugin object is already registered as {other!r}")
+        unmarked = _unmarked_hooks(plugin)
+        self.pm.register(plugin, name=key)
+        status.hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+        try:
+            self.pm.check_pending()  # every plugin before this one passed: a failure here is this one's
+        except pluggy.PluginValidationError:
+            unknown = [h for h in status.hooks if not hasattr(hookspecs, h)]
+            raise RegistrationError(
+                "implements hooks llem does not define: " + ", ".join(_with_suggestion(h) for h in unknown)
+            ) from None
+        if unmarked:
+            raise RegistrationError(
+                f"{', '.join(unmarked)} not marked @hookimpl (llem would never call "
+                f"{'them' if len(unmarked) > 1 else 'it'})"
+            )
+        missing = [h for h in REQUIRED_HOOKS if h not in status.hooks]
+        if missing:
+            raise RegistrationError(f"does not implement {', '.join(missing)}")
+        try:
+            plugin.llem_register_backends(register=self.registry._for_plugin(key, plugin))
+        finally:
+            self.registry._done()
+        entry = self.registry.entry_of(plugin)
+        if entry is None:
+            raise RegistrationError("llem_register_backends registered no backend")
+        status.backend = entry.name
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        try:
+            caps = self.pm.subset_hook_caller("llem_capabilities", remove_plugins=others)()
+        except Exception as exc:
+            raise RegistrationError(f"llem_capabilities raised {one_line(exc, where=True)}") from exc
+        if not isinstance(caps, Capabilities):
+            raise RegistrationError(
+                f"llem_capabilities returned {type(caps).__name__}, not llem Capabilities"
+            )
+        self._caps[key] = caps
+
+    def _check_conflict(self, plugin: Any) -> bool:
+        """Mark every claimant of a name claimed twice as conflicting; True if this plugin is usable."""
+        entry = self.registry.entry_of(plugin)
+        assert entry is not None
+        claimants = self.registry.conflicts.get(entry.name)
+        if not claimants:
+            return True
+        for claimant in claimants:
+            status = self.statuses[claimant.plugin_name]
+            others = [self._provider(c.plugin_name) for c in claimants if c is not claimant]
+            status.status = "conflict"
+            status.error = (
+                f"backend {entry.name!r} is also registered by {', '.join(others)}: neither is used until "
+                "one is uninstalled"
+            )
+        return False
+
+    def _provider(self, key: str) -> str:
+        s = self.statuses[key]
+        if s.distribution:
+            return f"{s.distribution} {s.version or ''}".strip()
+        return f"plugin {s.name!r}"
+
+    def _key(self, name: str, distribution: str | None) -> str:
+        """The status key of a plugin: its entry-point name, with the distribution added when two
+        distributions declare the same entry-point name (both are kept, so their backends conflict)."""
+        if name not in self.statuses:
+            return name
+        key = f"{name} ({distribution or 'unknown'})"
+        n = 2
+        while key in self.statuses:
+            key, n = f"{name} ({distribution or 'unknown'} #{n})", n + 1
+        return key
 
     def _mark_broken(self, plugin: Any, status: PluginStatus, exc: BaseException) -> None:
         if plugin is not None:
@@ -119,55 +217,83 @@ class LlemPlugins:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
         status.status = "broken"
-        status.error = one_line(exc, where=True)
+        # RegistrationError messages are llem's own sentences; anything else is the plugin's, with its origin
+        status.error = (
+            " ".join(str(exc).split()) if isinstance(exc, RegistrationError) else one_line(exc, where=True)
+        )
         if self.strict:
             raise exc
 
-    def load_entry_points(self) -> None:
-        """Load every `llem.backends` entry point, isolating failures."""
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            dist = getattr(ep, "dist", None)
-            dist_name = dist.name if dist is not None else None
-            dist_version = dist.version if dist is not None else None
-            if ep.name in self.statuses:  # the same name from two distributions: keep the first
-                continue
+    def load_entry_points(self, only: frozenset[str] | None = None) -> None:
+        """Load every `llem.backends` entry point (or those named in `only`), isolating failures (anything but
+        KeyboardInterrupt)."""
+        eps = [e for e in metadata.entry_points(group=ENTRY_POINT_GROUP) if only is None or e.name in only]
+        for ep in sorted(eps, key=lambda e: (e.name, _dist(e)[0] or "")):
+            dist_name, dist_version = _dist(ep)
             if ep.name in self.disabled:
-                self.statuses[ep.name] = PluginStatus(
-                    name=ep.name, status="disabled", distribution=dist_name, version=dist_version, module=ep.value
-                )
+                self._record(ep, "disabled")
                 continue
             try:
                 plugin = ep.load()
-            except Exception as exc:
-                status = PluginStatus(
-                    name=ep.name, status="broken", distribution=dist_name, version=dist_version, module=ep.value
-                )
-                self.statuses[ep.name] = status
-                self._mark_broken(None, status, exc)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit from a plugin's import must not end the host
+                self._mark_broken(None, self._record(ep, "broken"), exc)
                 continue
             self.register(plugin, ep.name, distribution=dist_name, version=dist_version)
 
-    # -- queries ----------------------------------------------------------------------------------------------
+    def _record(self, ep: metadata.EntryPoint, state: Literal["broken", "disabled"]) -> PluginStatus:
+        """The status of an entry point that was never registered (disabled, or failed to import)."""
+        dist_name, dist_version = _dist(ep)
+        status = PluginStatus(
+            name=ep.name, status=state, distribution=dist_name, version=dist_version, module=ep.value
+        )
+        self.statuses[self._key(ep.name, dist_name)] = status
+        return status
+
+    # -- queries ------------------------------------------------------------------------------------------
     @property
     def backends(self) -> dict[str, BackendEntry]:
+        """Usable backends by name (not broken, disabled or conflicting)."""
         return self.registry.entries
 
+    def known_names(self) -> set[str]:
+        """Every name a config might mean as a backend: usable, broken, disabled, conflicting and official."""
+        return (
+            set(OFFICIAL_BACKENDS)
+            | set(self.backends)
+            | set(self.registry.conflicts)
+            | {s.name for s in self.statuses.values()}
+            | {s.backend for s in self.statuses.values() if s.backend}
+        )
+
+    def unavailable_reason(self, name: str) -> str:
+        """One line: why backend `name` cannot be used (conflicting, broken, disabled or not installed)."""
+        claimants = self.registry.conflicts.get(name)
+        if claimants:
+            who = ", ".join(self._provider(c.plugin_name) for c in claimants)
+            return f"backend {name!r} is registered by more than one plugin ({who}): uninstall all but one"
+        for s in self.statuses.values():
+            if name in (s.name, s.backend) and s.status == "broken":
+                return f"backend {name!r} is installed but broken: {s.error}"
+            if name in (s.name, s.backend) and s.status == "disabled":
+                return f"backend {name!r} is disabled by LLEM_DISABLE_PLUGINS"
+        installed = ", ".join(sorted(self.backends)) or "none"
+        if name in OFFICIAL_BACKENDS:
+            hint = f"; pip install llem-{name} adds it"
+        else:
+            close = difflib.get_close_matches(name, list(self.backends), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"backend {name!r} is not installed (installed: {installed}){hint}"
+
     def backend(self, name: str) -> Backend:
-        """The backend `name`; a UserError naming the installed ones if it is not installed or broken."""
+        """The backend `name`; a UserError saying why if it is missing, broken, disabled or conflicting."""
         entries = self.backends
         if name not in entries:
-            status = self.statuses.get(name)
-            if status is not None and status.status == "broken":
-                raise UserError(f"backend {name!r} is installed but broken: {status.error}")
-            if status is not None and status.status == "disabled":
-                raise UserError(f"backend {name!r} is disabled by LLEM_DISABLE_PLUGINS")
-            installed = ", ".join(sorted(entries)) or "none"
-            raise UserError(
-                f"backend {name!r} is not installed (installed: {installed}); pip install llem-{name} adds it"
-            )
+            raise UserError(self.unavailable_reason(name))
         entry = entries[name]
-        others = [e.plugin for e in entries.values() if e.plugin is not entry.plugin]
-        return Backend(entry, self.pm, others)
+        others = [p for p in self.pm.get_plugins() if p is not entry.plugin]
+        return Backend(entry, self.pm, others, self._caps[entry.plugin_name])
 
     def sections(self) -> dict[str, type[Section]]:
         return {name: e.config for name, e in self.backends.items()}
@@ -177,16 +303,44 @@ class LlemPlugins:
         return experiment_type(self.sections())
 
 
-def get_plugin_manager(*, entry_points: bool = True, strict: bool | None = None) -> LlemPlugins:
-    """A fresh plugin manager (no global): entry-point plugins loaded unless `entry_points=False`."""
+def get_plugin_manager(
+    *, entry_points: bool = True, strict: bool | None = None, only: frozenset[str] | None = None
+) -> LlemPlugins:
+    """A fresh plugin manager (no global): entry-point plugins loaded unless `entry_points=False`; with
+    `only`, just the entry points of those names (a backend's own tests load nothing else)."""
     if strict is None:
         strict = os.environ.get("LLEM_STRICT_PLUGINS", "") not in ("", "0")
-    disabled = frozenset(p.strip() for p in os.environ.get("LLEM_DISABLE_PLUGINS", "").split(",") if p.strip())
+    disabled = frozenset(
+        p.strip() for p in os.environ.get("LLEM_DISABLE_PLUGINS", "").split(",") if p.strip()
+    )
     plugins = LlemPlugins(strict=strict, disabled=disabled)
     if entry_points:
-        plugins.load_entry_points()
+        plugins.load_entry_points(only)
     return plugins
 
 
 def _module_name(plugin: Any) -> str | None:
     return getattr(plugin, "__name__", None) or type(plugin).__module__
+
+
+def _dist(ep: metadata.EntryPoint) -> tuple[str | None, str | None]:
+    dist = getattr(ep, "dist", None)
+    return (dist.name, dist.version) if dist is not None else (None, None)
+
+
+def _unmarked_hooks(plugin: Any) -> list[str]:
+    """Callables named like a llem hook that lack the @hookimpl mark (pluggy would skip them silently)."""
+    out = []
+    for attr in dir(plugin):
+        if not attr.startswith("llem_"):
+            continue
+        value = getattr(plugin, attr, None)
+        if callable(value) and not hasattr(value, "llem_impl"):
+            out.append(attr)
+    return out
+
+
+def _with_suggestion(name: str) -> str:
+    specs = [n for n in dir(hookspecs) if n.startswith("llem_")]
+    close = difflib.get_close_matches(name, specs, n=1, cutoff=0.6)
+    return f"{name} (did you mean {close[0]}?)" if close else name

@@ -35,10 +35,14 @@ class BackendEntry:
 
 
 class BackendRegistry:
-    """Passed to `llem_register_backends`; one instance per plugin manager."""
+    """Passed to `llem_register_backends`; one instance per plugin manager.
+
+    A name claimed by two plugins is a conflict: neither is usable (`entries` leaves the name out, `conflicts`
+    lists every claimant) until one is uninstalled. There is no silent winner.
+    """
 
     def __init__(self) -> None:
-        self._entries: dict[str, BackendEntry] = {}
+        self._claims: dict[str, list[BackendEntry]] = {}
         self._current_plugin: tuple[str, Any] | None = None
 
     def add_backend(self, name: str, *, config: type[Section], description: str = "") -> None:
@@ -52,12 +56,11 @@ class BackendRegistry:
             raise RegistrationError(f"backend name {name!r} clashes with an experiment config field")
         if not (isinstance(config, type) and issubclass(config, Section)):
             raise RegistrationError(f"backend {name!r}: config must be a subclass of llem.config.Section")
-        if name in self._entries:
-            other = self._entries[name].plugin_name
-            raise RegistrationError(f"backend {name!r} is already registered by plugin {other!r}")
-        if any(e.plugin is plugin for e in self._entries.values()):
-            raise RegistrationError(f"plugin {plugin_name!r} registers more than one backend (one per plugin)")
-        self._entries[name] = BackendEntry(name, config, description, plugin_name, plugin)
+        if any(e.plugin is plugin for claims in self._claims.values() for e in claims):
+            raise RegistrationError(
+                f"plugin {plugin_name!r} registers more than one backend (one per plugin)"
+            )
+        self._claims.setdefault(name, []).append(BackendEntry(name, config, description, plugin_name, plugin))
 
     def _for_plugin(self, plugin_name: str, plugin: Any) -> BackendRegistry:
         self._current_plugin = (plugin_name, plugin)
@@ -67,8 +70,19 @@ class BackendRegistry:
         self._current_plugin = None
 
     def _drop_plugin(self, plugin: Any) -> None:
-        self._entries = {k: e for k, e in self._entries.items() if e.plugin is not plugin}
+        claims = {k: [e for e in es if e.plugin is not plugin] for k, es in self._claims.items()}
+        self._claims = {k: es for k, es in claims.items() if es}
+
+    def entry_of(self, plugin: Any) -> BackendEntry | None:
+        """The backend `plugin` registered (conflicting or not), None if it registered none."""
+        return next((e for es in self._claims.values() for e in es if e.plugin is plugin), None)
 
     @property
     def entries(self) -> dict[str, BackendEntry]:
-        return dict(self._entries)
+        """Usable backends: names claimed by exactly one plugin."""
+        return {k: es[0] for k, es in self._claims.items() if len(es) == 1}
+
+    @property
+    def conflicts(self) -> dict[str, list[BackendEntry]]:
+        """Names claimed by more than one plugin, with every claimant (none of them is used)."""
+        return {k: list(es) for k, es in self._claims.items() if len(es) > 1}

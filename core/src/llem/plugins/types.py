@@ -127,6 +127,11 @@ class Capabilities(msgspec.Struct, kw_only=True, frozen=True):
     # the backend "schema only": its config validates, nothing can run (`llem backends list` says which).
     runtime_modules: tuple[str, ...] = ()
     serving: bool = False  # accepts a `load:` section: generate drives arrivals and the window
+    batch_size_field: str | None = "batch_size"
+    """The section field that sets prompts per `generate` call (None: the backend has none)."""
+    engine_packages: tuple[str, ...] = ()
+    """Distributions whose versions change this backend's numbers (e.g. "torch"); their installed versions go
+    into result.json `packages`, beside llem-core's and the backend's own distribution."""
 
 
 class GpuInfo(msgspec.Struct, kw_only=True, frozen=True):

@@ -266,6 +266,13 @@ class ExperimentResult(msgspec.Struct, kw_only=True, forbid_unknown_fields=False
     unvalidated: Annotated[
         dict[str, Any], Meta(description="Escape-hatch kwargs passed to the backend without validation.")
     ] = msgspec.field(default_factory=dict)
+    decoder: Annotated[
+        dict[str, Any],
+        Meta(
+            description="The shared decoder settings as the backend used them: `strategy` (greedy or sampling), "
+            "`applied` (field -> value sent) and `ignored` (field -> why it had no effect)."
+        ),
+    ] = msgspec.field(default_factory=dict)
     files: Annotated[dict[str, str], Meta(description="Other files of the result folder, by role.")] = (
         msgspec.field(default_factory=dict)
     )

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
 import llem
 from llem.config.resolve import config_hash, to_dict
+from llem.kit.decoder import decoder_intent
+from llem.kit.unvalidated import unvalidated_settings
+from llem.measure.environment import installed_versions
 from llem.results import metrics as m
 from llem.results.footprint import footprint, rate
 from llem.results.schema import DeviceEnergy, Energy, ExperimentResult, Metrics, Timings
@@ -22,9 +25,6 @@ if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
     from llem.measure.telemetry import TelemetrySample
     from llem.run.lifecycle import RunState, WindowRecord
-
-# Section fields that, like passthrough_kwargs, carry unvalidated arguments into a library.
-_ESCAPE_HATCH_FIELDS = ("extra_build_args", "extra_runtime_args", "passthrough_kwargs")
 
 
 def assemble(state: RunState) -> ExperimentResult:
@@ -46,6 +46,7 @@ def assemble(state: RunState) -> ExperimentResult:
     packages.setdefault("llem-core", llem.__version__)
     if state.backend_distribution and state.backend_version:
         packages.setdefault(state.backend_distribution, state.backend_version)
+    packages.update(installed_versions(state.caps.engine_packages))
     return ExperimentResult(
         llem_version=llem.__version__,
         experiment_id=experiment_id(config.name, config.model, config.backend, chash, state.started_at),
@@ -68,7 +69,8 @@ def assemble(state: RunState) -> ExperimentResult:
         metrics=metrics,
         prompts_source=state.prompts_source,
         notes=notes,
-        unvalidated=_unvalidated(config),
+        unvalidated=unvalidated_settings(config),
+        decoder=msgspec.to_builtins(decoder_intent(config, state.caps)),
     )
 
 
@@ -91,7 +93,7 @@ def refused_result(config: ExperimentBase, error: str, started_at: datetime) -> 
         packages={"llem-core": llem.__version__},
         energy=Energy(measured=False, not_measured_reason="the run was refused before it started"),
         notes=["refused before loading: nothing was measured"],
-        unvalidated=_unvalidated(config),
+        unvalidated=unvalidated_settings(config),
     )
 
 
@@ -489,18 +491,6 @@ def _nvml_peak_memory(samples: list[TelemetrySample]) -> tuple[float | None, str
     if not per_gpu:
         return None, None
     return sum(per_gpu.values()), "nvml memory used (peak per GPU, all processes)"
-
-
-def _unvalidated(config: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if config.passthrough_kwargs:
-        out["passthrough_kwargs"] = dict(config.passthrough_kwargs)
-    section = config.section()
-    for name in _ESCAPE_HATCH_FIELDS:
-        value = getattr(section, name, None)
-        if value:
-            out[f"{config.backend}.{name}"] = msgspec.to_builtins(value)
-    return out
 
 
 def timeseries_table(

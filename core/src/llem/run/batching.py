@@ -16,12 +16,14 @@ T = TypeVar("T")
 def batch_size(section: Section, caps: Capabilities, n_prompts: int) -> int:
     """Prompts per `generate` call.
 
-    The section's `batch_size` field when it has one (None: 1); else, for a continuous-batching engine, all
-    prompts at once (the engine schedules them); else one prompt per call.
+    The section field the backend declares as its batch size (`Capabilities.batch_size_field`, None: 1)
+    when the section has it; else, for a continuous-batching engine, all prompts at once (the engine
+    schedules them); else one prompt per call.
     """
     fields = {f.name for f in msgspec.structs.fields(type(section))}
-    if "batch_size" in fields:
-        return section.batch_size or 1
+    name = caps.batch_size_field
+    if name is not None and name in fields:
+        return getattr(section, name) or 1
     if caps.continuous_batching:
         return n_prompts
     return 1

@@ -25,6 +25,7 @@ import msgspec
 from llem.errors import UserError, one_line
 from llem.plugins.types import Batch, BatchOutput, Prompt
 from llem.run.batching import batch_size, split
+from llem.run.output_checks import check_batch_output
 from llem.run.prefill import PrefillRecord, measure_prefill
 from llem.run.progress import Progress, ProgressEvent, no_progress
 from llem.run.warmup import run_warmup
@@ -124,11 +125,10 @@ def run_experiments(
     backend (a server started once), each written as soon as it finishes. Raises UserError, writing nothing,
     when the config cannot run on this machine or output_dir cannot be written.
     """
-    from llem.config.validate import validate_experiment
-    from llem.models.where import model_problems
     from llem.files import writable_dir_problem
     from llem.measure.devices import detect_devices
     from llem.measure.energy import open_meter
+    from llem.plugins.validate import validate_experiment
     from llem.prompts import load_prompts
     from llem.run.assemble import footprint_rates
     from llem.run.serving import rate_points
@@ -142,7 +142,7 @@ def run_experiments(
     emit(ProgressEvent(stage="validate", state="start"))
     device = detect_devices()
     backend = plugins.backend(config.backend)
-    problems = model_problems(config.model) + validate_experiment(config, device, plugins)
+    problems = validate_experiment(config, device, plugins)  # includes the model checks
     if problems:
         raise UserError(f"this config cannot run here: {'; '.join(problems)}")
     footprint_rates(config)  # a malformed LLEM_PRICE_PER_KWH (...) is refused now, not after the run
@@ -366,17 +366,7 @@ def _run_batch(
     t0 = time.perf_counter()
     out = backend.generate(handle, batch, config)
     elapsed = time.perf_counter() - t0
-    if not isinstance(out, BatchOutput):
-        raise TypeError(
-            f"backend {config.backend!r} returned {type(out).__name__} from generate, not BatchOutput"
-        )
-    if len(out.requests) != len(batch.prompts):
-        raise RuntimeError(
-            f"backend {config.backend!r} returned {len(out.requests)} request outputs for "
-            f"{len(batch.prompts)} "
-            f"prompts (batch {batch.index}, {batch.phase})"
-        )
-    return out, elapsed
+    return check_batch_output(config.backend, batch, out, elapsed), elapsed
 
 
 def _warm_up(

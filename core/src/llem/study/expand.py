@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from llem.config.introspect import ParamInfo, get_backend_params, get_shared_params
-from llem.config.resolve import OFFICIAL_BACKENDS, config_hash, load_experiment, to_dict
+from llem.config.resolve import config_hash, load_experiment, to_dict
 from llem.errors import ConfigError, UserError
 from llem.study.config import StudyConfig
 
@@ -88,10 +88,12 @@ def expand_study(
         except UserError as exc:
             pruned.append(PrunedPoint(label=label, overrides=overrides, origin=origin, reason=_reason(exc)))
             continue
-        from llem.config.validate import validate_experiment
-        from llem.models.where import model_problems
+        from llem.plugins.validate import validate_experiment
 
-        problems = model_problems(config.model) + validate_experiment(config, device, plugins)
+        try:
+            problems = validate_experiment(config, device, plugins)
+        except UserError as exc:  # a broken backend: its points cannot run, the others still can
+            problems = [_reason(exc)]
         if problems:
             pruned.append(
                 PrunedPoint(label=label, overrides=overrides, origin=origin, reason="; ".join(problems))
@@ -175,7 +177,7 @@ def check_base(base: Mapping[str, Any], plugins: LlemPlugins) -> None:
     params = known_params(plugins)
     for path in flatten(base):
         head = path.split(".")[0]
-        if head not in plugins.backends and (head in OFFICIAL_BACKENDS or head in plugins.statuses):
+        if head not in plugins.backends and head in plugins.known_names():
             continue
         parts = path.split(".")
         if any(".".join(parts[:i]) in params for i in range(1, len(parts) + 1)):
@@ -212,11 +214,8 @@ def check_known_path(
     head = path.split(".")[0]
     if head == "passthrough_kwargs" or any(p.startswith(path + ".") for p in params):
         return None
-    if head in ("pytorch", "vllm", "tensorrt") or (head in plugins.statuses and head not in plugins.backends):
-        raise ConfigError(
-            f"{where}: backend {head!r} is not installed (installed: "
-            f"{', '.join(sorted(plugins.backends)) or 'none'})"
-        )
+    if head in plugins.known_names() and head not in plugins.backends:
+        raise ConfigError(f"{where}: {plugins.unavailable_reason(head)}")
     close = _closest(path, params)
     hint = f" (did you mean {close}?)" if close else " (llem backends show NAME lists a backend's parameters)"
     raise ConfigError(f"{where}: unknown parameter path{hint}")
@@ -261,7 +260,7 @@ def apply_point(
     backend = overrides.get("backend", base_backend)
     if backend != base_backend:
         for name in list(data):
-            if name != backend and (name in plugins.backends or name in plugins.statuses):
+            if name != backend and name in plugins.known_names():
                 del data[name]
     for path, value in overrides.items():
         _set(data, path.split("."), _REMOVE if value is None else copy.deepcopy(value))

@@ -30,7 +30,7 @@ def duration(seconds: float | None) -> str:
 
 def plan_text(manifest: StudyManifest, est: Estimate) -> str:
     """The plan as plain text: every point with its swept values, what was pruned and why, the duplicates."""
-    from llem.cli.output import table
+    from llem.text import table
 
     study = manifest.study
     lines = [

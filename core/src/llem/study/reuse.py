@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from llem.config.resolve import to_dict
-from llem.plugins.manager import Backend, LlemPlugins
+from llem.plugins.manager import Backend, LlemPlugins, get_plugin_manager
 from llem.study.order import model_key
 
 
@@ -34,13 +34,18 @@ class ModelCache:
         self.key, self.handle, self.backend = None, None, None
 
 
-class _ReusingBackend(Backend):
+class _ReusingBackend:
+    """A backend whose load/unload go through the ModelCache; every other call reaches the backend itself."""
+
     def __init__(self, inner: Backend, cache: ModelCache) -> None:
-        super().__init__(inner.entry, inner._pm, inner._others)
+        self._inner = inner
         self._cache = cache
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
     def load(self, config: Any, engine: Any) -> Any:
-        key = f"{self.name}:{model_key(to_dict(config))}"
+        key = f"{self._inner.name}:{model_key(to_dict(config))}"
         cache = self._cache
         if cache.key == key and cache.handle is not None:
             cache.hits += 1
@@ -48,35 +53,30 @@ class _ReusingBackend(Backend):
             return cache.handle
         cache.drop()
         cache.last_load_reused = False
-        handle = super().load(config, engine)
-        cache.key, cache.handle, cache.backend = key, handle, Backend(self.entry, self._pm, self._others)
+        handle = self._inner.load(config, engine)
+        cache.key, cache.handle, cache.backend = key, handle, self._inner
         return handle
 
     def unload(self, handle: Any) -> None:
         if handle is not None and handle is self._cache.handle:
             return  # kept for the next experiment; ModelCache.drop unloads it
-        super().unload(handle)
+        self._inner.unload(handle)
 
 
-class ReusingPlugins(LlemPlugins):
-    """LlemPlugins whose backends share one ModelCache."""
+class ReusingPlugins:
+    """A plugin manager whose backends share one ModelCache (everything else is the manager's own)."""
 
-    def __init__(self, cache: ModelCache, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, plugins: LlemPlugins, cache: ModelCache) -> None:
+        self._plugins = plugins
         self.cache = cache
 
-    def backend(self, name: str) -> Backend:
-        return _ReusingBackend(super().backend(name), self.cache)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._plugins, name)
+
+    def backend(self, name: str) -> Any:
+        return _ReusingBackend(self._plugins.backend(name), self.cache)
 
 
 def reusing_plugin_manager(cache: ModelCache) -> ReusingPlugins:
     """Like llem.plugins.manager.get_plugin_manager(), with model reuse through `cache`."""
-    import os
-
-    strict = os.environ.get("LLEM_STRICT_PLUGINS", "") not in ("", "0")
-    disabled = frozenset(
-        p.strip() for p in os.environ.get("LLEM_DISABLE_PLUGINS", "").split(",") if p.strip()
-    )
-    plugins = ReusingPlugins(cache, strict=strict, disabled=disabled)
-    plugins.load_entry_points()
-    return plugins
+    return ReusingPlugins(get_plugin_manager(), cache)

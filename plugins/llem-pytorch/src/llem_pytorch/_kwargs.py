@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from llem.kit.decoder import decoder_intent
+from llem.kit.precision import torch_dtype
+
+from llem_pytorch.plugin import CAPABILITIES
+
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
 
     from llem_pytorch._config import PyTorchConfig
-
-PRECISION_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 # Fields of the pytorch section passed to generate under their own name when set.
 _GENERATE_FIELDS = (
@@ -25,18 +28,10 @@ _GENERATE_FIELDS = (
     "no_repeat_ngram_size",
     "prompt_lookup_num_tokens",
 )
-# Sampling-only parameters: meaningless (and warned about by transformers) under greedy decoding.
-_SAMPLING_ONLY = ("temperature", "top_k", "top_p", "min_p")
 
 
 def _section(config: ExperimentBase) -> PyTorchConfig:
     return config.section()  # type: ignore[return-value]
-
-
-def torch_dtype(precision: str) -> Any:
-    import torch
-
-    return getattr(torch, PRECISION_DTYPES[precision])
 
 
 def placement(
@@ -143,25 +138,11 @@ def generate_kwargs(
     max_new_tokens: end-of-sequence is suppressed until then).
     """
     pt = _section(config)
-    dec = config.decoder
-    kwargs: dict[str, Any] = {
-        "max_new_tokens": max_new_tokens,
-        "do_sample": bool(dec.do_sample),
-        "temperature": dec.temperature,
-        "top_k": dec.top_k,
-        "top_p": dec.top_p,
-        "repetition_penalty": dec.repetition_penalty,
-    }
-    if dec.min_p is not None:
-        kwargs["min_p"] = dec.min_p
+    intent = decoder_intent(config, CAPABILITIES)
+    kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens}
+    kwargs.update(intent.applied)
     if fixed_output_length:
         kwargs["min_new_tokens"] = max_new_tokens
-    elif dec.min_new_tokens is not None:
-        kwargs["min_new_tokens"] = dec.min_new_tokens
-    if dec.greedy:
-        kwargs["do_sample"] = False
-        for name in _SAMPLING_ONLY:
-            kwargs.pop(name, None)
     for name in _GENERATE_FIELDS:
         value = getattr(pt, name)
         if value is not None:
@@ -169,8 +150,3 @@ def generate_kwargs(
     if config.passthrough_kwargs:
         kwargs.update(config.passthrough_kwargs)
     return kwargs
-
-
-def unvalidated_kwargs(config: ExperimentBase) -> dict[str, Any]:
-    """What reaches generate without llem validating it (the passthrough_kwargs), for the result's record."""
-    return dict(config.passthrough_kwargs or {})

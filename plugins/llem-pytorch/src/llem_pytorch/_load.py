@@ -6,7 +6,8 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llem.models import is_random, random_name
+from llem.kit.models import model_path
+from llem.kit.unvalidated import unvalidated_keys
 
 from llem_pytorch import _kwargs
 
@@ -39,15 +40,6 @@ class PyTorchHandle:
     # Notes for the result (compile fallback, padding token, ...), repeated in every BatchOutput: the core keeps
     # only the measured batches' notes and drops duplicates.
     notes: list[str] = field(default_factory=list)
-
-
-def model_path(config: ExperimentBase) -> str:
-    """A local folder or hub id for transformers; random:NAME builds (once) the bundled architecture."""
-    if is_random(config.model):
-        from llem.models.build import random_checkpoint
-
-        return str(random_checkpoint(random_name(config.model), seed=config.random_seed))
-    return config.model
 
 
 def has_accelerate() -> bool:
@@ -109,9 +101,9 @@ def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTor
         )
     elif pt.torch_compile:
         _compile(handle, pt)
-    unvalidated = _kwargs.unvalidated_kwargs(config)
+    unvalidated = unvalidated_keys(config)
     if unvalidated:
-        handle.notes.append(f"passthrough_kwargs reached model.generate unvalidated: {sorted(unvalidated)}")
+        handle.notes.append(f"reached model.generate unvalidated: {', '.join(unvalidated)}")
     return handle
 
 

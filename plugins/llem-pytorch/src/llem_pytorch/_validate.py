@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING
 
+from llem.kit.parallel import world_size_problems
+
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
     from llem.plugins.types import DeviceInfo
@@ -74,8 +76,7 @@ def _parallel_problems(pt: PyTorchConfig, device: DeviceInfo) -> list[str]:
         )
     if pt.max_memory is not None:
         out.append("pytorch.max_memory: cannot be combined with num_processes > 1 (each worker owns one GPU)")
-    if device.has_gpu and n > len(device.gpus):
-        out.append(f"pytorch.num_processes: {n} workers need {n} GPUs (one each), {len(device.gpus)} visible")
+    out += world_size_problems("pytorch.num_processes", "data-parallel workers", n, device)
     return out
 
 

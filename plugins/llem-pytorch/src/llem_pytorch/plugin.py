@@ -41,6 +41,7 @@ CAPABILITIES = Capabilities(
     runtime_modules=("torch", "transformers"),
     ahead_of_time_build=False,
     per_token_timestamps=True,
+    engine_packages=("torch", "transformers", "accelerate", "bitsandbytes"),
 )  # fmt: skip
 
 

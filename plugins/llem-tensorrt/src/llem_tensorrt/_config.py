@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta
 
 from llem.config import Section
-from llem.config.base import gpu
+from llem.config.base import escape_hatch, gpu
 from llem.config.rules import conflicts, custom, requires
 
 # llem name -> tensorrt_llm QuantAlgo member (tensorrt_llm/quantization/mode.py). Only algorithms the LLM API can
@@ -536,6 +536,7 @@ class TensorRTConfig(Section):
             "BuildConfig fields; a 'plugin_config' dict goes to PluginConfig). Use for undocumented build-time "
             "parameters. Merged last, recorded in the result as unvalidated. trt only.",
             examples=[{"profiling_verbosity": "detailed"}],
+            extra=escape_hatch(),
         ),
     ] = None
     extra_runtime_args: Annotated[
@@ -545,5 +546,6 @@ class TensorRTConfig(Section):
             "extra LLM(...) keyword arguments). Use for undocumented runtime parameters. Merged last, recorded in "
             "the result as unvalidated.",
             examples=[{"iter_stats_max_iterations": 100}],
+            extra=escape_hatch(),
         ),
     ] = None

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from llem.kit.models import model_path
+from llem.kit.timing import times_from_arrivals
+from llem.plugins.types import Batch, BatchOutput
 
 from llem_tensorrt import _materialise
 from llem_tensorrt._translate import describe, engine_key, runtime_llm_kwargs, sampling_kwargs, section
-from llem.models import is_random, random_name
-from llem.plugins.types import Batch, BatchOutput, RequestOutput
 
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
@@ -42,15 +43,6 @@ def library_version() -> str:
     return str(getattr(tensorrt_llm, "__version__", "unknown"))
 
 
-def model_source(config: ExperimentBase) -> str:
-    """A local checkpoint folder (bundled random-weight architectures are built on first use) or a hub id."""
-    if is_random(config.model):
-        from llem.models.build import random_checkpoint
-
-        return str(random_checkpoint(random_name(config.model), seed=config.random_seed))
-    return config.model
-
-
 def build_engine(config: ExperimentBase, cache_dir: Path) -> EngineArtifact | None:
     """Compile the engine once per build-settings hash into `cache_dir/<hash>`; reuse it when present.
 
@@ -69,7 +61,7 @@ def build_engine(config: ExperimentBase, cache_dir: Path) -> EngineArtifact | No
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_dir))
     try:
         desc = describe(config)
-        llm = _materialise.llm_class("trt")(model=model_source(config), **_materialise.llm_kwargs(desc))
+        llm = _materialise.llm_class("trt")(model=model_path(config), **_materialise.llm_kwargs(desc))
         try:
             llm.save(str(tmp))
         finally:
@@ -105,28 +97,27 @@ def load(config: ExperimentBase, engine: EngineArtifact | None) -> Handle:
         # An engine folder carries its build settings; only runtime arguments apply now. The tokenizer comes from
         # the checkpoint (the engine folder holds the engine and its config.json).
         kwargs = _materialise.llm_kwargs(runtime_llm_kwargs(desc))
-        llm = cls(model=engine.path, tokenizer=model_source(config), **kwargs)
+        llm = cls(model=engine.path, tokenizer=model_path(config), **kwargs)
     else:
-        llm = cls(model=model_source(config), **_materialise.llm_kwargs(desc))
+        llm = cls(model=model_path(config), **_materialise.llm_kwargs(desc))
     return Handle(llm=llm, backend=backend)
 
 
 @dataclass
 class _Track:
     n: int = 0
-    first_s: float | None = None
-    last_s: float | None = None
-    itl_s: list[float] = field(default_factory=list)
+    arrivals: list[tuple[float, int]] = field(default_factory=list)  # (s since the batch started, new tokens)
     input_tokens: int = 0
     token_ids: list[int] = field(default_factory=list)
-    itl_tokens: list[int] = field(default_factory=list)
 
 
 def generate(handle: Handle, batch: Batch, config: ExperimentBase) -> BatchOutput:
     """All prompts of the batch go in at once (in-flight batching schedules them); each request is streamed so
     its first-token time and token arrival gaps are seen on the host as they happen."""
     params = _materialise.sampling_params(sampling_kwargs(config, batch.max_new_tokens, batch.seed))
-    inputs = [{"prompt_token_ids": list(p.token_ids)} if p.token_ids is not None else p.text for p in batch.prompts]
+    inputs = [
+        {"prompt_token_ids": list(p.token_ids)} if p.token_ids is not None else p.text for p in batch.prompts
+    ]
     tracks = [_Track() for _ in inputs]
     t0 = time.perf_counter()
 
@@ -138,15 +129,11 @@ def generate(handle: Handle, batch: Batch, config: ExperimentBase) -> BatchOutpu
             new = len(ids) - track.n
             if new <= 0:
                 continue
-            if track.first_s is None:
-                track.first_s = now
+            if not track.arrivals:
                 track.input_tokens = len(out.prompt_token_ids or [])
-            elif track.last_s is not None:
-                # One observed gap per arrival; a chunk (speculative decoding, stream_interval > 1) carries
-                # several tokens, and nothing was seen between them: record its size, never zero gaps.
-                track.itl_s.append(now - track.last_s)
-                track.itl_tokens.append(new)
-            track.last_s = now
+            # One observed gap per arrival; a chunk (speculative decoding, stream_interval > 1) carries several
+            # tokens with nothing seen between them: the kit records its size, never zero gaps.
+            track.arrivals.append((now, new))
             track.n = len(ids)
             track.token_ids = ids
 
@@ -155,14 +142,7 @@ def generate(handle: Handle, batch: Batch, config: ExperimentBase) -> BatchOutpu
 
     handle.loop.run_until_complete(run_all())
     requests = [
-        RequestOutput(
-            input_tokens=t.input_tokens or len(batch.prompts[i].token_ids or []),
-            output_tokens=t.n,
-            ttft_s=t.first_s,
-            e2e_s=t.last_s,
-            itl_s=t.itl_s,
-            itl_tokens=t.itl_tokens if any(k > 1 for k in t.itl_tokens) else None,
-        )
+        times_from_arrivals(t.arrivals).output(t.input_tokens or len(batch.prompts[i].token_ids or []), t.n)
         for i, t in enumerate(tracks)
     ]
     return BatchOutput(

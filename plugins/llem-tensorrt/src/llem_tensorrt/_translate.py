@@ -11,13 +11,16 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from llem.kit.decoder import decoder_intent
+from llem.kit.precision import dtype_name
+from llem.kit.unvalidated import unvalidated_settings
 
 from llem_tensorrt._config import KV_CACHE_ALGOS, QUANT_ALGOS, TensorRTConfig
+from llem_tensorrt.plugin import CAPABILITIES
 
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
 
-DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 SPEC_CLASSES = {
     "draft_target": "DraftTargetDecodingConfig",
     "eagle": "EagleDecodingConfig",
@@ -62,7 +65,12 @@ def describe(config: ExperimentBase) -> dict[str, Any]:
         out["build_config"] = _build(s)
         out["quant_config"] = _quant(s) or None
         perf: dict[str, Any] = {}
-        for name in ("multi_block_mode", "enable_context_fmha_fp32_acc", "cuda_graph_mode", "cuda_graph_cache_size"):
+        for name in (
+            "multi_block_mode",
+            "enable_context_fmha_fp32_acc",
+            "cuda_graph_mode",
+            "cuda_graph_cache_size",
+        ):
             _put(perf, name, getattr(s, name))
         out["extended_runtime_perf_knob_config"] = perf or None
     else:
@@ -75,7 +83,7 @@ def describe(config: ExperimentBase) -> dict[str, Any]:
         # torch_compile: false is TensorRT-LLM's default (torch_compile_config=None), so it adds nothing.
         out["torch_compile_config"] = {} if s.torch_compile else None
         out["moe_config"] = {"backend": s.moe_backend} if s.moe_backend is not None else None
-    out["unvalidated"] = unvalidated(config)
+    out["unvalidated"] = unvalidated_settings(config)
     # The escape hatch is merged last: a key there replaces llem's own value, nested configs included.
     for key in s.extra_runtime_args or {}:
         if key in NESTED:
@@ -85,7 +93,7 @@ def describe(config: ExperimentBase) -> dict[str, Any]:
 
 
 def _llm_kwargs(config: ExperimentBase, s: TensorRTConfig) -> dict[str, Any]:
-    kw: dict[str, Any] = {"dtype": DTYPES[config.precision]}
+    kw: dict[str, Any] = {"dtype": dtype_name(config.precision)}
     for name in (
         "tensor_parallel_size", "pipeline_parallel_size", "context_parallel_size", "moe_cluster_parallel_size",
         "moe_expert_parallel_size", "moe_tensor_parallel_size", "enable_attention_dp", "max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens",
@@ -162,7 +170,9 @@ def _build(s: TensorRTConfig) -> dict[str, Any]:
                  "use_fused_mlp", "reduce_fusion", "tokens_per_block"):  # fmt: skip
         _put(plugin, name, getattr(s, name))
     if s.kv_cache_sink_token_length is not None:
-        plugin["streamingllm"] = True  # the engine's attention keeps sink tokens only when built for StreamingLLM
+        plugin["streamingllm"] = (
+            True  # the engine's attention keeps sink tokens only when built for StreamingLLM
+        )
     extra = dict(s.extra_build_args or {})
     plugin.update(extra.pop("plugin_config", None) or {})
     bc["plugin_config"] = plugin
@@ -208,19 +218,6 @@ def runtime_llm_kwargs(desc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def unvalidated(config: ExperimentBase) -> dict[str, Any]:
-    """The escape-hatch values of this experiment, as the result records them (unvalidated)."""
-    s = section(config)
-    out: dict[str, Any] = {}
-    if s.extra_build_args:
-        out["tensorrt.extra_build_args"] = dict(s.extra_build_args)
-    if s.extra_runtime_args:
-        out["tensorrt.extra_runtime_args"] = dict(s.extra_runtime_args)
-    if config.passthrough_kwargs:
-        out["passthrough_kwargs"] = dict(config.passthrough_kwargs)
-    return out
-
-
 def engine_key(config: ExperimentBase, library_version: str) -> str:
     """Hash of everything that shapes the compiled engine (not runtime-only settings such as the KV cache
     fraction), so one engine serves every configuration that differs only at runtime."""
@@ -230,9 +227,18 @@ def engine_key(config: ExperimentBase, library_version: str) -> str:
         "model": config.model,
         "weights_seed": config.random_seed if config.model.startswith("random:") else None,
         "dtype": llm["dtype"],
-        "parallel": {k: llm.get(k) for k in ("tensor_parallel_size", "pipeline_parallel_size", "context_parallel_size",
-                                             "moe_cluster_parallel_size", "moe_expert_parallel_size",
-                                             "moe_tensor_parallel_size", "embedding_parallel_mode")},  # fmt: skip
+        "parallel": {
+            k: llm.get(k)
+            for k in (
+                "tensor_parallel_size",
+                "pipeline_parallel_size",
+                "context_parallel_size",
+                "moe_cluster_parallel_size",
+                "moe_expert_parallel_size",
+                "moe_tensor_parallel_size",
+                "embedding_parallel_mode",
+            )
+        },  # fmt: skip
         "fast_build": llm.get("fast_build"),
         "build_config": desc["build_config"],
         "quant_config": desc["quant_config"],
@@ -244,27 +250,27 @@ def engine_key(config: ExperimentBase, library_version: str) -> str:
 
 def sampling_kwargs(config: ExperimentBase, max_new_tokens: int, seed: int) -> dict[str, Any]:
     """SamplingParams keyword arguments for one batch (DecoderConfig mapping, passthrough_kwargs merged last)."""
-    d = config.decoder
+    intent = decoder_intent(config, CAPABILITIES)
+    applied = intent.applied
     kw: dict[str, Any] = {"max_tokens": max_new_tokens, "detokenize": False}  # llem counts tokens, never text
     s = section(config)
     if s.beam_search:
         # best_of is the beam width and must equal max_beam_width; n = 1 returns (and llem counts) the best beam.
         kw.update(use_beam_search=True, best_of=s.max_beam_width, n=1)
-    elif d.greedy:
+    elif intent.strategy == "greedy":
         kw["top_k"] = 1  # SamplingParams wants temperature > 0; top_k = 1 is greedy
     else:
-        kw["temperature"] = d.temperature
-        kw["top_k"] = d.top_k  # 0 = no top-k filter, the same convention as TensorRT-LLM's runtime
-        kw["top_p"] = d.top_p
+        # top_k 0 = no top-k filter, the same convention as TensorRT-LLM's runtime
+        kw.update((k, applied[k]) for k in ("temperature", "top_k", "top_p") if k in applied)
         kw["seed"] = seed
-        _put(kw, "min_p", d.min_p)
-    if d.repetition_penalty != 1.0:
+        _put(kw, "min_p", applied.get("min_p"))
+    if applied.get("repetition_penalty", 1.0) != 1.0:
         # 1.0 is TensorRT-LLM's own default; left unset the penalty kernels stay off.
-        kw["repetition_penalty"] = d.repetition_penalty
+        kw["repetition_penalty"] = applied["repetition_penalty"]
     if config.fixed_output_length:
         kw["ignore_eos"] = True
         kw["min_tokens"] = max_new_tokens
-    elif d.min_new_tokens is not None:
-        kw["min_tokens"] = d.min_new_tokens
+    elif "min_new_tokens" in applied:
+        kw["min_tokens"] = applied["min_new_tokens"]
     kw.update(config.passthrough_kwargs or {})
     return kw

@@ -7,7 +7,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llem.kit.parallel import world_size, world_size_problems
 from llem.plugins import Capabilities, hookimpl
+
 from llem_tensorrt._config import QUANT_ALGOS, TensorRTConfig
 
 if TYPE_CHECKING:
@@ -15,6 +17,36 @@ if TYPE_CHECKING:
     from llem.plugins.types import Batch, BatchOutput, DeviceInfo
 
 TARGET_VERSION = "1.2"
+
+CAPABILITIES = Capabilities(
+    precisions=("fp32", "fp16", "bf16"),
+    decoding_strategies=("greedy", "sampling", "beam_search"),
+    decoder_params=(
+        "temperature",
+        "do_sample",
+        "top_k",
+        "top_p",
+        "min_p",
+        "repetition_penalty",
+        "min_new_tokens",
+        "preset",
+    ),
+    quantization=tuple(QUANT_ALGOS),
+    torch_compile=True,  # backend: pytorch, torch_compile
+    cuda_graphs=True,  # pytorch: cuda_graphs (default on); trt: cuda_graph_mode
+    beam_search=True,  # tensorrt.beam_search with tensorrt.max_beam_width
+    speculative_decoding=True,
+    static_kv_cache=False,
+    prefix_caching=True,  # enable_block_reuse
+    continuous_batching=True,  # in-flight batching: all prompts are submitted at once
+    multi_gpu=("tensor_parallel", "pipeline_parallel", "expert_parallel"),
+    runs_on_cpu=False,
+    ahead_of_time_build=True,
+    per_token_timestamps=True,
+    runtime_modules=("tensorrt_llm",),
+    batch_size_field=None,  # every prompt goes in one call: the engine schedules them
+    engine_packages=("tensorrt-llm", "tensorrt_llm", "torch", "transformers"),
+)
 
 
 @hookimpl
@@ -50,12 +82,10 @@ def llem_validate(config: ExperimentBase, device: DeviceInfo) -> list[str]:
             )
     s = config.section()
     assert isinstance(s, TensorRTConfig)
-    world = (s.tensor_parallel_size or 1) * (s.pipeline_parallel_size or 1)
-    if device.has_gpu and world > len(device.gpus):
-        problems.append(
-            f"tensorrt.tensor_parallel_size: tensor x pipeline parallel needs {world} GPUs, "
-            f"{len(device.gpus)} visible"
-        )
+    world = world_size(s.tensor_parallel_size, s.pipeline_parallel_size)
+    problems += world_size_problems(
+        "tensorrt.tensor_parallel_size", "ranks (tensor × pipeline parallel)", world, device
+    )
     return problems
 
 
@@ -90,21 +120,4 @@ def llem_unload(handle: Any) -> None:
 
 @hookimpl
 def llem_capabilities() -> Capabilities:
-    return Capabilities(
-        precisions=("fp32", "fp16", "bf16"),
-        decoding_strategies=("greedy", "sampling", "beam_search"),
-        decoder_params=("temperature", "top_k", "top_p", "min_p", "repetition_penalty", "min_new_tokens"),
-        quantization=tuple(QUANT_ALGOS),
-        torch_compile=True,  # backend: pytorch, torch_compile
-        cuda_graphs=True,  # pytorch: cuda_graphs (default on); trt: cuda_graph_mode
-        beam_search=True,  # tensorrt.beam_search with tensorrt.max_beam_width
-        speculative_decoding=True,
-        static_kv_cache=False,
-        prefix_caching=True,  # enable_block_reuse
-        continuous_batching=True,  # in-flight batching: all prompts are submitted at once
-        multi_gpu=("tensor_parallel", "pipeline_parallel", "expert_parallel"),
-        runs_on_cpu=False,
-        ahead_of_time_build=True,
-        per_token_timestamps=True,
-        runtime_modules=("tensorrt_llm",),
-    )
+    return CAPABILITIES

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from llem.config.base import Section, gpu
+from llem.config.base import Section, escape_hatch, gpu
 from llem.config.rules import conflicts, custom
 from msgspec import Meta
 
@@ -351,6 +351,7 @@ class VLLMConfig(Section):
         dict[str, Any] | None,
         Meta(
             description="Escape hatch: extra vllm.LLM(...) keyword arguments, merged last, passed unvalidated and "
-            "recorded in the result as such."
+            "recorded in the result as such.",
+            extra=escape_hatch(),
         ),
     ] = None

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llem.config.prompts import SyntheticPrompts
-from llem.models import is_random, random_name
+from llem.kit.models import model_path
+from llem.kit.unvalidated import unvalidated_keys
+from llem.models import is_random
 
 from llem_vllm import _kwargs
 
@@ -39,15 +41,6 @@ class VLLMHandle:
     child_pids: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     notes_reported: bool = False
-
-
-def model_path(config: ExperimentBase) -> str:
-    """A hub id or local folder for vLLM; random:NAME builds (once) the bundled architecture as safetensors."""
-    if is_random(config.model):
-        from llem.models.build import random_checkpoint
-
-        return str(random_checkpoint(random_name(config.model), seed=config.random_seed))
-    return config.model
 
 
 def skips_tokenizer(config: ExperimentBase) -> bool:
@@ -126,7 +119,7 @@ def load(config: ExperimentBase) -> VLLMHandle:
         )
     if skip:
         handle.notes.append("vllm: skip_tokenizer_init (random-weight model, token-id prompts, fixed length)")
-    unvalidated = _kwargs.unvalidated_keys(config)
+    unvalidated = unvalidated_keys(config)
     if unvalidated:
         handle.notes.append(f"vllm: reached vLLM unvalidated: {', '.join(unvalidated)}")
     return handle

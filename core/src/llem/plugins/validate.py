@@ -1,11 +1,17 @@
-"""Checks made before anything loads: declared GPU requirements of the chosen settings, then the backend's own."""
+"""The static checks: everything that can be known wrong about an experiment before anything loads.
+
+`llem config validate`, `llem run` and `llem study plan` all call `validate_experiment`, so a config that
+validates is one that `run` will start.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llem.config.introspect import get_backend_params, get_shared_params
 from llem.config.resolve import to_dict
+from llem.models.where import model_problems
+from llem.plugins.enforce import capability_problems
 from llem.plugins.types import DeviceInfo
 
 if TYPE_CHECKING:
@@ -39,13 +45,20 @@ def gpu_requirement_problems(config: ExperimentBase, device: DeviceInfo, plugins
 
 
 def validate_experiment(config: ExperimentBase, device: DeviceInfo, plugins: LlemPlugins) -> list[str]:
-    """All problems that would stop this experiment on this machine (empty when it can run)."""
-    problems = gpu_requirement_problems(config, device, plugins)
-    problems += plugins.backend(config.backend).validate(config, device)
+    """All problems that would stop this experiment on this machine (empty when it can run): the model name,
+    declared GPU requirements, the backend's declared capabilities, then the backend's own `llem_validate`.
+
+    Raises UserError when the backend cannot be used at all (not installed, broken, conflicting), and
+    PluginError when its validate hook fails."""
+    backend = plugins.backend(config.backend)
+    problems = model_problems(config.model)
+    problems += gpu_requirement_problems(config, device, plugins)
+    problems += capability_problems(config, backend.capabilities())
+    problems += backend.validate(config, device)
     return problems
 
 
-def _get(data: dict, path: str) -> object:
+def _get(data: dict[str, Any], path: str) -> object:
     node: object = data
     for part in path.split("."):
         if not isinstance(node, dict):

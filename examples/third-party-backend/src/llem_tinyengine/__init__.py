@@ -1,0 +1,1 @@
+"""llem-tinyengine: a worked example of a third-party llem backend (see README.md)."""
