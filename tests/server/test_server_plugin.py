@@ -2,15 +2,15 @@
 
 import pytest
 from llem.config.resolve import load_experiment
-from llem.config.validate import validate_experiment
 from llem.plugins.manager import get_plugin_manager
 from llem.plugins.types import DeviceInfo, Prompt
-from llem.testing import assert_backend_contract
+from llem.plugins.validate import validate_experiment
+from llem.testing import assert_backend_declarations
 from llem_server._handle import request_format, resolve_headers
 
 
 def test_backend_contract(llem_plugins):
-    assert_backend_contract(llem_plugins, "server")
+    assert_backend_declarations("server", plugins=llem_plugins)  # a real server run: tests/server/test_serve*.py
     assert llem_plugins.backend("server").capabilities().serving is True
 
 

