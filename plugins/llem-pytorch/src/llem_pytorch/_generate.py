@@ -1,7 +1,8 @@
 """Run one batch through `model.generate` and report real token counts and per-request timings.
 
-This is the measured path: it does what inference needs (pad, generate, copy ids back) and nothing else. Per-step
-times come from the StepClock inside transformers' loop (CUDA events on a GPU: no synchronisation per step).
+This is the measured path: it does what inference needs (pad, generate, copy ids back) and nothing else.
+Per-step times come from the StepClock inside transformers' loop (CUDA events on a GPU: no synchronisation per
+step).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import torch
+from llem.kit.timing import times_from_steps
 from llem.plugins.types import Batch, BatchOutput, Prompt, RequestOutput
 from transformers import LogitsProcessorList
 
@@ -50,7 +52,7 @@ def encode(
 def count_output_tokens(generated: list[list[int]], eos_ids: frozenset[int]) -> list[int]:
     """Tokens each row really generated: up to and including its first end-of-sequence token.
 
-    transformers pads rows that finished early (with the pad token, which may equal EOS); those are not output.
+    transformers pads rows that finished early (with the pad token, which may equal EOS): not output.
     """
     counts = []
     for row in generated:
@@ -130,18 +132,20 @@ def _generate(handle: PyTorchHandle, inputs: dict[str, Any], processors: Any, kw
 def _requests(
     input_lengths: list[int], output_tokens: list[int], steps_s: list[float], end_s: float, per_token: bool
 ) -> list[RequestOutput]:
-    """Per-request timings from the batch's step times.
+    """Per-request timings from the batch's step times (the core kit's rule: one token per request per step).
 
-    Step k's time is when the logits of output token k existed. A request's end is the step after its last token
-    when it stopped early (transformers then only pads it), else the end of generate.
+    Step k's time is when the logits of output token k existed. A request's end is the step after its last
+    token when it stopped early (transformers then only pads it), else the end of generate. Assisted
+    generation verifies several tokens per step, an unknown number per request: only TTFT and end to end are
+    reported.
     """
     longest = max(output_tokens, default=0)
     out = []
     for n_in, n_out in zip(input_lengths, output_tokens, strict=True):
-        ttft = steps_s[0] if steps_s and n_out > 0 else None
-        e2e = steps_s[n_out] if n_out < longest and per_token and n_out < len(steps_s) else end_s
-        itl = None
-        if per_token and n_out >= 2 and len(steps_s) >= n_out:
-            itl = [steps_s[k] - steps_s[k - 1] for k in range(1, n_out)]
-        out.append(RequestOutput(input_tokens=n_in, output_tokens=n_out, ttft_s=ttft, e2e_s=e2e, itl_s=itl))
+        if per_token:
+            end = steps_s[n_out] if n_out < longest and n_out < len(steps_s) else end_s
+            out.append(times_from_steps(steps_s, n_out, end_s=end).output(n_in, n_out))
+        else:
+            ttft = steps_s[0] if steps_s and n_out > 0 else None
+            out.append(RequestOutput(input_tokens=n_in, output_tokens=n_out, ttft_s=ttft, e2e_s=end_s))
     return out
