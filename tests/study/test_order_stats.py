@@ -55,6 +55,21 @@ def test_model_key_ignores_runtime_settings_only():
     )
 
 
+def test_the_batch_size_field_is_the_one_the_backend_declares(monkeypatch):
+    # a backend whose batch size is `max_batch` (Capabilities.batch_size_field): that field, not a field named
+    # batch_size, is the runtime setting that may change on a loaded model
+    from llem.study import order
+
+    monkeypatch.setattr(order, "batch_size_field", lambda backend: "max_batch")
+    base = {"model": "m", "backend": "eng", "eng": {"max_batch": 1, "batch_size": 3}}
+    assert model_key(base) == model_key({**base, "eng": {"max_batch": 16, "batch_size": 3}})
+    assert model_key(base) != model_key({**base, "eng": {"max_batch": 1, "batch_size": 4}})
+    from llem.study.estimate import work_tokens
+
+    cfg = {**base, "n_prompts": 8, "max_output_tokens": 2, "measurement": {"warmup_batches": 2}}
+    assert work_tokens(cfg) == (8 + 2 * 1) * 2  # warm-up batches of max_batch prompts
+
+
 def test_reuse_groups_consecutive_runs_of_one_model():
     runs = [Run(point_id=p, cycle=1) for p in ["a", "b", "c", "a"]]
     keys = {"a": "k1", "b": "k1", "c": "k2"}

@@ -44,8 +44,12 @@ class Estimate(msgspec.Struct, kw_only=True):
 
 def work_tokens(config: Mapping[str, Any]) -> int:
     """Output tokens one run generates: measured prompts plus warm-up batches, at max_output_tokens each."""
-    section = config.get(config.get("backend", ""), None)
-    batch = (section.get("batch_size") if isinstance(section, Mapping) else None) or 1
+    from llem.study.order import batch_size_field
+
+    backend = str(config.get("backend", ""))
+    section = config.get(backend, None)
+    field = batch_size_field(backend) if backend else None
+    batch = (section.get(field) if isinstance(section, Mapping) and field else None) or 1
     measurement = config.get("measurement") or {}
     warmup = measurement.get("warmup_batches", 0) or 0
     return (int(config.get("n_prompts", 1)) + int(warmup) * int(batch)) * int(

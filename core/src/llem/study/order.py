@@ -3,6 +3,7 @@ model."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from collections.abc import Mapping, Sequence
@@ -19,8 +20,24 @@ RUNTIME_FIELDS = frozenset(
         "fixed_output_length", "prompts", "measurement", "passthrough_kwargs",
     }
 )  # fmt: skip
-# Fields of a backend section that are runtime settings (the core's runner batches prompts by it).
-RUNTIME_SECTION_FIELDS = frozenset({"batch_size"})
+
+
+@functools.cache
+def batch_size_field(backend: str) -> str | None:
+    """The section field `backend` declares as its batch size (Capabilities.batch_size_field).
+
+    A runtime setting: the core batches prompts by it. An unknown or broken backend gets the contract's
+    default."""
+    import msgspec.structs
+
+    from llem.plugins.manager import get_plugin_manager  # deferred: discovery imports every plugin
+    from llem.plugins.types import Capabilities
+
+    try:
+        return get_plugin_manager().backend(backend).capabilities().batch_size_field
+    except Exception:
+        (default,) = [f.default for f in msgspec.structs.fields(Capabilities) if f.name == "batch_size_field"]
+        return default  # type: ignore[no-any-return]
 
 
 class Run(msgspec.Struct, kw_only=True, frozen=True):
@@ -54,12 +71,13 @@ def order_runs(point_ids: Sequence[str], cycles: int, order: Order, seed: int = 
 def model_key(config: Mapping[str, Any]) -> str:
     """What identifies the loaded model of a resolved config: everything but the runtime settings."""
     backend = config.get("backend")
+    runtime = batch_size_field(str(backend)) if backend else None
     kept = {}
     for key, value in config.items():
         if key in RUNTIME_FIELDS:
             continue
         if key == backend and isinstance(value, Mapping):
-            value = {k: v for k, v in value.items() if k not in RUNTIME_SECTION_FIELDS}
+            value = {k: v for k, v in value.items() if k != runtime}
         kept[key] = value
     return hashlib.sha256(msgspec.json.encode(kept, order="sorted")).hexdigest()[:16]
 
