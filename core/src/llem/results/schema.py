@@ -52,7 +52,9 @@ class DeviceEnergy(_Block):
 
     device: Annotated[str, Meta(description="The device as the meter names it (GPU index, name, UUID).")]
     energy_j: float
-    bound_j: Annotated[float | None, Meta(description="± bound of energy_j (this device's edge powers).")] = None
+    bound_j: Annotated[float | None, Meta(description="± bound of energy_j (this device's edge powers).")] = (
+        None
+    )
     idle_power_w: Annotated[float | None, Meta(description="This device's idle baseline (W).")] = None
     dynamic_j: float | None = None
     utilization_pct_mean: Annotated[
@@ -104,8 +106,8 @@ class Energy(_Block):
     phase_bound_j: Annotated[
         float | None,
         Meta(
-            description="± bound on prefill_j (measured split only); decode_j = total_j − prefill_j is bounded "
-            "by total_j_bound + phase_bound_j."
+            description="± bound on prefill_j (measured split only); decode_j = total_j − prefill_j is "
+            "bounded by total_j_bound + phase_bound_j."
         ),
     ] = None
     phase_split: Annotated[
@@ -116,7 +118,8 @@ class Energy(_Block):
         ),
     ] = None
     prefill_passes: Annotated[
-        int | None, Meta(description="Prefill-only passes over the measured batches the split was measured on.")
+        int | None,
+        Meta(description="Prefill-only passes over the measured batches the split was measured on."),
     ] = None
     prefill_window_s: Annotated[float | None, Meta(description="Duration of the prefill passes (s).")] = None
     dynamic_prefill_j: Annotated[
@@ -269,8 +272,8 @@ class ExperimentResult(msgspec.Struct, kw_only=True, forbid_unknown_fields=False
     decoder: Annotated[
         dict[str, Any],
         Meta(
-            description="The shared decoder settings as the backend used them: `strategy` (greedy or sampling), "
-            "`applied` (field -> value sent) and `ignored` (field -> why it had no effect)."
+            description="The shared decoder settings as the backend used them: `strategy` (greedy or "
+            "sampling), `applied` (field -> value sent) and `ignored` (field -> why it had no effect)."
         ),
     ] = msgspec.field(default_factory=dict)
     files: Annotated[dict[str, str], Meta(description="Other files of the result folder, by role.")] = (

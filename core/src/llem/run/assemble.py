@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -113,7 +113,8 @@ def _footprint(config: ExperimentBase, energy: Energy) -> Energy:
 
 def footprint_rates(config: ExperimentBase) -> tuple[float | None, float | None, str | None]:
     """(gCO2e/kWh, price/kWh, currency) from the config, else LLEM_CARBON_INTENSITY_G_PER_KWH,
-    LLEM_PRICE_PER_KWH and LLEM_CURRENCY; a malformed variable is a UserError (the lifecycle asks before anything loads)."""
+    LLEM_PRICE_PER_KWH and LLEM_CURRENCY; a malformed variable is a UserError (the lifecycle asks before
+    anything loads)."""
     return (
         rate(config.carbon_intensity_g_per_kwh, "LLEM_CARBON_INTENSITY_G_PER_KWH"),
         rate(config.price_per_kwh, "LLEM_PRICE_PER_KWH"),
@@ -384,7 +385,9 @@ def _phase_split(
     if pre is not None:
         notes += pre.notes
     if pre is not None and pre.edge_start is not None and pre.edge_end is not None and pre.passes > 0:
-        pe = window_energy(state.meter, pre.edge_start, pre.edge_end, min_window_periods=mc.min_window_periods)
+        pe = window_energy(
+            state.meter, pre.edge_start, pre.edge_end, min_window_periods=mc.min_window_periods
+        )
         # the window ran every batch `repetitions` times; one prefill pass runs every batch once
         scale = rec.repetitions / pre.passes
         prefill_j = pe.energy_j * scale
@@ -410,7 +413,9 @@ def _phase_split(
                 passes=pre.passes,
                 prefill_window_s=pe.duration_s,
                 dynamic_prefill_j=dyn_pre,
-                dynamic_decode_j=dynamic_j - dyn_pre if dyn_pre is not None and dynamic_j is not None else None,
+                dynamic_decode_j=dynamic_j - dyn_pre
+                if dyn_pre is not None and dynamic_j is not None
+                else None,
             )
         notes.append(f"prefill energy not measured: {problem}; the split below is estimated by time share")
     if state.caps.continuous_batching and state.n_batches == 1 and len(rec.outputs[0].requests) > 1:

@@ -1,9 +1,10 @@
-"""The experiment lifecycle: validate → build → load → idle baseline → settle → warm-up → window → prefill → result.
+"""The experiment lifecycle: validate, build, load, baseline, settle, warm-up, window, prefill, result.
 
 Only the measured window is timed for throughput and bracketed by energy-counter edges; everything else is
 timed and reported on its own. The window follows the warm-up directly, so it starts in the steady state the
 warm-up reached (an idle baseline or a temperature wait between them would let clocks fall first). After the
-window, prefill-only passes of the same batches measure prefill energy by the counter. The backend is unloaded on every path once loaded. User errors (bad config,
+window, prefill-only passes of the same batches measure prefill energy by the counter. The backend is unloaded
+on every path once loaded. User errors (bad config,
 missing prompt file, a setting this machine cannot run) raise before anything is loaded and write nothing; any
 other failure after loading is recorded as a complete result with status "failed" (KeyboardInterrupt is
 recorded, then re-raised).
@@ -265,6 +266,7 @@ def _execute(
             state.environment = environment
             state.timings.update(shared)
     try:
+        _measure_used_gpus(states)
         for k, state in enumerate(states):
             if len(states) > 1:
                 state.notes.append(
@@ -306,7 +308,6 @@ def _measure_state(
     emit: Progress,
 ) -> None:
     """Take the baseline, settle, warm up and measure one experiment on a loaded backend."""
-    _measure_used_gpus(state)
     if state.config.load is not None:
         _baseline(state, emit)
         _settle(state, emit)
@@ -434,23 +435,28 @@ def _repetitions(state: RunState, warm_latencies_s: list[float], n_batches: int)
     reps = min(math.ceil(target_s / max(one_pass_s, 1e-9)), _MAX_REPETITIONS)
     state.notes.append(
         f"one pass over the {n_batches} measured batch{'es' if n_batches != 1 else ''} would last about "
-        f"{one_pass_s:.2g} s, under {mc.min_window_periods} counter periods ({mc.min_window_periods * period:.2g} s):"
-        f" the window repeats them {reps} times (same prompts; measurement.extend_short_window)"
+        f"{one_pass_s:.2g} s, under {mc.min_window_periods} counter periods "
+        f"({mc.min_window_periods * period:.2g} s): the window repeats them {reps} times (same prompts; "
+        "measurement.extend_short_window)"
     )
     return reps
 
 
-def _measure_used_gpus(state: RunState) -> None:
-    """Sum the counters of the GPUs the loaded run uses (its process tree's compute contexts), and say so."""
+def _measure_used_gpus(states: list[RunState]) -> None:
+    """Sum the counters of the GPUs the loaded run uses (its process tree's compute contexts), and say so.
+
+    Once per loaded backend: every state (one per request rate) shares the meter and the placement."""
     from llem.measure.usage import gpus_in_use, place, this_process_tree
 
-    if not state.gpu_indices or not state.meter.available:
+    first = states[0]
+    if not first.gpu_indices or not first.meter.available:
         return
-    named = state.config.measurement.gpu_indices is not None
-    placement = place(state.gpu_indices, gpus_in_use(this_process_tree()), named=named)
-    state.notes += placement.notes
-    if placement.measure != state.gpu_indices:
-        state.meter.keep([state.gpu_indices.index(i) for i in placement.measure])
+    named = first.config.measurement.gpu_indices is not None
+    placement = place(first.gpu_indices, gpus_in_use(this_process_tree()), named=named)
+    if placement.measure != first.gpu_indices:
+        first.meter.keep([first.gpu_indices.index(i) for i in placement.measure])
+    for state in states:
+        state.notes += placement.notes
         state.gpu_indices = placement.measure
 
 

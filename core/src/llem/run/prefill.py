@@ -1,10 +1,11 @@
 """Prefill energy, measured: prefill-only passes of the measured batches, repeated for a window of its own.
 
 A counter read at each batch's first token cannot resolve prefill: the counter updates every ~100 ms and a
-prefill lasts milliseconds. Instead, after the measured window, the same batches run again with one output token
-(`max_new_tokens=1`: the prefill and the first token, which is what time to first token measures), back to back
-until the passes span `min_window_periods` counter periods. Their energy per pass is the window's prefill energy;
-the rest of the window is decode. The passes are a separate window: the measured one is not perturbed.
+prefill lasts milliseconds. Instead, after the measured window, the same batches run again with one output
+token (`max_new_tokens=1`: the prefill and the first token, which is what time to first token measures), back
+to back until the passes span `min_window_periods` counter periods. Their energy per pass is the window's
+prefill energy; the rest of the window is decode. The passes are a separate window: the measured one is not
+perturbed.
 """
 
 from __future__ import annotations
