@@ -129,3 +129,20 @@ def test_the_process_tree_includes_worker_processes():
     finally:
         child.communicate(b"\n", timeout=60)
     assert os.getpid() in tree
+
+
+def test_every_point_of_a_serving_sweep_shares_one_placement(clock, monkeypatch):
+    # one loaded backend, several request rates: the meter is restricted once, every state learns the result
+    from types import SimpleNamespace
+
+    from llem.measure import usage
+    from llem.run.lifecycle import _measure_used_gpus
+
+    monkeypatch.setattr(usage, "gpus_in_use", lambda pids: {1})
+    meter = TwoGpuCounter(clock)
+    unnamed = SimpleNamespace(measurement=SimpleNamespace(gpu_indices=None))
+    states = [SimpleNamespace(gpu_indices=[0, 1], meter=meter, config=unnamed, notes=[]) for _ in range(3)]
+    _measure_used_gpus(states)
+    assert meter.devices == ("GPU 1",)
+    assert all(s.gpu_indices == [1] for s in states)
+    assert all(any("unused GPU 0 not counted" in n for n in s.notes) for s in states)
