@@ -43,3 +43,11 @@ def replay(monkeypatch: pytest.MonkeyPatch):
         return fake, clock
 
     return install
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
+    """The energy meters' clock and sleep, replaced by a virtual clock starting at 0 (no real time passes)."""
+    clock = VirtualClock(0.0)
+    monkeypatch.setattr(llem.measure.energy, "time", clock)
+    return clock

@@ -12,27 +12,16 @@ import subprocess
 import sys
 
 import pytest
-from llem.measure import energy as energy_mod
 from llem.measure.energy import CounterMeter, at_time, device_bounds_j, window_energy
 from llem.measure.usage import place, process_tree
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def perf_counter(self) -> float:
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        self.now += max(s, 0.0)
+from nvml_replay import VirtualClock
 
 
 class TwoGpuCounter(CounterMeter):
     name = "nvml"
     scope = "gpu"
 
-    def __init__(self, clock: FakeTime, powers_w=(300.0, 100.0), phases_s=(0.0, 0.041)) -> None:
+    def __init__(self, clock: VirtualClock, powers_w=(300.0, 100.0), phases_s=(0.0, 0.041)) -> None:
         super().__init__()
         self.clock, self.powers, self.phases = clock, list(powers_w), list(phases_s)
         self.available = True
@@ -47,7 +36,7 @@ class TwoGpuCounter(CounterMeter):
 
     def _read_raw(self) -> list[int]:
         self.clock.sleep(0.0015)
-        t = self.clock.now
+        t = self.clock.t
         self.clock.sleep(0.0015)
         out = []
         for g in self.kept:
@@ -56,21 +45,14 @@ class TwoGpuCounter(CounterMeter):
         return out
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    c = FakeTime()
-    monkeypatch.setattr(energy_mod, "time", c)
-    return c
-
-
 def test_one_window_covers_both_gpus_and_the_total_is_their_sum(clock):
-    clock.now = 5.0
+    clock.t = 5.0
     meter = TwoGpuCounter(clock)
     edge = meter.read_edge()  # one start edge for both devices: it waits for each counter's own update
-    t0 = clock.now
+    t0 = clock.t
     start = at_time(edge, t0)
-    clock.now = t0 + 2.0
-    end = meter.window_end(start, clock.now)
+    clock.t = t0 + 2.0
+    end = meter.window_end(start, clock.t)
     we = window_energy(meter, start, end)
     assert we.per_device_j == (pytest.approx(600.0, rel=2e-3), pytest.approx(200.0, rel=2e-3))
     assert we.energy_j == pytest.approx(sum(we.per_device_j))
@@ -81,15 +63,15 @@ def test_one_window_covers_both_gpus_and_the_total_is_their_sum(clock):
 
 
 def test_keeping_one_gpu_drops_the_other_from_every_later_reading(clock):
-    clock.now = 5.0
+    clock.t = 5.0
     meter = TwoGpuCounter(clock)
     meter.read()  # the meter has started accumulating both
     meter.keep([1])
     assert meter.devices == ("GPU 1",)
     edge = meter.read_edge()
-    start = at_time(edge, clock.now)
-    clock.now += 1.0
-    we = window_energy(meter, start, meter.window_end(start, clock.now))
+    start = at_time(edge, clock.t)
+    clock.t += 1.0
+    we = window_energy(meter, start, meter.window_end(start, clock.t))
     assert we.per_device_j == (pytest.approx(100.0, rel=5e-3),)
 
 

@@ -3,32 +3,23 @@
 TEST DOUBLE, clearly: no GPU counter exists in CI. `TickingCounter` integrates a known power profile and
 publishes the integral only at its update moments (every 100 ms, like NVML on Hopper); each read costs 3 ms of
 the fake clock. The true energy of any span is then known exactly, so the edge methods are checked against it.
-No real time passes: `FakeTime` replaces the meter module's clock and sleep.
+No real time passes: the `clock` fixture (conftest) replaces the meter module's clock and sleep.
 """
 
 from __future__ import annotations
 
 import pytest
-from llem.measure import energy as energy_mod
 from llem.measure.energy import CounterMeter, at_time, window_energy
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def perf_counter(self) -> float:
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        self.now += max(s, 0.0)
+from nvml_replay import VirtualClock
 
 
 class TickingCounter(CounterMeter):
     name = "nvml"
     scope = "gpu"
 
-    def __init__(self, clock: FakeTime, power, *, period_s=0.1, phase_s=0.0, read_cost_s=0.003, stuck=False):
+    def __init__(
+        self, clock: VirtualClock, power, *, period_s=0.1, phase_s=0.0, read_cost_s=0.003, stuck=False
+    ):
         super().__init__()
         self.clock, self.power = clock, power
         self.period, self.phase, self.cost, self.stuck = period_s, phase_s, read_cost_s, stuck
@@ -45,20 +36,12 @@ class TickingCounter(CounterMeter):
 
     def _read_raw(self) -> list[int]:
         self.clock.sleep(self.cost / 2)
-        t = self.clock.now
+        t = self.clock.t
         self.clock.sleep(self.cost / 2)
         if self.stuck:
             return [123]
         last = int((t - self.phase) / self.period) * self.period + self.phase
         return [round(self.true_j(last) * 1000)]
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    c = FakeTime()
-    c.now = 0.0
-    monkeypatch.setattr(energy_mod, "time", c)
-    return c
 
 
 def _step_load(start: float, end: float, busy_w=500.0, idle_w=100.0, tail_w=250.0, tail_s=0.08):
@@ -77,14 +60,14 @@ def _step_load(start: float, end: float, busy_w=500.0, idle_w=100.0, tail_w=250.
 @pytest.mark.parametrize("phase", [0.0, 0.013, 0.037, 0.051, 0.079, 0.093])
 @pytest.mark.parametrize("length_s", [1.0, 5.0])
 def test_interpolated_edges_match_the_true_energy_of_the_workload(clock, phase, length_s):
-    clock.now = 2.0
+    clock.t = 2.0
     meter = TickingCounter(clock, lambda t: 100.0, phase_s=phase)  # placeholder: replaced once t0 is known
     edge = meter.read_edge()
-    t0 = clock.now
+    t0 = clock.t
     meter.power = _step_load(t0, t0 + length_s)
     start = at_time(edge, t0)
-    clock.now = t0 + length_s  # the workload
-    end = meter.window_end(start, clock.now)
+    clock.t = t0 + length_s  # the workload
+    end = meter.window_end(start, clock.t)
     we = window_energy(meter, start, end)
     truth = meter.true_j(t0 + length_s) - meter.true_j(t0)
     assert we.duration_s == pytest.approx(length_s)
@@ -95,14 +78,14 @@ def test_interpolated_edges_match_the_true_energy_of_the_workload(clock, phase, 
 @pytest.mark.parametrize("phase", [0.013, 0.051, 0.079])
 def test_waiting_for_the_next_update_at_the_end_would_count_the_tail(clock, phase):
     # the method window_end replaces: read_edge at the end includes up to one period of what follows the work
-    clock.now = 2.0
+    clock.t = 2.0
     meter = TickingCounter(clock, lambda t: 100.0, phase_s=phase)
     edge = meter.read_edge()
-    t0 = clock.now
+    t0 = clock.t
     meter.power = _step_load(t0, t0 + 1.0)
-    clock.now = t0 + 1.0
+    clock.t = t0 + 1.0
     interpolated = window_energy(meter, at_time(edge, t0), meter.window_end(at_time(edge, t0), t0 + 1.0))
-    clock.now = t0 + 1.0  # the same end, read the old way
+    clock.t = t0 + 1.0  # the same end, read the old way
     aligned = meter.read_edge()
     truth = meter.true_j(t0 + 1.0) - meter.true_j(t0)
     tail_j = aligned.total_j - at_time(edge, t0).total_j - truth
@@ -111,7 +94,7 @@ def test_waiting_for_the_next_update_at_the_end_would_count_the_tail(clock, phas
 
 
 def test_start_edge_moves_to_the_workload_start_at_the_idle_power(clock):
-    clock.now = 2.0
+    clock.t = 2.0
     meter = TickingCounter(clock, lambda t: 100.0, phase_s=0.02)
     edge = meter.read_edge()
     assert edge.update_power_w == (pytest.approx(100.0, rel=0.01),)
@@ -123,8 +106,8 @@ def test_a_counter_that_never_updates_gives_an_unaligned_edge_and_says_so(clock)
     meter = TickingCounter(clock, lambda t: 100.0, stuck=True)
     start = meter.read_edge(timeout_s=0.5)
     assert start.update_power_w is None and start.edge_power_w is None
-    clock.now += 1.0
-    t_end = clock.now
+    clock.t += 1.0
+    t_end = clock.t
     end = meter.window_end(start, t_end, timeout_s=0.5)
     assert end.t_s == t_end  # stamped at the workload's end, not when the wait gave up
     assert sum(1 for n in meter.notes if "did not update" in n) == 2
