@@ -58,9 +58,7 @@ def summary(result: ExperimentResult, *, width: int | None = None) -> str:
     if mt.serving is not None:
         return _serving_summary(result, width)
     rows: list[tuple[str, str]] = [
-        ("experiment", result.experiment_id),
-        ("status", result.status + (f": {result.error}" if result.error else "")),
-        ("model / backend", f"{result.model} / {result.backend}"),
+        *_identity_rows(result),
         (
             "requests",
             f"{mt.n_requests} in {mt.n_batches} batch{'es' if mt.n_batches != 1 else ''} of {mt.batch_size}"
@@ -78,8 +76,7 @@ def summary(result: ExperimentResult, *, width: int | None = None) -> str:
         ("end to end", _lat(mt.e2e_s)),
     ]
     if not e.measured:
-        reason = e.not_measured_reason or ("the run failed" if result.status != "ok" else "no reading")
-        rows.append(("energy", f"not measured ({reason})"))
+        rows.append(_not_measured_row(result))
     else:
         scope = f"{e.sampler}, {e.scope}, {len(e.devices)} device{'s' if len(e.devices) != 1 else ''}"
         bound = (
@@ -158,6 +155,22 @@ def summary(result: ExperimentResult, *, width: int | None = None) -> str:
     return _listing(rows, width) + _notes(result, width)
 
 
+def _identity_rows(result: ExperimentResult) -> list[tuple[str, str]]:
+    """What ran and how it ended: the first rows of every summary."""
+    return [
+        ("experiment", result.experiment_id),
+        ("status", result.status + (f": {result.error}" if result.error else "")),
+        ("model / backend", f"{result.model} / {result.backend}"),
+    ]
+
+
+def _not_measured_row(result: ExperimentResult) -> tuple[str, str]:
+    """The energy row of a run whose energy was not measured: the reason, never a zero."""
+    e = result.energy
+    reason = e.not_measured_reason or ("the run failed" if result.status != "ok" else "no reading")
+    return ("energy", f"not measured ({reason})")
+
+
 def _notes(result: ExperimentResult, width: int) -> str:
     if not result.notes:
         return ""
@@ -178,9 +191,7 @@ def _serving_summary(result: ExperimentResult, width: int) -> str:
         or "no SLO: every completed"
     )
     rows: list[tuple[str, str]] = [
-        ("experiment", result.experiment_id),
-        ("status", result.status + (f": {result.error}" if result.error else "")),
-        ("model / backend", f"{result.model} / {result.backend}"),
+        *_identity_rows(result),
         ("window", _num(t.window_s, " s") + f"  (after {_num(t.warmup_s, ' s')} warm-up)"),
         ("offered / achieved", f"{offered} / {_num(sv.achieved_rate_per_s, '/s')}"),
         ("requests", f"{sv.n_sent} sent, {sv.n_completed} completed, {sv.n_failed} failed (in the window)"),
@@ -193,8 +204,7 @@ def _serving_summary(result: ExperimentResult, width: int) -> str:
         ("end to end", _lat(mt.e2e_s)),
     ]
     if not e.measured:
-        reason = e.not_measured_reason or ("the run failed" if result.status != "ok" else "no reading")
-        rows.append(("energy", f"not measured ({reason})"))
+        rows.append(_not_measured_row(result))
     else:
         bound = f"± {e.total_j_bound:.2g} J" if e.total_j_bound is not None else "J (± unknown)"
         rows.append(("energy (window)", f"{e.total_j:.4g} {bound}  [{e.sampler}, {e.scope}]"))
