@@ -12,12 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from plugin_dists import GATE_PLUGIN, make_plugin_dist
+from polling import wait_for as _wait_for
 
 TINY = {
     "model": "random:tiny-llama",
@@ -31,14 +31,7 @@ TINY = {
 
 
 def wait_for(predicate, what: str, timeout: float = 180.0):
-    """Poll until `predicate()` is truthy; the deadline only guards against a hang, it decides nothing."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
+    return _wait_for(predicate, what, timeout)
 
 
 def runs(folder: Path) -> dict[str, dict]:

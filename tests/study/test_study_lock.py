@@ -10,12 +10,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from plugin_dists import GATE_PLUGIN, make_plugin_dist
+from polling import wait_for as _wait_for
 
 
 @pytest.fixture
@@ -39,14 +39,7 @@ def write_study(path: Path, gate: Path, **study) -> Path:
 
 
 def wait_for(predicate, what: str, timeout: float = 60.0):
-    """Poll until `predicate()` is truthy; the deadline only guards against a hang, it decides nothing."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
+    return _wait_for(predicate, what, timeout)
 
 
 def runs(folder: Path) -> list[dict]:
