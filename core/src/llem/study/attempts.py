@@ -7,11 +7,17 @@ folders kept their one attempt in `runs/<run>/` itself: it is read as attempt 0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from llem.study.worker import OUTCOME, Outcome
+from llem.study.worker import OUTCOME, JobRun, Outcome, WorkerJob
+
+if TYPE_CHECKING:
+    from llem.study.manifest import StudyManifest
+    from llem.study.order import Run
 
 RUNS_DIR = "runs"
 PREFIX = "attempt-"
@@ -69,3 +75,21 @@ def adoptable(study_dir: Path, run_id: str) -> tuple[Path, Outcome] | None:
     if ok:
         return ok[0]
     return finished[-1] if finished else None
+
+
+def new_attempts_job(
+    manifest: StudyManifest, reuse_model: bool, study_dir: Path, batch: Sequence[Run], *, parent_pid: int
+) -> WorkerJob:
+    """The worker job for `batch`: each run gets a new attempt folder (local and SLURM runners alike)."""
+    return WorkerJob(
+        parent_pid=parent_pid,
+        reuse_model=reuse_model,
+        runs=[
+            JobRun(
+                run_id=r.id,
+                run_dir=str(new_attempt_dir(study_dir, r.id)),
+                config=manifest.point(r.point_id).config,
+            )
+            for r in batch
+        ],
+    )

@@ -25,13 +25,13 @@ import msgspec
 
 from llem.errors import UserError
 from llem.files import write_bytes_atomic
-from llem.study.attempts import RUNS_DIR, adoptable, new_attempt_dir, read_outcome
+from llem.study.attempts import RUNS_DIR, adoptable, new_attempts_job, read_outcome
 from llem.study.config import StudyConfig
 from llem.study.estimate import estimate, previous_rows
 from llem.study.manifest import RunRecord, StudyManifest, now_iso, save_manifest
 from llem.study.order import Run, model_key, worker_batches
 from llem.study.table import find_result, read_result, write_tables
-from llem.study.worker import JobRun, Outcome, WorkerJob
+from llem.study.worker import Outcome
 
 JOBS_DIR = "jobs"
 LOGS_DIR = "logs"
@@ -184,18 +184,7 @@ def _run_batch(
 ) -> list[Run]:
     """Run one worker process over `batch`; returns the runs it did not get to (after a crash or timeout)."""
     first = batch[0].id
-    job = WorkerJob(
-        parent_pid=os.getpid(),
-        reuse_model=study.reuse_model,
-        runs=[
-            JobRun(
-                run_id=r.id,
-                run_dir=str(new_attempt_dir(study_dir, r.id)),
-                config=manifest.point(r.point_id).config,
-            )
-            for r in batch
-        ],
-    )
+    job = new_attempts_job(manifest, study.reuse_model, study_dir, batch, parent_pid=os.getpid())
     job_path = study_dir / JOBS_DIR / f"{first}.json"
     write_bytes_atomic(job_path, msgspec.json.encode(job))
     log_path = study_dir / LOGS_DIR / f"{first}.log"

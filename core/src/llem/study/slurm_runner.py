@@ -24,12 +24,11 @@ import msgspec
 
 from llem.errors import UserError
 from llem.files import write_bytes_atomic
-from llem.study.attempts import new_attempt_dir, read_outcome
+from llem.study.attempts import new_attempts_job, read_outcome
 from llem.study.manifest import RunRecord, StudyManifest, now_iso, save_manifest
 from llem.study.order import Run, model_key, worker_batches
 from llem.study.resources import JobResources, job_resources
 from llem.study.slurm_jobs import JobState, cancel, local_states, slurm_states
-from llem.study.worker import JobRun, WorkerJob
 
 if TYPE_CHECKING:
     from llem.study.config import StudyConfig
@@ -258,18 +257,7 @@ def _job_file(
     batch: list[Run],
     records: dict[str, RunRecord],
 ) -> Path:
-    job = WorkerJob(
-        parent_pid=0,
-        reuse_model=study.reuse_model,
-        runs=[
-            JobRun(
-                run_id=r.id,
-                run_dir=str(new_attempt_dir(study_dir, r.id)),
-                config=manifest.point(r.point_id).config,
-            )
-            for r in batch
-        ],
-    )
+    job = new_attempts_job(manifest, study.reuse_model, study_dir, batch, parent_pid=0)
     for r, jr in zip(batch, job.runs, strict=True):
         records[r.id].attempt_dir = str(Path(jr.run_dir).relative_to(study_dir.resolve()))
     attempt = Path(job.runs[0].run_dir).name
