@@ -308,14 +308,12 @@ def _measure_state(
     emit: Progress,
 ) -> None:
     """Take the baseline, settle, warm up and measure one experiment on a loaded backend."""
+    _baseline(state, emit)
+    _settle(state, emit)
     if state.config.load is not None:
-        _baseline(state, emit)
-        _settle(state, emit)
         state.window = WindowRecord()
         _measure_serving(state, backend, handle, batches[0], warmup_prompts, state.window, emit)
         return
-    _baseline(state, emit)
-    _settle(state, emit)
     warm_latencies = _warm_up(state, backend, handle, batches, warmup_prompts, emit)
     state.window = WindowRecord(repetitions=_repetitions(state, warm_latencies, len(batches)))
     _measure(state, backend, handle, batches, state.window, emit)
