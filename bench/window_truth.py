@@ -84,6 +84,25 @@ def main() -> None:
     errs: dict[tuple[float, str], list[float]] = {}
     covered: dict[float, list[bool]] = {}
     durations: dict[float, list[float]] = {}
+
+    def measure(length: float, workload, truth_of) -> None:
+        """One window around `workload()` by llem's edges and by Zeus; errors against `truth_of(seconds)`."""
+        edge = meter.read_edge()
+        if zeus is not None:
+            zeus.begin_window("w", sync_execution=False)
+        t0 = time.perf_counter()
+        workload()
+        t1 = time.perf_counter()
+        z = zeus.end_window("w", sync_execution=False) if zeus is not None else None
+        s = at_time(edge, t0)
+        we = window_energy(meter, s, meter.window_end(s, t1))
+        want = truth_of(t1 - t0)
+        durations.setdefault(length, []).append(t1 - t0)
+        errs.setdefault((length, "llem"), []).append(we.energy_j / want - 1)
+        covered.setdefault(length, []).append(abs(we.energy_j - want) <= (we.bound_j or 0.0))
+        if z is not None:
+            errs.setdefault((length, "zeus"), []).append(sum(z.gpu_energy.values()) / want - 1)
+
     if args.inside_load:
         import threading
 
@@ -99,42 +118,14 @@ def main() -> None:
         for length in [float(x) for x in args.windows.split(",")]:
             for _ in range(args.repeats):
                 time.sleep(rng.random() * 0.2)
-                edge = meter.read_edge()
-                if zeus is not None:
-                    zeus.begin_window("w", sync_execution=False)
-                t0 = time.perf_counter()
-                time.sleep(length)
-                t1 = time.perf_counter()
-                z = zeus.end_window("w", sync_execution=False) if zeus is not None else None
-                s = at_time(edge, t0)
-                we = window_energy(meter, s, meter.window_end(s, t1))
-                want = power_w * (t1 - t0)
-                durations.setdefault(length, []).append(t1 - t0)
-                errs.setdefault((length, "llem"), []).append(we.energy_j / want - 1)
-                covered.setdefault(length, []).append(abs(we.energy_j - want) <= (we.bound_j or 0.0))
-                if z is not None:
-                    errs.setdefault((length, "zeus"), []).append(sum(z.gpu_energy.values()) / want - 1)
+                measure(length, lambda s=length: time.sleep(s), lambda seconds: power_w * seconds)
         stop.set()
         worker.join()
     for length in [] if args.inside_load else [float(x) for x in args.windows.split(",")]:
         n = max(1, round(length / 0.05))
         for _ in range(args.repeats):
             time.sleep(0.5 + rng.random() * 0.2)
-            edge = meter.read_edge()
-            if zeus is not None:
-                zeus.begin_window("w", sync_execution=False)
-            t0 = time.perf_counter()
-            cycles(n)
-            t1 = time.perf_counter()
-            z = zeus.end_window("w", sync_execution=False) if zeus is not None else None
-            s = at_time(edge, t0)
-            we = window_energy(meter, s, meter.window_end(s, t1))
-            want = n * truth_j
-            durations.setdefault(length, []).append(t1 - t0)
-            errs.setdefault((length, "llem"), []).append(we.energy_j / want - 1)
-            covered.setdefault(length, []).append(abs(we.energy_j - want) <= (we.bound_j or 0.0))
-            if z is not None:
-                errs.setdefault((length, "zeus"), []).append(sum(z.gpu_energy.values()) / want - 1)
+            measure(length, lambda n=n: cycles(n), lambda seconds, n=n: n * truth_j)
     meter.close()
     print("| window | mean duration | llem median error | llem all | zeus median error | bound covers |")
     print("|---|---|---|---|---|---|")
@@ -144,8 +135,9 @@ def main() -> None:
         zcol = f"{statistics.median(zz) * 100:+.2f}%" if zz else "n/a"
         every = ", ".join(f"{x * 100:+.1f}" for x in ll)
         print(
-            f"| {length:g} s | {statistics.mean(durations[length]):.3f} s | {statistics.median(ll) * 100:+.2f}% "
-            f"| {every} | {zcol} | {sum(covered[length])}/{len(covered[length])} |"
+            f"| {length:g} s | {statistics.mean(durations[length]):.3f} s "
+            f"| {statistics.median(ll) * 100:+.2f}% | {every} | {zcol} "
+            f"| {sum(covered[length])}/{len(covered[length])} |"
         )
 
 
