@@ -359,13 +359,16 @@ def _measure_serving(
 
 
 def _run_batch(
-    backend: Backend, handle: Any, config: ExperimentBase, batch: Batch
-) -> tuple[BatchOutput, float]:
-    """Run one batch; returns its output and wall time (perf_counter around the generate call only)."""
+    backend: Backend, handle: Any, config: ExperimentBase, batch: Batch, *, check: bool = True
+) -> tuple[Any, float]:
+    """Run one batch; returns its output and wall time (perf_counter around the generate call only).
+
+    The output is checked (`check_batch_output`) unless `check` is False: the measured window checks its
+    outputs after its end edge, so that no harness work runs between its batches."""
     t0 = time.perf_counter()
     out = backend.generate(handle, batch, config)
     elapsed = time.perf_counter() - t0
-    return check_batch_output(config.backend, batch, out, elapsed), elapsed
+    return (check_batch_output(config.backend, batch, out, elapsed) if check else out), elapsed
 
 
 def _warm_up(
@@ -509,8 +512,8 @@ def _measure(
 ) -> None:
     """The measured window: every batch (`rec.repetitions` times), between two energy-counter edges.
 
-    Nothing in it but the backend's generate calls: no counter reads, no synchronisation, no progress work
-    beyond a counter increment between batches.
+    Nothing in it but the backend's generate calls: no counter reads, no synchronisation, no output checks
+    (they run after the end edge), no progress work beyond a counter increment between batches.
     """
     from llem.measure.energy import at_time
 
@@ -523,6 +526,7 @@ def _measure(
     if torch_cuda is not None:
         for i in range(torch_cuda.device_count()):
             torch_cuda.reset_peak_memory_stats(i)
+    ran: list[tuple[Batch, Any, float]] = []  # checked after the end edge, outside the window
     try:
         edge = meter.read_edge() if meter.available else None
         rec.start_s = time.perf_counter()
@@ -538,9 +542,8 @@ def _measure(
                     phase="measure",
                     seed=config.random_seed + k,
                 )
-                out, elapsed = _run_batch(backend, handle, config, batch)
-                rec.outputs.append(out)
-                rec.durations_s.append(elapsed)
+                out, elapsed = _run_batch(backend, handle, config, batch, check=False)
+                ran.append((batch, out, elapsed))
                 emit(
                     ProgressEvent(
                         stage="measure", state="advance", current=rep * len(batches) + k + 1, total=n
@@ -549,6 +552,9 @@ def _measure(
         rec.end_s = time.perf_counter()
         if rec.edge_start is not None:
             rec.edge_end = meter.window_end(rec.edge_start, rec.end_s)
+        for batch, out, elapsed in ran:
+            rec.outputs.append(check_batch_output(config.backend, batch, out, elapsed))
+            rec.durations_s.append(elapsed)
     finally:
         if sampler is not None:
             rec.samples = list(sampler.stop())
