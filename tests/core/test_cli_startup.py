@@ -10,7 +10,9 @@ import pytest
 HEAVY = ("torch", "vllm", "tensorrt_llm", "transformers")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["backends", "list"], ["backends", "list", "--json"], ["--version"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["backends", "list"], ["backends", "list", "--json"], ["--version"]]
+)
 def test_fast_commands_import_no_heavy_library(args):
     probe = (
         "import sys\n"
@@ -22,7 +24,9 @@ def test_fast_commands_import_no_heavy_library(args):
         f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
         "print('HEAVY:', heavy, file=sys.stderr)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
     assert "HEAVY: []" in proc.stderr, proc.stderr[-2000:]
 
 

@@ -64,7 +64,13 @@ def test_hash_ignores_name_and_output_dir_but_not_settings(plugins):
 def test_backend_section_is_filled_with_defaults(plugins):
     cfg = load_experiment(BASE, plugins=plugins)
     assert cfg.section() is cfg.toy
-    assert to_dict(cfg)["toy"] == {"batch_size": None, "fast": None, "careful": None, "mode": None, "kernel": None}
+    assert to_dict(cfg)["toy"] == {
+        "batch_size": None,
+        "fast": None,
+        "careful": None,
+        "mode": None,
+        "kernel": None,
+    }
 
 
 @pytest.mark.parametrize(
@@ -83,7 +89,9 @@ def test_override_values_are_typed(item, path, value):
 
 
 def test_overrides_apply_and_validate(plugins):
-    cfg = load_experiment(BASE, overrides=["toy.batch_size=8", "decoder.preset=deterministic"], plugins=plugins)
+    cfg = load_experiment(
+        BASE, overrides=["toy.batch_size=8", "decoder.preset=deterministic"], plugins=plugins
+    )
     assert cfg.toy.batch_size == 8 and cfg.decoder.greedy
     with pytest.raises(ConfigError, match=r"\$\.toy\.batch_size: Expected int >= 1"):
         load_experiment(BASE, overrides=["toy.batch_size=0"], plugins=plugins)
@@ -103,7 +111,9 @@ def test_file_prompt_path_is_relative_to_config(plugins, tmp_path):
 
 
 def test_prompt_source_defaults_to_synthetic(plugins):
-    cfg = load_experiment({**BASE, "prompts": {"distribution": "uniform", "min_input_tokens": 8}}, plugins=plugins)
+    cfg = load_experiment(
+        {**BASE, "prompts": {"distribution": "uniform", "min_input_tokens": 8}}, plugins=plugins
+    )
     assert type(cfg.prompts).__name__ == "SyntheticPrompts" and cfg.prompts.min_input_tokens == 8
 
 

@@ -19,7 +19,9 @@ def test_config_reference_matches_code():
         pytest.fail(f"a plugin is not ok: {plugins.statuses}")
     expected = render_config_reference(plugins)
     actual = (ROOT / "docs" / "config-reference.md").read_text(encoding="utf-8")
-    assert actual == expected, "docs/config-reference.md is stale: run `llem config reference -o docs/config-reference.md`"
+    assert actual == expected, (
+        "docs/config-reference.md is stale: run `llem config reference -o docs/config-reference.md`"
+    )
 
 
 def test_every_shared_and_backend_parameter_is_in_the_reference():

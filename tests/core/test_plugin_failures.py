@@ -97,7 +97,9 @@ def test_capabilities_raising_breaks_only_that_plugin(site, llem_cli, tmp_path):
     assert matrix.stdout.splitlines()[0] == "| Capability | count |"
     show = llem_cli("backends", "show", "nocaps")
     assert show.exit_code == 2
-    assert _one_line_error(show).startswith("llem: error: backend 'nocaps' is installed but broken: llem_capab")
+    assert _one_line_error(show).startswith(
+        "llem: error: backend 'nocaps' is installed but broken: llem_capab"
+    )
     assert llem_cli("backends", "show", "count").exit_code == 0
     (tmp_path / "c.yaml").write_text(GOOD.replace("backend: count", "backend: nocaps"))
     run = llem_cli("run", str(tmp_path / "c.yaml"), "--output", str(tmp_path / "out"))

@@ -60,7 +60,9 @@ def _plain(handle, config, seconds: float) -> tuple[int, float, float]:
         tokens += len(out[:, N_IN:].tolist()) * N_OUT
     torch.cuda.synchronize()
     t1 = time.perf_counter()
-    time.sleep(0.25)  # let the counter publish past the end; the plain read then includes at most 0.25 s of idle
+    time.sleep(
+        0.25
+    )  # let the counter publish past the end; the plain read then includes at most 0.25 s of idle
     e1 = pynvml.nvmlDeviceGetTotalEnergyConsumption(h)
     pynvml.nvmlShutdown()
     return tokens, t1 - t0, (e1 - e0) / 1000.0

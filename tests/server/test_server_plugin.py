@@ -10,7 +10,9 @@ from llem_server._handle import request_format, resolve_headers
 
 
 def test_backend_contract(llem_plugins):
-    assert_backend_declarations("server", plugins=llem_plugins)  # a real server run: tests/server/test_serve*.py
+    assert_backend_declarations(
+        "server", plugins=llem_plugins
+    )  # a real server run: tests/server/test_serve*.py
     assert llem_plugins.backend("server").capabilities().serving is True
 
 

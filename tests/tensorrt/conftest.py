@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from llem.config.resolve import load_experiment
 from llem.plugins import LlemPlugins, get_plugin_manager
 

@@ -7,9 +7,8 @@ import re
 from pathlib import Path
 
 import msgspec
-
-from llem.config.experiment import ExperimentBase
 from llem.config.decoder import DecoderConfig
+from llem.config.experiment import ExperimentBase
 from llem_tensorrt._config import TensorRTConfig
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "backends" / "tensorrt-coverage.md"
@@ -39,9 +38,13 @@ def test_every_exposed_field_exists():
             continue
         name = exposed.strip("`")
         if name.startswith("tensorrt."):
-            assert name.removeprefix("tensorrt.") in section, f"{argument}: {name} is not a TensorRTConfig field"
+            assert name.removeprefix("tensorrt.") in section, (
+                f"{argument}: {name} is not a TensorRTConfig field"
+            )
         elif name.startswith("decoder."):
-            assert name.removeprefix("decoder.") in decoder, f"{argument}: {name} is not a DecoderConfig field"
+            assert name.removeprefix("decoder.") in decoder, (
+                f"{argument}: {name} is not a DecoderConfig field"
+            )
         else:
             assert name in top, f"{argument}: {name} is not an experiment field"
         assert not why, f"{argument}: exposed rows give no 'why not'"

@@ -104,7 +104,9 @@ def run(
     for result in results:
         folder = folders.get(result.experiment_id, out / result.experiment_id)
         if folder.parent.resolve() != out.resolve():
-            click.echo(f"llem: warning: could not write under {out}; the result was saved to {folder}", err=True)
+            click.echo(
+                f"llem: warning: could not write under {out}; the result was saved to {folder}", err=True
+            )
     if as_json:
         payload = results[0] if len(results) == 1 else results
         click.echo(msgspec.json.format(msgspec.json.encode(payload), indent=2).decode())

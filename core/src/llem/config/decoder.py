@@ -43,9 +43,9 @@ class DecoderConfig(Section):
         Annotated[float, Meta(ge=0.0, le=2.0, description="Sampling temperature; 0 means greedy decoding.")]
         | UnsetType
     ) = UNSET
-    do_sample: Annotated[bool, Meta(description="Sample from the distribution; false means greedy.")] | UnsetType = (
-        UNSET
-    )
+    do_sample: (
+        Annotated[bool, Meta(description="Sample from the distribution; false means greedy.")] | UnsetType
+    ) = UNSET
     top_k: (
         Annotated[int, Meta(ge=0, description="Keep only the k most likely tokens; 0 disables the filter.")]
         | UnsetType

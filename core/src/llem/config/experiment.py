@@ -90,7 +90,9 @@ class ExperimentBase(Section):
     ] = None
     slo: Annotated[
         SloConfig | None,
-        Meta(description="Latency objectives of a serving run; requests meeting all of them count as goodput."),
+        Meta(
+            description="Latency objectives of a serving run; requests meeting all of them count as goodput."
+        ),
     ] = None
     output_dir: Annotated[str, Meta(description="Folder under which the result folder is written.")] = (
         "results"

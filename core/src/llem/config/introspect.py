@@ -158,7 +158,8 @@ def iter_params(struct: type[msgspec.Struct], prefix: str = "") -> Iterator[Para
                     path=f"{path}.{tag_field}",
                     type="literal",
                     nullable=False,
-                    default=_default(field, struct).get(tag_field) if isinstance(_default(field, struct), dict)
+                    default=_default(field, struct).get(tag_field)
+                    if isinstance(_default(field, struct), dict)
                     else None,
                     description=f"Which kind of {field.name}: {', '.join(str(s.tag) for s in structs)}.",
                     allowed_values=[s.tag for s in structs],

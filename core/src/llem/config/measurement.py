@@ -85,8 +85,12 @@ class MeasurementConfig(Section):
             "over 5 s (at most settle_timeout_s) instead of a fixed sleep."
         ),
     ] = False
-    settle_delta_c: Annotated[float, Meta(gt=0.0, description="Temperature change that counts as settled.")] = 1.0
-    settle_timeout_s: Annotated[float, Meta(ge=0.0, description="Longest wait for temperature to settle.")] = 60.0
+    settle_delta_c: Annotated[
+        float, Meta(gt=0.0, description="Temperature change that counts as settled.")
+    ] = 1.0
+    settle_timeout_s: Annotated[
+        float, Meta(ge=0.0, description="Longest wait for temperature to settle.")
+    ] = 60.0
     min_window_periods: Annotated[
         int,
         Meta(

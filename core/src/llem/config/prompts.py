@@ -31,16 +31,15 @@ class SyntheticPrompts(Section, tag="synthetic", tag_field="source"):
         ),
     ] = "fixed"
     min_input_tokens: Annotated[
-        Annotated[int, Meta(ge=1)] | None,
-        Meta(description="Shortest prompt for uniform/normal (None: 1).")
+        Annotated[int, Meta(ge=1)] | None, Meta(description="Shortest prompt for uniform/normal (None: 1).")
     ] = None
     mean_input_tokens: Annotated[
         Annotated[int, Meta(ge=1)] | None,
-        Meta(description="Mean length for normal (None: midpoint of the range).")
+        Meta(description="Mean length for normal (None: midpoint of the range)."),
     ] = None
     std_input_tokens: Annotated[
         Annotated[float, Meta(ge=0.0)] | None,
-        Meta(description="Standard deviation for normal (None: a sixth of the range).")
+        Meta(description="Standard deviation for normal (None: a sixth of the range)."),
     ] = None
 
 

@@ -32,7 +32,11 @@ def _experiment_type(items: tuple[tuple[str, type[Section]], ...]) -> type[Exper
     for name, section in items:
         doc = (section.__doc__ or "").strip().splitlines()[0] if section.__doc__ else ""
         fields.append(
-            (name, Annotated[section | None, Meta(description=f"Settings of the {name} backend. {doc}".strip())], None)
+            (
+                name,
+                Annotated[section | None, Meta(description=f"Settings of the {name} backend. {doc}".strip())],
+                None,
+            )
         )
     cls = msgspec.defstruct(
         "ExperimentConfig",

@@ -254,7 +254,9 @@ def parameter_plots(agg: Sequence[Mapping[str, Any]], varied: Sequence[str]) -> 
     if energy_measured(agg):
         energy = [("energy_per_output_token_j", "energy per output token (J)")]
         if any(r.get("dynamic_energy_per_output_token_j_mean") is not None for r in agg):
-            energy.append(("dynamic_energy_per_output_token_j", "dynamic energy per output token (J, above idle)"))
+            energy.append(
+                ("dynamic_energy_per_output_token_j", "dynamic energy per output token (J, above idle)")
+            )
         metrics[:0] = energy
     rows = [r for r in agg if r.get("n_ok")]
     plots = []

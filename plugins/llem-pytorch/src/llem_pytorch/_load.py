@@ -84,7 +84,7 @@ def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTor
     handle.eos_token_ids = _eos_ids(model, tokenizer)
     handle.clock = StepClock(handle.device, capacity=config.max_output_tokens + 8)
     static_on_gpu = handle.device.type == "cuda" and pt.cache_implementation in _STATIC_CACHES
-    handle.auto_compile_expected = static_on_gpu and not (pt.torch_compile is False)
+    handle.auto_compile_expected = static_on_gpu and pt.torch_compile is not False
     if pt.torch_compile and static_on_gpu:
         settings = _kwargs.compile_kwargs(pt)
         handle.compile_requested = True

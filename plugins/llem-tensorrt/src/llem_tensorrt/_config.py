@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from msgspec import Meta
-
 from llem.config import Section
 from llem.config.base import escape_hatch, gpu
 from llem.config.rules import conflicts, custom, requires
+from msgspec import Meta
 
 # llem name -> tensorrt_llm QuantAlgo member (tensorrt_llm/quantization/mode.py). Only algorithms the LLM API can
 # apply to a Hugging Face checkpoint at build time (ModelOpt calibration or weight-only conversion) are offered.
@@ -172,7 +171,9 @@ class TensorRTConfig(Section):
         ),
         custom(
             ("eagle_dynamic_tree_top_k", "speculative_mode"),
-            lambda o: o.eagle_dynamic_tree_top_k is not None and o.speculative_mode not in ("eagle", "eagle3"),
+            lambda o: (
+                o.eagle_dynamic_tree_top_k is not None and o.speculative_mode not in ("eagle", "eagle3")
+            ),
             message="eagle_dynamic_tree_top_k needs speculative_mode eagle or eagle3",
             reason="use_dynamic_tree / dynamic_tree_max_topK are fields of EagleDecodingConfig only",
             resolution="set speculative_mode: eagle (trt) or eagle3 (pytorch), or remove eagle_dynamic_tree_top_k",
@@ -185,17 +186,21 @@ class TensorRTConfig(Section):
         ),
         custom(
             ("cuda_graph_max_batch_size", "cuda_graph_batch_sizes"),
-            lambda o: o.cuda_graph_max_batch_size is not None
-            and bool(o.cuda_graph_batch_sizes)
-            and o.cuda_graph_max_batch_size != max(o.cuda_graph_batch_sizes),
+            lambda o: (
+                o.cuda_graph_max_batch_size is not None
+                and bool(o.cuda_graph_batch_sizes)
+                and o.cuda_graph_max_batch_size != max(o.cuda_graph_batch_sizes)
+            ),
             message="cuda_graph_max_batch_size must equal the largest of cuda_graph_batch_sizes",
             reason="CudaGraphConfig's validator rejects a max_batch_size other than max(batch_sizes)",
             resolution="drop cuda_graph_max_batch_size (it follows from the list) or make them agree",
         ),
         custom(
             ("gemm_swiglu_plugin", "low_latency_gemm_swiglu_plugin", "use_fused_mlp"),
-            lambda o: (o.gemm_swiglu_plugin is not None or o.low_latency_gemm_swiglu_plugin is not None)
-            and o.use_fused_mlp is False,
+            lambda o: (
+                (o.gemm_swiglu_plugin is not None or o.low_latency_gemm_swiglu_plugin is not None)
+                and o.use_fused_mlp is False
+            ),
             message="gemm_swiglu_plugin / low_latency_gemm_swiglu_plugin need use_fused_mlp",
             reason="builder.optimize_model_with_config raises 'GemmSwiGLU plugin requires --use_fused_mlp flag'",
             resolution="remove use_fused_mlp: false, or remove gemm_swiglu_plugin",
@@ -214,7 +219,9 @@ class TensorRTConfig(Section):
         ),
         custom(
             ("max_input_len", "max_seq_len"),
-            lambda o: o.max_input_len is not None and o.max_seq_len is not None and o.max_input_len > o.max_seq_len,
+            lambda o: (
+                o.max_input_len is not None and o.max_seq_len is not None and o.max_input_len > o.max_seq_len
+            ),
             message="max_input_len cannot exceed max_seq_len",
             reason="builder._init_max_seq_len silently clips max_input_len to max_seq_len, so the engine would "
             "not be the one configured",
@@ -251,18 +258,30 @@ class TensorRTConfig(Section):
     max_batch_size: _opt_int("Most requests scheduled together (BaseLlmArgs.max_batch_size; engine build limit "
                              "on trt). TensorRT-LLM default 2048.") = None  # fmt: skip
     max_input_len: _opt_int("Longest prompt in tokens the engine accepts (TensorRT-LLM default 1024).") = None
-    max_seq_len: _opt_int("Longest prompt + output in tokens (default: from the model's max_position_embeddings).") = None
+    max_seq_len: _opt_int(
+        "Longest prompt + output in tokens (default: from the model's max_position_embeddings)."
+    ) = None
     max_num_tokens: _opt_int("Most tokens (after padding removal) in one engine step; bounds prefill chunking and "
                              "activation memory (TensorRT-LLM default 8192).") = None  # fmt: skip
-    opt_num_tokens: _opt_int("Token count the TensorRT optimisation profile is tuned for (BuildConfig; trt only).") = None
+    opt_num_tokens: _opt_int(
+        "Token count the TensorRT optimisation profile is tuned for (BuildConfig; trt only)."
+    ) = None
     opt_batch_size: _opt_int("Batch size the TensorRT optimisation profile is tuned for (BuildConfig, default 8; "
                              "trt only).") = None  # fmt: skip
     tensor_parallel_size: _opt_int("GPUs per tensor-parallel group (default 1).") = None
     pipeline_parallel_size: _opt_int("Pipeline-parallel stages (default 1).") = None
-    context_parallel_size: _opt_int("Context-parallel size (splits long sequences across GPUs; default 1).") = None
-    moe_cluster_parallel_size: _opt_int("Cluster-parallel size for MoE expert weights (default: derived).") = None
-    moe_expert_parallel_size: _opt_int("Expert-parallel size for MoE expert weights (default: derived).") = None
-    moe_tensor_parallel_size: _opt_int("Tensor-parallel size for MoE expert weights (default: derived).") = None
+    context_parallel_size: _opt_int(
+        "Context-parallel size (splits long sequences across GPUs; default 1)."
+    ) = None
+    moe_cluster_parallel_size: _opt_int(
+        "Cluster-parallel size for MoE expert weights (default: derived)."
+    ) = None
+    moe_expert_parallel_size: _opt_int("Expert-parallel size for MoE expert weights (default: derived).") = (
+        None
+    )
+    moe_tensor_parallel_size: _opt_int("Tensor-parallel size for MoE expert weights (default: derived).") = (
+        None
+    )
     max_beam_width: _opt_int("Beams reserved per request (BaseLlmArgs.max_beam_width, default 1; on trt also "
                              "BuildConfig.max_beam_width, an engine build limit the runtime must match). Each beam "
                              "holds its own KV cache and decoder state, so a width above 1 shrinks the batch that "
@@ -278,7 +297,9 @@ class TensorRTConfig(Section):
             "runtime for beam search."
         ),
     ] = False
-    enable_attention_dp: _opt_bool("Attention data parallelism across the tensor-parallel GPUs (default false).") = None
+    enable_attention_dp: _opt_bool(
+        "Attention data parallelism across the tensor-parallel GPUs (default false)."
+    ) = None
 
     # -- quantisation ----------------------------------------------------------------------------------------
     quantization: Annotated[
@@ -291,7 +312,10 @@ class TensorRTConfig(Section):
             "(a calibration dataset is read at build time).",
             extra=gpu(
                 values={
-                    "fp8": 8.9, "fp8_per_channel_per_token": 8.9, "fp8_block_scales": 9.0, "w4a8_awq": 8.9,
+                    "fp8": 8.9,
+                    "fp8_per_channel_per_token": 8.9,
+                    "fp8_block_scales": 9.0,
+                    "w4a8_awq": 8.9,
                     "nvfp4": 10.0,
                 }  # fmt: skip
             ),
@@ -350,11 +374,17 @@ class TensorRTConfig(Section):
         Literal["first_come_first_served", "equal_progress"] | None,
         Meta(description="Order of prefill chunks when chunked prefill is on (default: none)."),
     ] = None
-    enable_chunked_prefill: _opt_bool("Split long prefills into chunks of max_num_tokens (default false).") = None
+    enable_chunked_prefill: _opt_bool(
+        "Split long prefills into chunks of max_num_tokens (default false)."
+    ) = None
     dynamic_batch_size_tuning: _opt_bool("DynamicBatchConfig.enable_batch_size_tuning: tune the batch size at "
                                          "runtime (trt only).") = None  # fmt: skip
-    dynamic_max_num_tokens_tuning: _opt_bool("DynamicBatchConfig.enable_max_num_tokens_tuning (trt only).") = None
-    dynamic_batch_window: _opt_int("DynamicBatchConfig.dynamic_batch_moving_average_window (default 128; trt only).") = None
+    dynamic_max_num_tokens_tuning: _opt_bool(
+        "DynamicBatchConfig.enable_max_num_tokens_tuning (trt only)."
+    ) = None
+    dynamic_batch_window: _opt_int(
+        "DynamicBatchConfig.dynamic_batch_moving_average_window (default 128; trt only)."
+    ) = None
     batching_type: Annotated[
         Literal["inflight", "static"],
         Meta(
@@ -373,8 +403,10 @@ class TensorRTConfig(Section):
     ] = None
     gpt_attention_plugin: Annotated[
         PluginDtype | None,
-        Meta(description="GPT attention plugin precision (PluginConfig default 'auto'); 'disable' turns it off. "
-                         "trt only."),  # fmt: skip
+        Meta(
+            description="GPT attention plugin precision (PluginConfig default 'auto'); 'disable' turns it off. "
+            "trt only."
+        ),  # fmt: skip
     ] = None
     gemm_swiglu_plugin: Annotated[
         Literal["fp8"] | None,
@@ -386,21 +418,31 @@ class TensorRTConfig(Section):
     ] = None
     low_latency_gemm_plugin: Annotated[
         Literal["fp8"] | None,
-        Meta(description="FP8 GEMM plugin tuned for small-batch latency (PluginConfig.low_latency_gemm_plugin; "
-                         "Ada/Hopper 8.9+). trt only.", extra=gpu(values={"fp8": 8.9})),  # fmt: skip
+        Meta(
+            description="FP8 GEMM plugin tuned for small-batch latency (PluginConfig.low_latency_gemm_plugin; "
+            "Ada/Hopper 8.9+). trt only.",
+            extra=gpu(values={"fp8": 8.9}),
+        ),  # fmt: skip
     ] = None
     low_latency_gemm_swiglu_plugin: Annotated[
         Literal["fp8"] | None,
-        Meta(description="Low-latency fused GEMM + SwiGLU (PluginConfig.low_latency_gemm_swiglu_plugin; FP8, "
-                         "Hopper 9.0+). trt only.", extra=gpu(values={"fp8": 9.0})),  # fmt: skip
+        Meta(
+            description="Low-latency fused GEMM + SwiGLU (PluginConfig.low_latency_gemm_swiglu_plugin; FP8, "
+            "Hopper 9.0+). trt only.",
+            extra=gpu(values={"fp8": 9.0}),
+        ),  # fmt: skip
     ] = None
     paged_kv_cache: _opt_bool("Paged KV cache in the engine (PluginConfig.paged_kv_cache; default true, false = one "
                               "contiguous cache per request). trt only.") = None  # fmt: skip
-    context_fmha: _opt_bool("Fused multi-head attention for the context phase (PluginConfig, default true). trt only.") = None
+    context_fmha: _opt_bool(
+        "Fused multi-head attention for the context phase (PluginConfig, default true). trt only."
+    ) = None
     use_paged_context_fmha: Annotated[
         bool,
-        Meta(description="Paged KV cache in context FMHA: enables KV block reuse and chunked prefill "
-                         "(PluginConfig.use_paged_context_fmha). trt only."),  # fmt: skip
+        Meta(
+            description="Paged KV cache in context FMHA: enables KV block reuse and chunked prefill "
+            "(PluginConfig.use_paged_context_fmha). trt only."
+        ),  # fmt: skip
     ] = True
     use_fp8_context_fmha: Annotated[
         bool,
@@ -411,11 +453,15 @@ class TensorRTConfig(Section):
             extra=gpu(min_cc=9.0),
         ),
     ] = False
-    remove_input_padding: _opt_bool("Pack tokens of different requests without padding (default true). trt only.") = None
+    remove_input_padding: _opt_bool(
+        "Pack tokens of different requests without padding (default true). trt only."
+    ) = None
     multiple_profiles: _opt_bool("Several TensorRT optimisation profiles (better kernels per shape, longer build; "
                                  "default false). trt only.") = None  # fmt: skip
     use_fused_mlp: _opt_bool("Fuse the two gated-MLP GEMMs (default true). trt only.") = None
-    reduce_fusion: _opt_bool("Fuse ResidualAdd + norm after all-reduce (multi-GPU Llama; default false). trt only.") = None
+    reduce_fusion: _opt_bool(
+        "Fuse ResidualAdd + norm after all-reduce (multi-GPU Llama; default false). trt only."
+    ) = None
     weight_sparsity: Annotated[
         bool,
         Meta(
@@ -433,15 +479,21 @@ class TensorRTConfig(Section):
     ] = False
     strip_plan: Annotated[
         bool,
-        Meta(description="Strip weights from the engine plan (BuildConfig.use_strip_plan): smaller artifact, "
-                         "weights refitted at load. trt only."),  # fmt: skip
+        Meta(
+            description="Strip weights from the engine plan (BuildConfig.use_strip_plan): smaller artifact, "
+            "weights refitted at load. trt only."
+        ),  # fmt: skip
     ] = False
     embedding_parallel_mode: Annotated[
         Literal["NONE", "SHARDING_ALONG_VOCAB", "SHARDING_ALONG_HIDDEN"] | None,
-        Meta(description="How tensor parallelism shards the embedding table (TrtLlmArgs, default "
-                         "SHARDING_ALONG_VOCAB). trt only."),  # fmt: skip
+        Meta(
+            description="How tensor parallelism shards the embedding table (TrtLlmArgs, default "
+            "SHARDING_ALONG_VOCAB). trt only."
+        ),  # fmt: skip
     ] = None
-    fast_build: _opt_bool("Skip some build-time optimisations for a faster build (TrtLlmArgs.fast_build). trt only.") = None
+    fast_build: _opt_bool(
+        "Skip some build-time optimisations for a faster build (TrtLlmArgs.fast_build). trt only."
+    ) = None
     use_custom_all_reduce: Annotated[
         bool,
         Meta(
@@ -452,21 +504,36 @@ class TensorRTConfig(Section):
     ] = True
 
     # -- engine runtime knobs (ExtendedRuntimePerfKnobConfig; trt only) ---------------------------------------
-    multi_block_mode: _opt_bool("Split long-sequence decode attention across thread blocks (default true). trt only.") = None
-    enable_context_fmha_fp32_acc: _opt_bool("FP32 accumulation in context FMHA (default false). trt only.") = None
-    cuda_graph_mode: _opt_bool("Replay decode steps as CUDA graphs in the engine runtime (default false). trt only.") = None
-    cuda_graph_cache_size: _opt_int("CUDA graphs kept by the engine runtime (default 0). trt only.", ge=0) = None
+    multi_block_mode: _opt_bool(
+        "Split long-sequence decode attention across thread blocks (default true). trt only."
+    ) = None
+    enable_context_fmha_fp32_acc: _opt_bool(
+        "FP32 accumulation in context FMHA (default false). trt only."
+    ) = None
+    cuda_graph_mode: _opt_bool(
+        "Replay decode steps as CUDA graphs in the engine runtime (default false). trt only."
+    ) = None
+    cuda_graph_cache_size: _opt_int("CUDA graphs kept by the engine runtime (default 0). trt only.", ge=0) = (
+        None
+    )
 
     # -- PyTorch runtime (TorchLlmArgs; pytorch only) -----------------------------------------------------------
-    cuda_graphs: _opt_bool("CUDA graphs for decode steps (TorchLlmArgs.cuda_graph_config; default on). pytorch only.") = None
+    cuda_graphs: _opt_bool(
+        "CUDA graphs for decode steps (TorchLlmArgs.cuda_graph_config; default on). pytorch only."
+    ) = None
     cuda_graph_max_batch_size: _opt_int("Largest batch captured as a CUDA graph (CudaGraphConfig.max_batch_size, "
                                         "default 128). pytorch only.") = None  # fmt: skip
     cuda_graph_batch_sizes: Annotated[
         list[Annotated[int, Meta(ge=1)]] | None,
-        Meta(description="Batch sizes captured as CUDA graphs (CudaGraphConfig.batch_sizes; default: generated up "
-                         "to cuda_graph_max_batch_size). pytorch only.", examples=[[1, 2, 4, 8]]),  # fmt: skip
+        Meta(
+            description="Batch sizes captured as CUDA graphs (CudaGraphConfig.batch_sizes; default: generated up "
+            "to cuda_graph_max_batch_size). pytorch only.",
+            examples=[[1, 2, 4, 8]],
+        ),  # fmt: skip
     ] = None
-    cuda_graph_padding: _opt_bool("Pad batches up to a captured size (CudaGraphConfig.enable_padding). pytorch only.") = None
+    cuda_graph_padding: _opt_bool(
+        "Pad batches up to a captured size (CudaGraphConfig.enable_padding). pytorch only."
+    ) = None
     disable_overlap_scheduler: _opt_bool("Turn off overlapping host scheduling with GPU work (default false). "
                                          "pytorch only.") = None  # fmt: skip
     attn_backend: Annotated[
@@ -483,13 +550,17 @@ class TensorRTConfig(Section):
                                        "(default 0). pytorch only.", ge=0) = None  # fmt: skip
     batch_wait_max_tokens_ratio: Annotated[
         Annotated[float, Meta(ge=0.0, le=1.0)] | None,
-        Meta(description="Accumulate requests until this fraction of max_num_tokens is queued (default 0 = off). "
-                         "pytorch only."),  # fmt: skip
+        Meta(
+            description="Accumulate requests until this fraction of max_num_tokens is queued (default 0 = off). "
+            "pytorch only."
+        ),  # fmt: skip
     ] = None
     sampler_type: Annotated[
         Literal["auto", "TorchSampler", "TRTLLMSampler"] | None,
-        Meta(description="Token sampler of the PyTorch runtime (default auto: TorchSampler unless beam search). "
-                         "pytorch only."),  # fmt: skip
+        Meta(
+            description="Token sampler of the PyTorch runtime (default auto: TorchSampler unless beam search). "
+            "pytorch only."
+        ),  # fmt: skip
     ] = None
     stream_interval: _opt_int("Iterations between streamed responses (default 1); larger values cut host work per "
                               "token but coarsen per-token timing. pytorch only.") = None  # fmt: skip
@@ -511,9 +582,13 @@ class TensorRTConfig(Section):
     ] = None
     max_draft_len: Annotated[
         int,
-        Meta(ge=1, le=20, description="Draft tokens proposed per step, i.e. the number of draft tokens (DecodingBaseConfig"
-                                      ".max_draft_len; for mtp the number of MTP modules; lookahead derives its own). "
-                                      "Used only when speculative_mode is set."),  # fmt: skip
+        Meta(
+            ge=1,
+            le=20,
+            description="Draft tokens proposed per step, i.e. the number of draft tokens (DecodingBaseConfig"
+            ".max_draft_len; for mtp the number of MTP modules; lookahead derives its own). "
+            "Used only when speculative_mode is set.",
+        ),  # fmt: skip
     ] = 5
     eagle_dynamic_tree_top_k: _opt_int("EAGLE-2 dynamic draft tree: candidates expanded per draft layer "
                                        "(EagleDecodingConfig.use_dynamic_tree + dynamic_tree_max_topK).") = None  # fmt: skip
@@ -521,10 +596,14 @@ class TensorRTConfig(Section):
                                           "(DecodingBaseConfig.max_concurrency, PyTorch backend only).") = None  # fmt: skip
     speculative_model: Annotated[
         str | None,
-        Meta(description="Draft / EAGLE / Medusa checkpoint folder (speculative_model).",
-             examples=["/models/eagle-draft"]),  # fmt: skip
+        Meta(
+            description="Draft / EAGLE / Medusa checkpoint folder (speculative_model).",
+            examples=["/models/eagle-draft"],
+        ),  # fmt: skip
     ] = None
-    lookahead_window_size: _opt_int("LookaheadDecodingConfig.max_window_size (n-grams per lookahead branch).") = None
+    lookahead_window_size: _opt_int(
+        "LookaheadDecodingConfig.max_window_size (n-grams per lookahead branch)."
+    ) = None
     lookahead_ngram_size: _opt_int("LookaheadDecodingConfig.max_ngram_size (tokens per n-gram).") = None
     lookahead_verification_set_size: _opt_int("LookaheadDecodingConfig.max_verification_set_size.") = None
 
