@@ -6,7 +6,7 @@
 #
 #     bash bench/gpu_check.sh [stage ...]
 #
-# stages: doctor tests run pytorch overhead window example measure crosscheck
+# stages: doctor tests run pytorch overhead window window-inside example study measure crosscheck
 #
 # No stage named: all of them. Every stage's output goes to $OUT/gpu_check.log (and the terminal); result folders
 # are packed into $OUT/results.tgz. Nothing here changes clocks, power limits or any other GPU setting.
@@ -37,15 +37,18 @@ stage() {  # stage NAME TIMEOUT_S COMMAND...: run one check, log it, keep going 
 
 want() { [ $# -eq 0 ] && return 0; local s; for s in "${STAGES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 STAGES=("$@")
-[ ${#STAGES[@]} -eq 0 ] && STAGES=(doctor tests run pytorch overhead window example measure crosscheck)
+[ ${#STAGES[@]} -eq 0 ] && STAGES=(doctor tests run pytorch overhead window window-inside example study measure crosscheck)
 
 want doctor && stage doctor 60 python3 -m llem doctor
 want tests && stage tests 300 python3 -m pytest -q -rs -s -p no:cacheprovider tests/gpu tests/measure tests/pytorch -x
 want run && stage run 300 python3 bench/gpu_run.py --batch-sizes 1,8,32 --output "$RESULTS/gpu_run"
 want pytorch && stage pytorch 420 python3 bench/gpu_pytorch.py --out "$RESULTS/gpu_pytorch"
 want overhead && stage overhead 560 python3 bench/pytorch_overhead.py --model random:llama-3.2-1b --batch-sizes 1,8,32 --input-tokens 128 --output-tokens 128 --runs 3
-want window && stage window 240 python3 bench/window_truth.py --repeats 8
+want window && stage window 240 python3 bench/window_truth.py --repeats 8 --truth-s 20
+want window-inside && stage window-inside 200 python3 bench/window_truth.py --repeats 8 --truth-s 20 --inside-load
 want example && stage example 300 python3 -m llem run examples/llama-3.2-1b-gpu.yaml --set n_prompts=64 --output "$RESULTS/example"
+want study && stage study 400 python3 bench/study_efficiency.py --modes isolated --model random:llama-3.2-1b \
+  --precision bf16 --n-prompts 256 --batch-sizes 16 --set pytorch.cache_implementation=static --out "$RESULTS/study"
 want measure && stage measure 300 python3 bench/measure_overhead.py --gpu
 want crosscheck && stage crosscheck 180 python3 bench/energy_crosscheck.py --repeats 2
 

@@ -2,7 +2,7 @@
 
     python bench/study_efficiency.py [--out DIR] [--model random:tiny-llama] [--precision fp32]
                                      [--n-prompts 128] [--max-output-tokens 128] [--modes isolated,reuse]
-                                     [--screenshot]
+                                     [--batch-sizes 4,8] [--set KEY=VALUE ...] [--screenshot]
 
 Runs the same 6-point study (pytorch.batch_size [4, 8] × decoder.preset [deterministic, standard, factual],
 one cycle) twice: `isolated` (every experiment in a fresh worker process: start-up and model load each time)
@@ -41,11 +41,21 @@ def study_file(folder: Path, mode: str, args: argparse.Namespace) -> Path:
             "max_output_tokens": args.max_output_tokens,
             "measurement": {"warmup_batches": 1},
         },
-        "sweep": {"pytorch.batch_size": [4, 8], "decoder.preset": ["deterministic", "standard", "factual"]},
+        "sweep": {
+            "pytorch.batch_size": [int(b) for b in args.batch_sizes.split(",")],
+            "decoder.preset": ["deterministic", "standard", "factual"],
+        },
         "order": "sequential",
         "reuse_model": mode == "reuse",
         "timeout_s": 900,
     }
+    for item in args.set:
+        key, _, value = item.partition("=")
+        *parents, leaf = key.split(".")
+        node = study["base"]
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
     path = folder / f"study-{mode}.yaml"
     path.write_text(yaml.safe_dump(study, sort_keys=False))
     return path
@@ -92,6 +102,14 @@ def main() -> int:
     parser.add_argument("--n-prompts", type=int, default=128)
     parser.add_argument("--max-output-tokens", type=int, default=128)
     parser.add_argument("--modes", default="isolated,reuse")
+    parser.add_argument("--batch-sizes", default="4,8", help="the sweep's pytorch.batch_size values")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a base field, e.g. pytorch.torch_compile=true",
+    )
     parser.add_argument("--screenshot", action="store_true")
     args = parser.parse_args()
     folder = args.out or Path(tempfile.mkdtemp(prefix="llem-study-bench-"))
@@ -100,7 +118,8 @@ def main() -> int:
     print(
         f"6-point study: {args.model} {args.precision}, "
         f"{args.n_prompts} prompts × {args.max_output_tokens} tokens, "
-        "pytorch.batch_size [4, 8] × decoder.preset [deterministic, standard, factual]"
+        f"pytorch.batch_size [{args.batch_sizes}] × decoder.preset [deterministic, standard, factual]"
+        + "".join(f", {item}" for item in args.set)
     )
     print(f"energy: {results[0]['energy']}")
     print(
