@@ -1,10 +1,13 @@
-"""GPU checks of the pytorch backend, each a full `run_experiment` on a random-weight Llama-3.2-1B-shaped model.
+"""GPU checks of the pytorch backend, each a full `run_experiment` on a random-weight
+Llama-3.2-1B-shaped model.
 
-For every scenario it prints throughput, energy per output token, latency, and what actually reached transformers
-(model dtype and attention kernel, quantiser, compiled forward, the GenerationConfig generate resolved, the KV cache
-object the model received, whether transformers auto-compiled the decode step), then one JSON line per scenario.
+For every scenario it prints throughput, energy per output token, latency, and what actually reached
+transformers (model dtype and attention kernel, quantiser, compiled forward, the GenerationConfig generate
+resolved, the KV cache object the model received, whether transformers auto-compiled the decode step), then
+one JSON line per scenario.
 
-On the lent H100 (python3 there has torch, transformers, accelerate, nvidia-ml-py; carry msgspec and bitsandbytes):
+On the lent H100 (python3 there has torch, transformers, accelerate, nvidia-ml-py; carry msgspec
+and bitsandbytes):
 
     pip install --no-deps .whl/msgspec-*.whl .whl/bitsandbytes-*.whl
     pip install --no-deps -e core -e plugins/llem-pytorch
@@ -129,7 +132,8 @@ def run_one(name: str, section: dict[str, Any], args: argparse.Namespace, out_di
     config = load_experiment(
         {
             "model": args.model, "backend": "pytorch", "name": name, "precision": "bf16",
-            "n_prompts": args.prompts, "max_input_tokens": args.input_tokens, "max_output_tokens": args.output_tokens,
+            "n_prompts": args.prompts, "max_input_tokens": args.input_tokens,
+            "max_output_tokens": args.output_tokens,
             "decoder": {"preset": "deterministic"}, "pytorch": {"batch_size": args.batch_size, **section},
             "measurement": {"warmup_batches": 2},
         },
@@ -191,7 +195,8 @@ def main() -> None:
         )
         sys.exit(2)
     print(
-        f"GPU {torch.cuda.get_device_name(0)}; torch {torch.__version__}; transformers {transformers.__version__}"
+        f"GPU {torch.cuda.get_device_name(0)}; torch {torch.__version__}; transformers "
+        f"{transformers.__version__}"
     )
     out_dir = args.out or tempfile.mkdtemp(prefix="llem-gpu-pytorch-")
     rows = []

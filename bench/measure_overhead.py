@@ -1,9 +1,9 @@
 """What measuring costs: tokens/s of the measured window with measurement ÷ without (goal: >= 0.995).
 
 One process, one loaded model, the same batches. "with" is llem's measured window exactly as `llem run` runs
-it (energy-counter edges, the telemetry sampler thread); "without" is a bare loop over the same `generate` calls
-with no meter and no sampler. Pairs are interleaved and alternate which side goes first (ABBA), so drift in machine
-load or GPU clocks hits both sides alike; at least 5 pairs; the median ratio is the figure.
+it (energy-counter edges, the telemetry sampler thread); "without" is a bare loop over the same `generate`
+calls with no meter and no sampler. Pairs are interleaved and alternate which side goes first (ABBA), so drift
+in machine load or GPU clocks hits both sides alike; at least 5 pairs; the median ratio is the figure.
 
     python3 bench/measure_overhead.py                       # CPU: examples/quickstart.yaml
     python3 bench/measure_overhead.py --gpu                 # GPU: random:llama-3.2-1b, bf16, batch 8

@@ -5,11 +5,12 @@ Usage (on a machine with an NVIDIA GPU; torch and pynvml importable; llem itself
     python3 bench/record_window_trace.py OUT.json [--truth-s 40] [--windows 0.25,1,5] [--repeats 5]
 
 One thread polls the GPU's total-energy counter as fast as it answers for the whole recording, stamping each
-value with time.perf_counter() (the midpoint of the call). The load alternates 30 ms of bf16 matmuls and 20 ms of
-host sleep (a 50 ms cycle). First a long run of that load (the truth: its energy per cycle, from counter values
-many seconds apart), then short windows of whole cycles, each after an idle gap of random length, so that window
-edges fall at every phase of the counter's update period. Any edge method (aligned, interpolated, a plain read as
-Zeus's ZeusMonitor makes) can then be replayed from the trace against the truth (bench/window_truth.py --trace).
+value with time.perf_counter() (the midpoint of the call). The load alternates 30 ms of bf16 matmuls and 20 ms
+of host sleep (a 50 ms cycle). First a long run of that load (the truth: its energy per cycle, from counter
+values many seconds apart), then short windows of whole cycles, each after an idle gap of random length, so
+that window edges fall at every phase of the counter's update period. Any edge method (aligned, interpolated,
+a plain read as Zeus's ZeusMonitor makes) can then be replayed from the trace against the truth
+(bench/window_truth.py --trace).
 """
 
 from __future__ import annotations

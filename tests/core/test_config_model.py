@@ -98,7 +98,7 @@ def test_overrides_apply_and_validate(plugins):
 
 
 def test_override_through_a_scalar_is_refused():
-    with pytest.raises(ConfigError, match="cannot set model.x: model is not a mapping"):
+    with pytest.raises(ConfigError, match=r"cannot set model\.x: model is not a mapping"):
         apply_overrides({"model": "m"}, ["model.x=1"])
 
 
@@ -118,7 +118,8 @@ def test_prompt_source_defaults_to_synthetic(plugins):
 
 
 def test_presets_checked_at_import():
-    # The import-time check is what makes a bad preset table a bug, not a user error: exercise its failure path.
+    # The import-time check is what makes a bad preset table a bug, not a user error: exercise
+    # its failure path.
     from llem.config import decoder
 
     saved = dict(decoder.PRESETS)

@@ -1,5 +1,5 @@
-"""The complete minimal backend printed in docs/writing-a-backend.md really is one: installed as a distribution, it
-passes llem.testing's contract (a real tiny run through the core)."""
+"""The complete minimal backend printed in docs/writing-a-backend.md really is one: installed as a
+distribution, it passes llem.testing's contract (a real tiny run through the core)."""
 
 from __future__ import annotations
 

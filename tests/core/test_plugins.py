@@ -1,4 +1,5 @@
-"""Plugin discovery: entry points, isolation of broken plugins, strict/disable switches, registration rules."""
+"""Plugin discovery: entry points, isolation of broken plugins, strict/disable switches,
+registration rules."""
 
 from __future__ import annotations
 

@@ -38,7 +38,8 @@ def test_misspelled_random_model_fails_validate_and_run_alike(count_site, llem_c
     assert check.exit_code == run.exit_code == 2
     line = _stderr_line(check)
     assert line.startswith(
-        f"{cfg}: model: unknown bundled architecture random:tiny-lama (did you mean random:tiny-llama? choices: "
+        f"{cfg}: model: unknown bundled architecture random:tiny-lama (did you mean "
+        "random:tiny-llama? choices: "
     )
     assert "model: unknown bundled architecture random:tiny-lama (did you mean" in _stderr_line(run)
 
@@ -135,6 +136,6 @@ def test_study_files_validate_like_study_plan(count_site, llem_cli, tmp_path):
     assert result.stdout.strip() == f"{some}: ok (study: 1 experiment, 1 pruned (llem study plan shows why))"
     assert _stderr_line(result) == (
         f"{none}: no experiment of this study can run here: model: unknown bundled architecture "
-        "random:tiny-lama (did you mean random:tiny-llama? choices: random:llama-3.1-8b, random:llama-3.2-1b, "
-        "random:qwen2.5-0.5b, random:tiny-llama)"
+        "random:tiny-lama (did you mean random:tiny-llama? choices: random:llama-3.1-8b, "
+        "random:llama-3.2-1b, random:qwen2.5-0.5b, random:tiny-llama)"
     )

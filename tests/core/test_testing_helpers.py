@@ -1,5 +1,5 @@
-"""llem.testing as a backend author uses it: the contract really loads and generates, the fixtures load only the
-backend under test, and installing llem-core changes nobody's pytest run unless asked."""
+"""llem.testing as a backend author uses it: the contract really loads and generates, the fixtures load only
+the backend under test, and installing llem-core changes nobody's pytest run unless asked."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Energy on a real NVIDIA GPU: run by bench/gpu_check.sh on the lent H100; skipped (with the reason) elsewhere."""
+"""Energy on a real NVIDIA GPU: run by bench/gpu_check.sh on the lent H100; skipped (with the
+reason) elsewhere."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""`llem run`'s numbers against an unmeasured plain loop on the same GPU and model (run by bench/gpu_check.sh).
+"""`llem run`'s numbers against an unmeasured plain loop on the same GPU and model (run by
+bench/gpu_check.sh).
 
-A 2x error, a missing baseline subtraction or a wrong per-token division would each fail here: tokens/s and J per
-output token are compared with a hand-written `model.generate` loop whose energy is read straight from NVML's
-counter (plain reads around a long window, no llem code), and the phase split with its own arithmetic.
+A 2x error, a missing baseline subtraction or a wrong per-token division would each fail here: tokens/s and J
+per output token are compared with a hand-written `model.generate` loop whose energy is read straight from
+NVML's counter (plain reads around a long window, no llem code), and the phase split with its own arithmetic.
 Tolerances are stated per assertion. Skipped (with the reason) without an NVIDIA GPU.
 """
 
@@ -42,7 +43,8 @@ def _config():
 
 
 def _plain(handle, config, seconds: float) -> tuple[int, float, float]:
-    """(output tokens, seconds, joules) of plain generate calls for at least `seconds`, energy by plain NVML reads."""
+    """(output tokens, seconds, joules) of plain generate calls for at least `seconds`, energy by
+    plain NVML reads."""
     import pynvml
     from llem_pytorch import _kwargs
 
@@ -86,7 +88,8 @@ def test_llem_run_matches_a_plain_loop_in_speed_and_energy(tmp_path):
             llem_jpt.append(res.metrics.energy_per_output_token_j)
             tokens, secs, joules = _plain(cache.handle, config, seconds=max(res.timings.window_s, 8.0))
             plain_tps.append(tokens / secs)
-            # the plain read takes in up to 0.25 s of idle after the loop: remove it at the measured idle power
+            # the plain read takes in up to 0.25 s of idle after the loop: remove it at the
+            # measured idle power
             plain_jpt.append((joules - res.energy.idle_power_w * 0.25) / tokens)
     finally:
         cache.drop()
@@ -101,8 +104,8 @@ def test_llem_run_matches_a_plain_loop_in_speed_and_energy(tmp_path):
     assert e.dynamic_j == pytest.approx(e.total_j - e.idle_power_w * e.window_s, rel=1e-9)
     assert m.dynamic_energy_per_output_token_j == pytest.approx(e.dynamic_j / m.output_tokens, rel=1e-9)
     assert 60.0 < e.idle_power_w < 300.0 and 0 < e.dynamic_j < e.total_j
-    # prefill measured by its own passes, not estimated, and physically ordered: a prefill token costs far less
-    # than a decode token (one batched forward for 128 tokens against one forward per token)
+    # prefill measured by its own passes, not estimated, and physically ordered: a prefill token costs far
+    # less than a decode token (one batched forward for 128 tokens against one forward per token)
     assert e.phase_split == "measured" and e.prefill_passes >= 1, results[-1].notes
     assert e.prefill_j + e.decode_j == pytest.approx(e.total_j)
     assert 0 < m.prefill_energy_per_input_token_j < 0.5 * m.decode_energy_per_output_token_j

@@ -207,9 +207,9 @@ def test_energy_bound_is_two_periods_of_power() -> None:
 
 
 def test_end_edge_is_exact_for_the_span_it_reports(replay) -> None:
-    """A window ending at the drop from 600 W to idle: the end edge is the next counter update, its time is that
-    update's, and the energy is exact for [start edge, end edge] (the short idle tail included, and said so by
-    the time), where a plain read would miss the end of the workload."""
+    """A window ending at the drop from 600 W to idle: the end edge is the next counter update, its time is
+    that update's, and the energy is exact for [start edge, end edge] (the short idle tail included, and said
+    so by the time), where a plain read would miss the end of the workload."""
     trace = synthetic_trace()
     _fake, clock = replay([trace], start_s=8.7)
     meter = NvmlMeter([0])

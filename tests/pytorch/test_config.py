@@ -1,4 +1,5 @@
-"""The `pytorch:` section: every field, Literal, bound and cross-field rule, as a user writing YAML meets them."""
+"""The `pytorch:` section: every field, Literal, bound and cross-field rule, as a user writing
+YAML meets them."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from llem_pytorch.plugin import CAPABILITIES, _is_parallel
 FIELDS = [f.name for f in msgspec.structs.fields(PyTorchConfig)]
 ISSUE_FIELDS = {
     "batch_size", "attn_implementation", "torch_compile", "torch_compile_mode", "torch_compile_backend",
-    "load_in_4bit", "load_in_8bit", "bnb_4bit_compute_dtype", "bnb_4bit_quant_type", "bnb_4bit_use_double_quant",
-    "use_cache", "cache_implementation", "num_beams", "early_stopping", "length_penalty", "no_repeat_ngram_size",
-    "prompt_lookup_num_tokens", "device_map", "max_memory", "revision", "trust_remote_code", "num_processes",
+    "load_in_4bit", "load_in_8bit", "bnb_4bit_compute_dtype", "bnb_4bit_quant_type",
+    "bnb_4bit_use_double_quant", "use_cache", "cache_implementation", "num_beams", "early_stopping",
+    "length_penalty", "no_repeat_ngram_size", "prompt_lookup_num_tokens", "device_map", "max_memory",
+    "revision", "trust_remote_code", "num_processes",
 }  # fmt: skip
 
 
@@ -30,7 +32,7 @@ def experiment(pytorch: dict, **top):
     return load_experiment({"model": "random:tiny-llama", "backend": "pytorch", "pytorch": pytorch, **top})
 
 
-# -- fields and defaults ------------------------------------------------------------------------------------------
+# -- fields and defaults -------------------------------------------------------------------------------------
 def test_section_has_exactly_the_issue_fields():
     assert set(FIELDS) == ISSUE_FIELDS
 
@@ -144,7 +146,7 @@ def test_every_field_has_a_reaching_case():
     assert covered == ISSUE_FIELDS
 
 
-# -- Literals -------------------------------------------------------------------------------------------------------
+# -- Literals ------------------------------------------------------------------------------------------------
 LITERALS = {
     "attn_implementation": ["sdpa", "flash_attention_2", "flash_attention_3", "eager"],
     "cache_implementation": ["static", "offloaded_static", "sliding_window"],
@@ -182,7 +184,7 @@ def test_literal_rejects_other_values_naming_the_path(name, bad):
         experiment({name: bad, **_NEEDS.get(name, {})})
 
 
-# -- bounds and types -----------------------------------------------------------------------------------------------
+# -- bounds and types ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("name", "bad", "expected"),
     [
@@ -224,7 +226,7 @@ def test_unknown_field_is_rejected():
         experiment({"load_in_3bit": True})
 
 
-# -- cross-field rules ----------------------------------------------------------------------------------------------
+# -- cross-field rules ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("fields", "message"),
     [

@@ -1,7 +1,7 @@
 """End to end on the CPU with the tiny random-weight Llama, through the real hooks.
 
-Each setting is checked where transformers shows it: the GenerationConfig generate resolved, the decoding method
-it ran, the cache object the model received, or the tokens it produced. Never our own kwargs dict.
+Each setting is checked where transformers shows it: the GenerationConfig generate resolved, the decoding
+method it ran, the cache object the model received, or the tokens it produced. Never our own kwargs dict.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def handle(backend):
 
 @pytest.fixture
 def seen(handle, monkeypatch):
-    """Record what transformers resolved: the GenerationConfig of each generate call and the decoding method."""
+    """Record what transformers resolved: the GenerationConfig of each generate call and the
+    decoding method."""
     record: dict[str, list] = {"config": [], "method": [], "cache": [], "input_ids": []}
     model = handle.model
     original = model._prepare_generation_config
@@ -87,7 +88,7 @@ def run(backend, handle, config, prompts=PROMPTS, **batch):
     return backend.generate(handle, make_batch(prompts, **batch), config)
 
 
-# -- batching, padding, counts, timing -------------------------------------------------------------------------------
+# -- batching, padding, counts, timing -----------------------------------------------------------------------
 def test_batch_is_left_padded_and_counts_are_real(backend, handle, seen):
     out = run(backend, handle, experiment({"batch_size": 3}))
     ids = seen["input_ids"][0]
@@ -133,13 +134,13 @@ def test_per_step_timings(backend, handle):
 
 def test_text_prompts_are_tokenized_and_truncated(backend, handle):
     cfg = experiment(max_input_tokens=4)
-    batch = Batch(prompts=[Prompt(text="hello world, a long prompt")], max_new_tokens=4, fixed_output_length=True,
-                  index=0, phase="measure", seed=0)  # fmt: skip
+    batch = Batch(prompts=[Prompt(text="hello world, a long prompt")], max_new_tokens=4,
+                  fixed_output_length=True, index=0, phase="measure", seed=0)  # fmt: skip
     out = backend.generate(handle, batch, cfg)
     assert out.requests[0].input_tokens == 4 and out.requests[0].output_tokens == 4
 
 
-# -- generate settings reach transformers ----------------------------------------------------------------------------
+# -- generate settings reach transformers --------------------------------------------------------------------
 def test_num_beams_runs_beam_search(backend, handle, seen):
     out = run(backend, handle, experiment({"num_beams": 2, "early_stopping": True, "length_penalty": 0.5}))
     cfg = seen["config"][-1]
@@ -210,7 +211,7 @@ def test_sampling_is_reproducible_per_seed(backend, handle):
     assert run(backend, handle, cfg, seed=2).output_token_ids != a
 
 
-# -- load-time settings -----------------------------------------------------------------------------------------------
+# -- load-time settings --------------------------------------------------------------------------------------
 def test_torch_compile_is_used_by_generate(backend, handle):
     import torch._dynamo
 
@@ -245,7 +246,8 @@ def test_two_data_parallel_processes_on_cpu(backend, handle):
     import torch
 
     if torch.cuda.is_available() and torch.cuda.device_count() < 2:
-        # each worker takes one GPU; validation refuses this config on a 1-GPU machine (tested in test_validate)
+        # each worker takes one GPU; validation refuses this config on a 1-GPU machine (tested
+        # in test_validate)
         pytest.skip("2 data-parallel workers need 2 GPUs here (one each); this machine has 1")
     cfg = experiment({"num_processes": 2})
     prompts = [*PROMPTS, [9, 8, 7, 6]]

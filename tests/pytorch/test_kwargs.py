@@ -25,7 +25,7 @@ def load_kwargs(config, *, has_cuda=False, has_accelerate=True, device_override=
     )
 
 
-# -- from_pretrained ------------------------------------------------------------------------------------------------
+# -- from_pretrained -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("precision", "dtype"), [("fp32", torch.float32), ("fp16", torch.float16), ("bf16", torch.bfloat16)]
 )
@@ -126,7 +126,7 @@ def test_compile_kwargs(pytorch, expected):
     assert _kwargs.compile_kwargs(experiment(pytorch).section()) == expected
 
 
-# -- generate -------------------------------------------------------------------------------------------------------
+# -- generate ------------------------------------------------------------------------------------------------
 def test_none_fields_produce_no_generate_kwargs():
     kwargs = gen(experiment())
     for key in ("min_p", "min_new_tokens", "num_beams", "early_stopping", "length_penalty", "use_cache",
@@ -167,7 +167,8 @@ def test_sampling_keeps_sampling_parameters():
     [
         ({"num_beams": 4, "early_stopping": True, "length_penalty": 1.5},
          {"num_beams": 4, "early_stopping": True, "length_penalty": 1.5}),
-        ({"use_cache": True, "cache_implementation": "static"}, {"use_cache": True, "cache_implementation": "static"}),
+        ({"use_cache": True, "cache_implementation": "static"},
+         {"use_cache": True, "cache_implementation": "static"}),
         ({"use_cache": False}, {"use_cache": False}),
         ({"no_repeat_ngram_size": 2}, {"no_repeat_ngram_size": 2}),
         ({"prompt_lookup_num_tokens": 3}, {"prompt_lookup_num_tokens": 3}),
@@ -182,8 +183,8 @@ def test_section_fields_reach_generate_kwargs(pytorch, expected):
     "name", ["batch_size", "num_processes", "torch_compile", "device_map", "revision", "trust_remote_code"]
 )
 def test_load_time_fields_never_reach_generate(name):
-    values = {"batch_size": 2, "num_processes": 2, "torch_compile": True, "device_map": "cpu", "revision": "x",
-              "trust_remote_code": True}  # fmt: skip
+    values = {"batch_size": 2, "num_processes": 2, "torch_compile": True, "device_map": "cpu",
+              "revision": "x", "trust_remote_code": True}  # fmt: skip
     assert name not in gen(experiment({name: values[name]}))
 
 

@@ -1,4 +1,5 @@
-"""The pytorch plugin as the core sees it: contract, capabilities, cheap import, and a run through run_experiment."""
+"""The pytorch plugin as the core sees it: contract, capabilities, cheap import, and a run through
+run_experiment."""
 
 from __future__ import annotations
 
@@ -77,7 +78,8 @@ def test_bad_value_is_one_line_exit_2(llem_cli, tmp_path):
 
 @pytest.mark.slow
 def test_run_experiment_end_to_end(llem_plugins, tmp_path, monkeypatch):
-    """Through the core's lifecycle: batch_size splits the prompts, every token is counted, the result is written."""
+    """Through the core's lifecycle: batch_size splits the prompts, every token is counted, the
+    result is written."""
     from llem.results import load_result
     from llem.run import run_experiment
     from llem_pytorch import _generate

@@ -1,4 +1,5 @@
-"""docs/backends/pytorch.md cannot drift from PyTorchConfig: every field, its description and every rule appear."""
+"""docs/backends/pytorch.md cannot drift from PyTorchConfig: every field, its description and every
+rule appear."""
 
 from __future__ import annotations
 

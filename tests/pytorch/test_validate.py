@@ -1,7 +1,8 @@
 """Checks made before loading: one line per problem, naming the field and saying why.
 
 Which optional packages are installed differs between machines, so tests that need a package present or absent
-set `llem_pytorch._validate.installed` explicitly; GPUs cannot exist here, so GPU machines are DeviceInfo values.
+set `llem_pytorch._validate.installed` explicitly; GPUs cannot exist here, so GPU machines are
+DeviceInfo values.
 """
 
 from __future__ import annotations

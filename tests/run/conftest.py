@@ -13,7 +13,8 @@ the idle-baseline wait) are pointed at the same clock by patching the `time` nam
 """
 
 # No `from __future__ import annotations` here: msgspec resolves a Struct's string annotations through its
-# module's globals, and pytest imports several files as the module `conftest`, so the names could be another's.
+# module's globals, and pytest imports several files as the module `conftest`, so the names
+# could be another's.
 
 import math
 from typing import Annotated

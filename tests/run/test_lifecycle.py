@@ -167,8 +167,9 @@ def test_estimated_split_is_labelled(fake_run):
 
 
 def test_prefill_passes_repeat_until_they_resolve_a_coarse_counter(fake_run):
-    # a 50 ms counter against 10 ms prefills: one pass (4 batches, 40 ms) is under a period, so the prefill-only
-    # passes repeat until they span min_window_periods (3 here) periods, and the split is measured
+    # a 50 ms counter against 10 ms prefills: one pass (4 batches, 40 ms) is under a period, so
+    # the prefill-only passes repeat until they span min_window_periods (3 here) periods, and the
+    # split is measured
     config, plugins, backend, out = fake_run(
         [
             "measurement.baseline=none",

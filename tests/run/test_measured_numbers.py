@@ -1,7 +1,7 @@
 """The numbers a result publishes, each against a truth computed independently of the code that produced it.
 
-Uses the lifecycle's test doubles (conftest.FakeBackend, conftest.FakeMeter: no GPU counter exists in CI) and, for
-the device list, hand-made GpuInfo rows (NVML cannot run here).
+Uses the lifecycle's test doubles (conftest.FakeBackend, conftest.FakeMeter: no GPU counter exists in CI) and,
+for the device list, hand-made GpuInfo rows (NVML cannot run here).
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def test_mfu_and_mbu_from_the_architecture_and_the_peaks(fake_run, monkeypatch):
     result = run_experiment(config, plugins=plugins, output_dir=out)
     m, window = result.metrics, result.timings.window_s
     info = model_info("random:tiny-llama")
-    # 8 requests of 8 input + 4 output tokens: 11 positions pass through the model each (the last token is not fed)
+    # 8 requests of 8 input + 4 output tokens: 11 positions pass through the model each (the last
+    # token is not fed)
     dense = 2 * info.n_params_non_embedding * 11
     attention = 4 * info.num_layers * info.num_heads * info.head_dim * (11 * 12 / 2)
     assert m.flops == pytest.approx(8 * (dense + attention))

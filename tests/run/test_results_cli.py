@@ -29,14 +29,14 @@ def write(out: Path, name: str, batch_size: int, tps: float, j_per_tok: float | 
             output_tokens_per_s=tps,
             energy_per_output_token_j=j_per_tok,
             e2e_s=LatencyStats(mean=1.0, p50=1.0, p90=1.1, p99=1.2),
-        ),  # fmt: skip
+        ),
         energy=Energy(
             measured=measured,
             sampler="nvml" if measured else "none",
             scope="gpu" if measured else None,
             total_j=j_per_tok * 1024 if measured else None,
             not_measured_reason=None if measured else "no NVIDIA GPU",
-        ),  # fmt: skip
+        ),
         timings=Timings(window_s=1024 / tps),
     )
     return write_experiment(out, result, timeseries=None)

@@ -1,4 +1,5 @@
-"""Helpers for the TensorRT-LLM backend tests: a real plugin manager and experiment configs built through the core."""
+"""Helpers for the TensorRT-LLM backend tests: a real plugin manager and experiment configs built
+through the core."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""docs/backends/tensorrt-coverage.md stays true: every "exposed as" field exists, every section field is listed,
-every unexposed row says why, and the stated percentage is the one the table gives."""
+"""docs/backends/tensorrt-coverage.md stays true: every "exposed as" field exists, every section field is
+listed, every unexposed row says why, and the stated percentage is the one the table gives."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """Materialisation, the engine build cache, load/generate/unload and validate, against a fake `tensorrt_llm`.
 
 Why a fake: TensorRT-LLM needs an NVIDIA GPU and CUDA at import and cannot be installed on these machines nor
-carried to the lent GPUs (far over the size limit). The fake below implements only the surface llem-tensorrt calls
-(module paths and class names as in TensorRT-LLM 1.2: tensorrt_llm.llmapi.llm_args, tensorrt_llm.llmapi.llm,
-tensorrt_llm.sampling_params) and records every constructor's keyword arguments, so these tests check what llem
-would hand to the real library. The real library is exercised by tests/tensorrt/test_integration.py where it exists.
+carried to the lent GPUs (far over the size limit). The fake below implements only the surface llem-tensorrt
+calls (module paths and class names as in TensorRT-LLM 1.2: tensorrt_llm.llmapi.llm_args,
+tensorrt_llm.llmapi.llm, tensorrt_llm.sampling_params) and records every constructor's keyword arguments, so
+these tests check what llem would hand to the real library. The real library is exercised by
+tests/tensorrt/test_integration.py where it exists.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import importlib.machinery
 import sys
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from llem.plugins.types import Batch, DeviceInfo, GpuInfo, Prompt
@@ -54,7 +55,7 @@ class _Output:
 class _FakeLLM:
     """Records construction; save() writes an engine folder; generate_async streams max_tokens tokens."""
 
-    instances: list[_FakeLLM] = []
+    instances: ClassVar[list[_FakeLLM]] = []
     fail_save = False
 
     def __init__(self, model: str, **kwargs: Any) -> None:
@@ -86,11 +87,11 @@ class _FakeLLM:
 
 
 class _TrtLLM(_FakeLLM):
-    instances: list[_FakeLLM] = []
+    instances: ClassVar[list[_FakeLLM]] = []
 
 
 class _TorchLLM(_FakeLLM):
-    instances: list[_FakeLLM] = []
+    instances: ClassVar[list[_FakeLLM]] = []
 
 
 @pytest.fixture
@@ -110,13 +111,15 @@ def fake_trtllm(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
     root.llmapi, llmapi.llm_args, llmapi.llm = llmapi, la, llm
     for name in ("KvCacheConfig", "SchedulerConfig", "DynamicBatchConfig", "QuantConfig",
                  "ExtendedRuntimePerfKnobConfig", "CudaGraphConfig", "TorchCompileConfig", "MoeConfig",
-                 "DraftTargetDecodingConfig", "EagleDecodingConfig", "Eagle3DecodingConfig", "MedusaDecodingConfig",
-                 "LookaheadDecodingConfig", "NGramDecodingConfig", "MTPDecodingConfig"):  # fmt: skip
+                 "DraftTargetDecodingConfig", "EagleDecodingConfig", "Eagle3DecodingConfig",
+                 "MedusaDecodingConfig", "LookaheadDecodingConfig", "NGramDecodingConfig",
+                 "MTPDecodingConfig"):  # fmt: skip
         setattr(la, name, type(name, (_Recorded,), {}))
     la.BuildConfig = _BuildConfig
     la.BatchingType = enum.Enum("BatchingType", ["STATIC", "INFLIGHT"])
-    la.CapacitySchedulerPolicy = enum.Enum("CapacitySchedulerPolicy",
-                                           ["MAX_UTILIZATION", "GUARANTEED_NO_EVICT", "STATIC_BATCH"])  # fmt: skip
+    la.CapacitySchedulerPolicy = enum.Enum(
+        "CapacitySchedulerPolicy", ["MAX_UTILIZATION", "GUARANTEED_NO_EVICT", "STATIC_BATCH"]
+    )
     la.ContextChunkingPolicy = enum.Enum(
         "ContextChunkingPolicy", ["FIRST_COME_FIRST_SERVED", "EQUAL_PROGRESS"]
     )
@@ -143,9 +146,10 @@ def test_materialise_builds_every_config_object(fake_trtllm, local_model):
     cfg = local_model(
         {
             "max_batch_size": 8, "gemm_plugin": "auto", "tokens_per_block": 64, "quantization": "int4_awq",
-            "kv_cache_dtype": "fp8", "free_gpu_memory_fraction": 0.5, "capacity_scheduler_policy": "static_batch",
-            "context_chunking_policy": "equal_progress", "dynamic_batch_window": 32, "batching_type": "static",
-            "multi_block_mode": False, "speculative_mode": "medusa", "speculative_model": "/m/medusa",
+            "kv_cache_dtype": "fp8", "free_gpu_memory_fraction": 0.5,
+            "capacity_scheduler_policy": "static_batch", "context_chunking_policy": "equal_progress",
+            "dynamic_batch_window": 32, "batching_type": "static", "multi_block_mode": False,
+            "speculative_mode": "medusa", "speculative_model": "/m/medusa",
         }
     )  # fmt: skip
     kw = _materialise.llm_kwargs(describe(cfg))
@@ -269,7 +273,8 @@ def test_validate_names_what_is_missing(
         "tensorrt: TensorRT-LLM needs an NVIDIA GPU with CUDA; none is visible on this machine"
     ]
     assert backend.validate(local_model({"tensor_parallel_size": 2}), one_gpu) == [
-        "tensorrt.tensor_parallel_size: 2 ranks (tensor × pipeline parallel) need 2 GPUs (one each), 1 visible"
+        "tensorrt.tensor_parallel_size: 2 ranks (tensor × pipeline parallel) need 2 GPUs (one "
+        "each), 1 visible"
     ]
     monkeypatch.delitem(sys.modules, "tensorrt_llm")
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)

@@ -1,4 +1,5 @@
-"""A real TensorRT-LLM run of a tiny random-weight Llama: engine build (trt) or PyTorch runtime, then generate.
+"""A real TensorRT-LLM run of a tiny random-weight Llama: engine build (trt) or PyTorch
+runtime, then generate.
 
 Runs only where `tensorrt_llm` imports and an NVIDIA GPU is visible; elsewhere it is skipped with the reason.
 TensorRT-LLM cannot be installed on llem's CPU machines nor carried to the lent GPU machines, so this test has

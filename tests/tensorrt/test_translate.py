@@ -1,7 +1,7 @@
 """TensorRTConfig -> TensorRT-LLM 1.2 LLM API arguments, tested as pure data (tensorrt_llm is never imported).
 
-Every field has a row in FIELD_CASES and every rule a row in RULE_CASES; meta-tests fail when a field or rule is
-added without one.
+Every field has a row in FIELD_CASES and every rule a row in RULE_CASES; meta-tests fail when a field or rule
+is added without one.
 """
 
 from __future__ import annotations
@@ -47,10 +47,16 @@ def translated(config) -> dict[str, Any]:
 # field -> (companion settings, value, [(path in translated(), expected)])
 FIELD_CASES: dict[str, tuple[dict[str, Any], Any, list[tuple[tuple[str, ...], Any]]]] = {
     "backend": ({}, "pytorch", [(("backend",), "pytorch"), (("build_config",), None)]),
-    "max_batch_size": ({}, 8, [(("llm_kwargs", "max_batch_size"), 8), (("build_config", "max_batch_size"), 8)]),
-    "max_input_len": ({}, 100, [(("llm_kwargs", "max_input_len"), 100), (("build_config", "max_input_len"), 100)]),
+    "max_batch_size": (
+        {}, 8, [(("llm_kwargs", "max_batch_size"), 8), (("build_config", "max_batch_size"), 8)]
+    ),
+    "max_input_len": (
+        {}, 100, [(("llm_kwargs", "max_input_len"), 100), (("build_config", "max_input_len"), 100)]
+    ),
     "max_seq_len": ({}, 300, [(("llm_kwargs", "max_seq_len"), 300), (("build_config", "max_seq_len"), 300)]),
-    "max_num_tokens": ({}, 512, [(("llm_kwargs", "max_num_tokens"), 512), (("build_config", "max_num_tokens"), 512)]),
+    "max_num_tokens": (
+        {}, 512, [(("llm_kwargs", "max_num_tokens"), 512), (("build_config", "max_num_tokens"), 512)]
+    ),
     "opt_num_tokens": ({}, 256, [(("build_config", "opt_num_tokens"), 256)]),
     "opt_batch_size": ({}, 4, [(("build_config", "opt_batch_size"), 4)]),
     "tensor_parallel_size": ({}, 2, [(("llm_kwargs", "tensor_parallel_size"), 2)]),
@@ -60,7 +66,9 @@ FIELD_CASES: dict[str, tuple[dict[str, Any], Any, list[tuple[tuple[str, ...], An
     "copy_on_partial_reuse": ({}, False, [(("kv_cache_config", "copy_on_partial_reuse"), False)]),
     "kv_cache_max_gpu_bytes": ({}, 2**32, [(("kv_cache_config", "max_gpu_total_bytes"), 2**32)]),
     "gemm_swiglu_plugin": ({}, "fp8", [(("build_config", "plugin_config", "gemm_swiglu_plugin"), "fp8")]),
-    "low_latency_gemm_plugin": ({}, "fp8", [(("build_config", "plugin_config", "low_latency_gemm_plugin"), "fp8")]),
+    "low_latency_gemm_plugin": (
+        {}, "fp8", [(("build_config", "plugin_config", "low_latency_gemm_plugin"), "fp8")]
+    ),
     "low_latency_gemm_swiglu_plugin": (
         {}, "fp8", [(("build_config", "plugin_config", "low_latency_gemm_swiglu_plugin"), "fp8")]
     ),
@@ -73,12 +81,14 @@ FIELD_CASES: dict[str, tuple[dict[str, Any], Any, list[tuple[tuple[str, ...], An
     "speculative_max_concurrency": (
         {"backend": "pytorch", "speculative_mode": "ngram"}, 8,
         [(("speculative_config", "kwargs", "max_concurrency"), 8)],
-    ),  # fmt: skip
+    ),
     "moe_expert_parallel_size": ({}, 4, [(("llm_kwargs", "moe_expert_parallel_size"), 4)]),
     "moe_tensor_parallel_size": ({}, 2, [(("llm_kwargs", "moe_tensor_parallel_size"), 2)]),
     "enable_attention_dp": ({}, True, [(("llm_kwargs", "enable_attention_dp"), True)]),
     "quantization": ({}, "int4_awq", [(("quant_config", "quant_algo"), "W4A16_AWQ")]),
-    "kv_cache_dtype": ({}, "fp8", [(("quant_config", "kv_cache_quant_algo"), "FP8"), (("kv_cache_config",), None)]),
+    "kv_cache_dtype": (
+        {}, "fp8", [(("quant_config", "kv_cache_quant_algo"), "FP8"), (("kv_cache_config",), None)]
+    ),
     "quant_group_size": ({"quantization": "int4_awq"}, 64, [(("quant_config", "group_size"), 64)]),
     "free_gpu_memory_fraction": ({}, 0.5, [(("kv_cache_config", "free_gpu_memory_fraction"), 0.5)]),
     "kv_cache_max_tokens": ({}, 4096, [(("kv_cache_config", "max_tokens"), 4096)]),
@@ -105,9 +115,13 @@ FIELD_CASES: dict[str, tuple[dict[str, Any], Any, list[tuple[tuple[str, ...], An
     ),
     "batching_type": ({}, "static", [(("llm_kwargs", "batching_type"), "STATIC")]),
     "gemm_plugin": ({}, "float16", [(("build_config", "plugin_config", "gemm_plugin"), "float16")]),
-    "gpt_attention_plugin": ({}, "disable", [(("build_config", "plugin_config", "gpt_attention_plugin"), "disable")]),
+    "gpt_attention_plugin": (
+        {}, "disable", [(("build_config", "plugin_config", "gpt_attention_plugin"), "disable")]
+    ),
     "context_fmha": ({}, False, [(("build_config", "plugin_config", "context_fmha"), False)]),
-    "use_paged_context_fmha": ({}, False, [(("build_config", "plugin_config", "use_paged_context_fmha"), False)]),
+    "use_paged_context_fmha": (
+        {}, False, [(("build_config", "plugin_config", "use_paged_context_fmha"), False)]
+    ),
     "use_fp8_context_fmha": (
         {"quantization": "fp8"}, True, [(("build_config", "plugin_config", "use_fp8_context_fmha"), True)]
     ),
@@ -140,31 +154,38 @@ FIELD_CASES: dict[str, tuple[dict[str, Any], Any, list[tuple[tuple[str, ...], An
         {"speculative_model": "/m/medusa"}, "medusa",
         [(("speculative_config", "class"), "MedusaDecodingConfig"),
          (("speculative_config", "kwargs", "max_draft_len"), 5)],
-    ),  # fmt: skip
+    ),
     "max_draft_len": (EAGLE, 7, [(("speculative_config", "kwargs", "max_draft_len"), 7)]),
     "eagle_dynamic_tree_top_k": (
         EAGLE, 4,
         [(("speculative_config", "kwargs", "dynamic_tree_max_topK"), 4),
          (("speculative_config", "kwargs", "use_dynamic_tree"), True)],
-    ),  # fmt: skip
+    ),
     "speculative_model": (
-        {"speculative_mode": "eagle"}, "/m/e", [(("speculative_config", "kwargs", "speculative_model"), "/m/e")]
+        {"speculative_mode": "eagle"}, "/m/e",
+        [(("speculative_config", "kwargs", "speculative_model"), "/m/e")]
     ),
     "lookahead_window_size": (
         {"speculative_mode": "lookahead"}, 4, [(("speculative_config", "kwargs", "max_window_size"), 4)]
     ),
-    "lookahead_ngram_size": ({"speculative_mode": "lookahead"}, 3, [(("speculative_config", "kwargs", "max_ngram_size"), 3)]),
-    "lookahead_verification_set_size": (
-        {"speculative_mode": "lookahead"}, 2, [(("speculative_config", "kwargs", "max_verification_set_size"), 2)]
+    "lookahead_ngram_size": (
+        {"speculative_mode": "lookahead"}, 3, [(("speculative_config", "kwargs", "max_ngram_size"), 3)]
     ),
-    "max_beam_width": ({}, 4, [(("llm_kwargs", "max_beam_width"), 4), (("build_config", "max_beam_width"), 4)]),
+    "lookahead_verification_set_size": (
+        {"speculative_mode": "lookahead"}, 2,
+        [(("speculative_config", "kwargs", "max_verification_set_size"), 2)]
+    ),
+    "max_beam_width": (
+        {}, 4, [(("llm_kwargs", "max_beam_width"), 4), (("build_config", "max_beam_width"), 4)]
+    ),
     "beam_search": ({"max_beam_width": 4}, True, [(("sampling", "use_beam_search"), True)]),
     "enable_min_latency": (PT, True, [(("llm_kwargs", "enable_min_latency"), True)]),
     "kv_cache_use_uvm": ({}, True, [(("kv_cache_config", "use_uvm"), True)]),
     "kv_cache_sink_token_length": (
         {"max_attention_window": 1024}, 4,
-        [(("kv_cache_config", "sink_token_length"), 4), (("build_config", "plugin_config", "streamingllm"), True)],
-    ),  # fmt: skip
+        [(("kv_cache_config", "sink_token_length"), 4),
+         (("build_config", "plugin_config", "streamingllm"), True)],
+    ),
     "extra_build_args": (
         {}, {"profiling_verbosity": "detailed"}, [(("build_config", "profiling_verbosity"), "detailed")]
     ),
@@ -286,7 +307,7 @@ def test_engine_key_follows_build_settings_not_runtime_settings(make_config):
     assert engine_key(make_config(), "1.2.1") != base
 
 
-# -- sampling ---------------------------------------------------------------------------------------------------
+# -- sampling ------------------------------------------------------------------------------------------------
 def test_greedy_fixed_length_sampling(make_config):
     kw = sampling_kwargs(make_config(decoder={"preset": "deterministic"}), 32, 5)
     assert kw == {"max_tokens": 32, "detokenize": False, "top_k": 1, "ignore_eos": True, "min_tokens": 32}
@@ -301,7 +322,7 @@ def test_sampling_maps_every_decoder_field(make_config):
             "min_p": 0.05,
             "repetition_penalty": 1.2,
             "min_new_tokens": 4,
-        },  # fmt: skip
+        },
         fixed_output_length=False,
     )
     assert sampling_kwargs(cfg, 16, 9) == {
@@ -326,7 +347,7 @@ def test_open_length_sampling_has_no_eos_override(make_config):
     assert "ignore_eos" not in kw and "min_tokens" not in kw and "repetition_penalty" not in kw
 
 
-# -- rules -------------------------------------------------------------------------------------------------------
+# -- rules ---------------------------------------------------------------------------------------------------
 # (violating section, fragment of the one-line error, a fixed section that passes)
 RULE_CASES = {
     "TensorRT-engine-only settings are set while backend is pytorch": (
@@ -338,7 +359,8 @@ RULE_CASES = {
         {"use_fp8_context_fmha": True, "quantization": "w4a8_awq"}),
     "speculative decoding settings are set without speculative_mode": (
         {"speculative_model": "/m"}, {"speculative_model": "/m", "speculative_mode": "medusa"}),
-    "lookahead_window_size/lookahead_ngram_size/lookahead_verification_set_size requires speculative_mode=lookahead": (
+    ("lookahead_window_size/lookahead_ngram_size/lookahead_verification_set_size requires "
+     "speculative_mode=lookahead"): (
         {"speculative_mode": "medusa", "lookahead_ngram_size": 3},
         {"speculative_mode": "lookahead", "lookahead_ngram_size": 3}),
     "speculative_mode draft_target/eagle/eagle3 needs speculative_model": (
@@ -346,18 +368,22 @@ RULE_CASES = {
     "speculative_mode is not available on this backend": (
         {"speculative_mode": "ngram"}, {"backend": "pytorch", "speculative_mode": "ngram"}),
     "eagle_dynamic_tree_top_k needs speculative_mode eagle or eagle3": (
-        {"speculative_mode": "medusa", "eagle_dynamic_tree_top_k": 2}, {**EAGLE, "eagle_dynamic_tree_top_k": 2}),
+        {"speculative_mode": "medusa", "eagle_dynamic_tree_top_k": 2},
+        {**EAGLE, "eagle_dynamic_tree_top_k": 2}),
     "cuda_graph_max_batch_size contradicts cuda_graphs=false": (
         {**PT, "cuda_graphs": False, "cuda_graph_max_batch_size": 8}, {**PT, "cuda_graph_max_batch_size": 8}),
     "cuda_graph_batch_sizes contradicts cuda_graphs=false": (
-        {**PT, "cuda_graphs": False, "cuda_graph_batch_sizes": [1, 2]}, {**PT, "cuda_graph_batch_sizes": [1, 2]}),
+        {**PT, "cuda_graphs": False, "cuda_graph_batch_sizes": [1, 2]},
+        {**PT, "cuda_graph_batch_sizes": [1, 2]}),
     "cuda_graph_max_batch_size must equal the largest of cuda_graph_batch_sizes": (
         {**PT, "cuda_graph_max_batch_size": 4, "cuda_graph_batch_sizes": [1, 2]},
         {**PT, "cuda_graph_max_batch_size": 2, "cuda_graph_batch_sizes": [1, 2]}),
     "gemm_swiglu_plugin / low_latency_gemm_swiglu_plugin need use_fused_mlp": (
-        {"gemm_swiglu_plugin": "fp8", "use_fused_mlp": False}, {"gemm_swiglu_plugin": "fp8", "use_fused_mlp": True}),
+        {"gemm_swiglu_plugin": "fp8", "use_fused_mlp": False},
+        {"gemm_swiglu_plugin": "fp8", "use_fused_mlp": True}),
     "cuda_graph_padding contradicts cuda_graphs=false": (
-        {**PT, "cuda_graphs": False, "cuda_graph_padding": True}, {**PT, "cuda_graphs": True, "cuda_graph_padding": True}),
+        {**PT, "cuda_graphs": False, "cuda_graph_padding": True},
+        {**PT, "cuda_graphs": True, "cuda_graph_padding": True}),
     "beam_search needs max_beam_width of 2 or more": (
         {"beam_search": True}, {"beam_search": True, "max_beam_width": 2}),
     "kv_cache_sink_token_length needs max_attention_window": (
@@ -420,7 +446,7 @@ def test_max_draft_len_bounds(make_config):
         make_config({**EAGLE, "max_draft_len": 0})
 
 
-# -- introspection and GPU tiers ---------------------------------------------------------------------------------
+# -- introspection and GPU tiers -----------------------------------------------------------------------------
 def test_contract(trt_plugins):
     # no GPU here: the declarations only (the real run is tests/tensorrt/test_integration.py)
     assert_backend_declarations("tensorrt", plugins=trt_plugins)

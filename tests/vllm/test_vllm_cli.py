@@ -1,4 +1,5 @@
-"""`llem run` end to end with the vLLM backend on the CPU: the real CLI in a subprocess, examples/vllm-cpu.yaml."""
+"""`llem run` end to end with the vLLM backend on the CPU: the real CLI in a subprocess,
+examples/vllm-cpu.yaml."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The `vllm:` section, its rules, validation and the pure config -> vLLM kwargs mapping (no engine started)."""
+"""The `vllm:` section, its rules, validation and the pure config -> vLLM kwargs mapping (no
+engine started)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def batch(n_tokens=8, fixed=True) -> Batch:
                  index=0, phase="measure", seed=0)  # fmt: skip
 
 
-# -- drift: every name llem sends must exist in the installed vLLM -------------------------------------------------
+# -- drift: every name llem sends must exist in the installed vLLM -------------------------------------------
 def _literal_values(tp) -> set:
     out = set()
     for arg in typing.get_args(tp):
@@ -109,7 +110,7 @@ def test_backend_contract():
     assert_backend_declarations("vllm")  # the real engine runs in test_vllm_engine.py
 
 
-# -- rules ----------------------------------------------------------------------------------------------------------
+# -- rules ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("section", "message"),
     [
@@ -227,7 +228,7 @@ def test_each_sweep_test_value_reaches_vllm(field):
     assert same == [], f"vllm.{field}: {same} reach vLLM identically"
 
 
-# -- machine checks ---------------------------------------------------------------------------------------------------
+# -- machine checks ------------------------------------------------------------------------------------------
 def _problems(config, device):
     return validate_experiment(config, device, get_plugin_manager())
 
@@ -280,7 +281,7 @@ def test_experiment_level_problems_name_the_field(cfg, field):
     assert len(problems) == 1 and problems[0].startswith(field + ":")
 
 
-# -- the mapping ----------------------------------------------------------------------------------------------------
+# -- the mapping ---------------------------------------------------------------------------------------------
 def test_unset_fields_send_nothing():
     kwargs = _kwargs.engine_kwargs(experiment(), "/m")
     assert kwargs == {"model": "/m", "dtype": "float32", "seed": 42, "disable_log_stats": False}
@@ -296,15 +297,15 @@ def test_engine_fields_reach_llm_kwargs():
         "optimization_level": 0, "performance_mode": "throughput", "seed": 7, "cpu_offload_gb": 2.5,
     }  # fmt: skip
     kwargs = _kwargs.engine_kwargs(experiment(section, precision="bf16"), "/m", skip_tokenizer_init=True)
-    assert kwargs == {"model": "/m", "dtype": "bfloat16", "disable_log_stats": False, "skip_tokenizer_init": True,
-                      **section}  # fmt: skip
+    assert kwargs == {"model": "/m", "dtype": "bfloat16", "disable_log_stats": False,
+                      "skip_tokenizer_init": True, **section}  # fmt: skip
 
 
 def test_compilation_speculative_and_escape_hatch():
     section = {
-        "compilation_mode": "vllm_compile", "cudagraph_mode": "full_decode_only", "speculative_method": "ngram",
-        "num_speculative_tokens": 4, "prompt_lookup_max": 3, "extra_runtime_args": {"max_num_seqs": 3, "x": 1},
-        "max_num_seqs": 64, "multiprocessing": False,
+        "compilation_mode": "vllm_compile", "cudagraph_mode": "full_decode_only",
+        "speculative_method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 3,
+        "extra_runtime_args": {"max_num_seqs": 3, "x": 1}, "max_num_seqs": 64, "multiprocessing": False,
     }  # fmt: skip
     config = experiment(section)
     kwargs = _kwargs.engine_kwargs(config, "/m")
@@ -338,8 +339,8 @@ def test_sampling_decoder_fields_map():
     kwargs = _kwargs.sampling_kwargs(config, batch(8, fixed=False))
     assert kwargs == {
         "max_tokens": 8, "detokenize": False, "temperature": 0.7, "top_k": 20, "top_p": 0.9, "min_p": 0.05,
-        "repetition_penalty": 1.1, "min_tokens": 3, "presence_penalty": 0.5, "frequency_penalty": -0.5, "n": 2,
-        "seed": 9, "ignore_eos": True,
+        "repetition_penalty": 1.1, "min_tokens": 3, "presence_penalty": 0.5, "frequency_penalty": -0.5,
+        "n": 2, "seed": 9, "ignore_eos": True,
     }  # fmt: skip
 
 
@@ -361,7 +362,7 @@ def test_tokenizer_is_skipped_only_when_nothing_needs_it(tmp_path):
     assert not _engine.skips_tokenizer(experiment(prompts={"source": "file", "path": str(prompts)}))
 
 
-# -- helpers that shape results ---------------------------------------------------------------------------------------
+# -- helpers that shape results ------------------------------------------------------------------------------
 def test_main_module_is_hidden_from_spawn_and_restored():
     main = sys.modules["__main__"]
     before = (main.__dict__.get("__file__"), main.__dict__.get("__spec__"))

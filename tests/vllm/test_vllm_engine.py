@@ -2,8 +2,9 @@
 
 One engine serves the whole module (it takes 20-40 s to start): each test passes its own experiment config to
 generate, which is where the sampling settings live. Engine settings are those of `ENGINE`. The engine runs in
-vLLM's default mode (engine core in a child process) so that the last test can check teardown leaves no process.
-Settings are checked where vLLM shows them: the tokens it produced, its request metrics, its SamplingParams.
+vLLM's default mode (engine core in a child process) so that the last test can check teardown leaves no
+process. Settings are checked where vLLM shows them: the tokens it produced, its request metrics, its
+SamplingParams.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Atomic file writes: a crash never leaves a half-written file behind; readers see the old file or the new one."""
+"""Atomic file writes: a crash never leaves a half-written file behind; readers see the old file or
+the new one."""
 
 from __future__ import annotations
 

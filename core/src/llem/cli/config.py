@@ -19,8 +19,8 @@ def config() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a field (repeatable).")
 def validate(files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """Validate experiment or study FILES exactly as `llem run` / `llem study plan` do before loading anything
-    (schema, model name, GPU requirements, backend capabilities, the backend's own checks); each problem is one
-    line naming the file and path. Exit 2 if any is invalid."""
+    (schema, model name, GPU requirements, backend capabilities, the backend's own checks); each problem is
+    one line naming the file and path. Exit 2 if any is invalid."""
     from llem.checks import check_file
     from llem.measure.devices import detect_devices
     from llem.plugins.manager import get_plugin_manager

@@ -12,8 +12,8 @@ from llem.config.rules import Rule
 class Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A config section: unknown fields are errors; cross-field rules live in `__rules__`.
 
-    Backends derive their section (`pytorch:`, `vllm:`, ...) from this class. Declare GPU requirements on a field
-    with `Meta(extra=gpu(...))` so introspection and validation pick them up.
+    Backends derive their section (`pytorch:`, `vllm:`, ...) from this class. Declare GPU requirements on a
+    field with `Meta(extra=gpu(...))` so introspection and validation pick them up.
     """
 
     __rules__: ClassVar[tuple[Rule, ...]] = ()
@@ -33,7 +33,8 @@ def gpu(
     """Declare a field's GPU requirements for `Meta(extra=...)`.
 
     min_cc: compute capability the field needs whenever it is enabled; values: per allowed value (e.g.
-    {"flash_attention_3": 9.0}); needs_cuda: values (or True for the whole field) that cannot run without CUDA.
+    {"flash_attention_3": 9.0}); needs_cuda: values (or True for the whole field) that cannot
+    run without CUDA.
     """
     out: dict[str, Any] = {}
     if min_cc is not None:

@@ -1,6 +1,7 @@
 """Decoding (sampling) settings shared by every backend, with named presets.
 
-Precedence: a preset fills only the fields the user did not set; an explicit field always wins over the preset.
+Precedence: a preset fills only the fields the user did not set; an explicit field always wins
+over the preset.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The experiment config: common fields here; backend sections are added per installed plugin (see schema.py)."""
+"""The experiment config: common fields here; backend sections are added per installed plugin
+(see schema.py)."""
 
 from __future__ import annotations
 
@@ -50,8 +51,8 @@ class ExperimentBase(Section):
     model: Annotated[
         str,
         Meta(
-            description="Model: a Hugging Face hub id, a local path, or random:NAME for a bundled architecture "
-            "with random weights (llem models lists them; no download needed)."
+            description="Model: a Hugging Face hub id, a local path, or random:NAME for a bundled "
+            "architecture with random weights (llem models lists them; no download needed)."
         ),
     ]
     backend: Annotated[
@@ -120,8 +121,9 @@ class ExperimentBase(Section):
     passthrough_kwargs: Annotated[
         dict[str, Any] | None,
         Meta(
-            description="Escape hatch: extra keyword arguments passed unvalidated to the backend's generate call "
-            "(each backend's docs say which call), merged last and recorded in the result as unvalidated."
+            description="Escape hatch: extra keyword arguments passed unvalidated to the backend's "
+            "generate call (each backend's docs say which call), merged last and recorded in the result "
+            "as unvalidated."
         ),
     ] = None
 

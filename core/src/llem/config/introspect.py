@@ -39,7 +39,7 @@ class ParamInfo(msgspec.Struct, kw_only=True):
     variant: str | None = None
 
 
-# -- walking the Structs -------------------------------------------------------------------------------------------
+# -- walking the Structs -------------------------------------------------------------------------------------
 def _unwrap(t: mi.Type) -> tuple[mi.Type, dict[str, Any], dict[str, Any]]:
     """Strip Metadata layers; return the inner type, merged extra, merged json-schema extra (description)."""
     extra: dict[str, Any] = {}
@@ -204,7 +204,7 @@ def allowed_values_at(struct: type[msgspec.Struct], path: str) -> list[Any] | No
     return None
 
 
-# -- queries over the installed backends -------------------------------------------------------------------------
+# -- queries over the installed backends ---------------------------------------------------------------------
 def _plugins(plugins: LlemPlugins | None) -> LlemPlugins:
     if plugins is None:
         from llem.plugins.manager import get_plugin_manager
@@ -288,7 +288,8 @@ def get_mutual_exclusions(plugins: LlemPlugins | None = None) -> dict[str, list[
 
 
 def _gpu_requirements(plugins: LlemPlugins) -> list[tuple[str, float | None, bool, str]]:
-    """(param or param=value, min compute capability or None, needs CUDA, note) for every declared requirement."""
+    """(param or param=value, min compute capability or None, needs CUDA, note) for every declared
+    requirement."""
     out: list[tuple[str, float | None, bool, str]] = []
     params = list(get_shared_params().values())
     for name in sorted(plugins.backends):
@@ -336,7 +337,8 @@ def get_params_unsupported_on(
 
 
 def get_param_skip_conditions(plugins: LlemPlugins | None = None) -> dict[str, str]:
-    """Settings a sweep may have to skip, with why: GPU tiers, CUDA-only values, and cross-field requirements."""
+    """Settings a sweep may have to skip, with why: GPU tiers, CUDA-only values, and cross-field
+    requirements."""
     plugins = _plugins(plugins)
     out: dict[str, str] = {}
     for p, cc, _cuda, note in _gpu_requirements(plugins):

@@ -27,7 +27,8 @@ def format_validation_error(exc: msgspec.ValidationError) -> str:
 
 
 def read_file(path: str | Path) -> dict[str, Any]:
-    """Parse a YAML or JSON config file into a dict; a missing or malformed file is a ConfigError naming it."""
+    """Parse a YAML or JSON config file into a dict; a missing or malformed file is a
+    ConfigError naming it."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")

@@ -26,8 +26,9 @@ class MeasurementConfig(Section):
     energy_sampler: Annotated[
         Literal["auto", "nvml", "rapl", "none"],
         Meta(
-            description="Energy source: nvml (GPU energy counter), rapl (CPU package via /sys/class/powercap), "
-            "none, or auto (nvml if a GPU with an energy counter is present, else rapl if readable, else none)."
+            description="Energy source: nvml (GPU energy counter), rapl (CPU package via "
+            "/sys/class/powercap), none, or auto (nvml if a GPU with an energy counter is present, else rapl "
+            "if readable, else none)."
         ),
     ] = "auto"
     gpu_indices: Annotated[
@@ -39,8 +40,8 @@ class MeasurementConfig(Section):
         Meta(
             ge=0.01,
             le=10.0,
-            description="Period of the background power/temperature/clock sampler (timeseries only; energy comes "
-            "from the counter, not from these samples).",
+            description="Period of the background power/temperature/clock sampler (timeseries only; energy "
+            "comes from the counter, not from these samples).",
         ),
     ] = 0.1
     timeseries: Annotated[bool, Meta(description="Record the power/temperature/clock timeseries.")] = True
@@ -59,8 +60,9 @@ class MeasurementConfig(Section):
     baseline: Annotated[
         Literal["cached", "fresh", "none"],
         Meta(
-            description="Idle power baseline, measured with the model loaded and nothing running: cached (reuse "
-            "a recent one if a short check agrees), fresh (measure every run), none (no baseline, so no dynamic energy)."
+            description="Idle power baseline, measured with the model loaded and nothing running: cached "
+            "(reuse a recent one if a short check agrees), fresh (measure every run), none (no baseline, so "
+            "no dynamic energy)."
         ),
     ] = "cached"
     baseline_duration_s: Annotated[
@@ -103,16 +105,16 @@ class MeasurementConfig(Section):
         bool,
         Meta(
             description="When one pass over the measured batches would be shorter than min_window_periods "
-            "counter periods (predicted from the warm-up batches), repeat them (same prompts) until it is not; "
-            "the result counts the repetitions."
+            "counter periods (predicted from the warm-up batches), repeat them (same prompts) until it is "
+            "not; the result counts the repetitions."
         ),
     ] = True
     prefill_energy: Annotated[
         Literal["passes", "estimate"],
         Meta(
             description="passes: after the window, measure prefill energy by prefill-only passes (one output "
-            "token) of the same batches, repeated for min_window_periods counter periods; estimate: split the "
-            "window's energy by time share (assumes equal power in both phases)."
+            "token) of the same batches, repeated for min_window_periods counter periods; estimate: split "
+            "the window's energy by time share (assumes equal power in both phases)."
         ),
     ] = "passes"
     allow_short_window: Annotated[

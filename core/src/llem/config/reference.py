@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 HEADER = """# Config reference
 
-Generated from the config Structs by `llem config reference` (do not edit by hand: a test fails when this file and
+Generated from the config Structs by `llem config reference` (do not edit by hand: a test fails when \
+this file and
 the code disagree). `null` as a default means "the backend's own default": llem passes no argument at all.
 """
 

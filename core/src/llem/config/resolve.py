@@ -1,4 +1,5 @@
-"""Turn a config file (or dict) plus overrides into a validated ExperimentConfig for the installed backends."""
+"""Turn a config file (or dict) plus overrides into a validated ExperimentConfig for the
+installed backends."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def _switch_backend(before: dict[str, Any], after: dict[str, Any], overrides: li
 
 
 def _check_backend_names(data: dict[str, Any], plugins: LlemPlugins, where: str | None) -> None:
-    """Say 'not installed' rather than msgspec's 'unknown field' for backends that exist but are missing here."""
+    """Say 'not installed' rather than msgspec's 'unknown field' for backends that exist but are
+    missing here."""
     installed = plugins.backends
     known = plugins.known_names()
     for key in data:

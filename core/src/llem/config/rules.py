@@ -13,8 +13,8 @@ RuleKind = Literal["exclusive", "requires", "conflicts", "custom"]
 class Rule:
     """One cross-field rule of a config Struct.
 
-    `violated(obj)` is true when the rule is broken; `message` is what the user reads, `reason` why the rule exists,
-    `resolution` what to change. `fields` are the fields the rule constrains (relative to the Struct).
+    `violated(obj)` is true when the rule is broken; `message` is what the user reads, `reason` why the rule
+    exists, `resolution` what to change. `fields` are the fields the rule constrains (relative to the Struct).
     """
 
     kind: RuleKind

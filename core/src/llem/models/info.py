@@ -90,5 +90,6 @@ def read_model_config(model: str, revision: str | None = None, *, local_only: bo
 
 
 def model_info(model: str, revision: str | None = None, *, local_only: bool = False) -> ModelInfo:
-    """The shape of `model` (random:NAME, a local folder or a hub id; see read_model_config for local_only)."""
+    """The shape of `model` (random:NAME, a local folder or a hub id; see read_model_config for
+    local_only)."""
     return info_from_config(read_model_config(model, revision, local_only=local_only))

@@ -1,12 +1,13 @@
 """Hook specifications every llem backend plugin implements (pluggy, project name "llem").
 
 A backend plugin is a module (or object) registered under the `llem.backends` entry-point group. It registers
-exactly one backend in `llem_register_backends` and implements the per-backend hooks below; the core calls those
-hooks only on the plugin that registered the backend named in the config. Import heavy libraries (torch, vllm,
-tensorrt_llm) inside the hooks, never at module import: `llem --help` must stay fast.
+exactly one backend in `llem_register_backends` and implements the per-backend hooks below; the core calls
+those hooks only on the plugin that registered the backend named in the config. Import heavy libraries (torch,
+vllm, tensorrt_llm) inside the hooks, never at module import: `llem --help` must stay fast.
 
 Handles and engines are the backend's own types: the core never looks inside them (`object` here); a backend
-states its types with `llem.plugins.contract.BackendHooks[Handle, Engine]` and mypy checks its module against it.
+states its types with `llem.plugins.contract.BackendHooks[Handle, Engine]` and mypy checks its
+module against it.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ hookimpl = pluggy.HookimplMarker("llem")
 def llem_register_backends(register: BackendRegistry) -> None:
     """Register this plugin's backend.
 
-    :param register: call `register.add_backend(name, config=SectionStruct, description=...)` once. The section
-        Struct (a subclass of `llem.config.Section`) becomes the `NAME:` section of the experiment config.
+    :param register: call `register.add_backend(name, config=SectionStruct, description=...)` once. The
+        section Struct (a subclass of `llem.config.Section`) becomes the `NAME:` section of the experiment
+        config.
     """
 
 
@@ -41,14 +43,15 @@ def llem_validate(config: ExperimentBase, device: DeviceInfo) -> list[str] | Non
     :param config: the validated experiment config (its backend section is this plugin's).
     :param device: the GPUs present (empty on a CPU-only machine).
     :return: a list of problems, each one line naming the field (e.g. "pytorch.attn_implementation:
-        flash_attention_3 needs compute capability 9.0, GPU 0 has 8.6"); empty or None if none. Never raise for
-        user mistakes. Results of all implementations are concatenated.
+        flash_attention_3 needs compute capability 9.0, GPU 0 has 8.6"); empty or None if none. Never raise
+        for user mistakes. Results of all implementations are concatenated.
     """
 
 
 @hookspec(firstresult=True)
 def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> object:
-    """The ahead-of-time step (e.g. compile a TensorRT engine), timed and reported outside the measured window.
+    """The ahead-of-time step (e.g. compile a TensorRT engine), timed and reported outside the
+    measured window.
 
     :param cache_dir: a folder the backend may use to cache build outputs (key them by config hash).
     :return: an engine artifact handed to `llem_load`, or None when the backend needs no build step.

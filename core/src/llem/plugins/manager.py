@@ -1,8 +1,9 @@
 """Plugin manager factory and entry-point discovery, with each plugin isolated from the others' failures.
 
 We iterate `importlib.metadata.entry_points(group="llem.backends")` ourselves instead of pluggy's
-`load_setuptools_entrypoints`, so that one plugin that fails to import or register is listed as broken instead of
-crashing the host. `LLEM_STRICT_PLUGINS=1` re-raises such failures; `LLEM_DISABLE_PLUGINS=a,b` skips plugins.
+`load_setuptools_entrypoints`, so that one plugin that fails to import or register is listed as broken
+instead of crashing the host. `LLEM_STRICT_PLUGINS=1` re-raises such failures;
+`LLEM_DISABLE_PLUGINS=a,b` skips plugins.
 """
 
 from __future__ import annotations

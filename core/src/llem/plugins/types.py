@@ -41,8 +41,8 @@ class Batch(msgspec.Struct, kw_only=True):
     """Prompts the backend runs together in one `generate` call.
 
     `phase`: "warmup" before the window, "measure" inside it, "prefill" for the prefill-only passes after it
-    (`max_new_tokens` 1; the core measures their energy as the prefill energy). The core owns the clock and the
-    energy counter: a backend does no synchronisation or counter work of its own for the core.
+    (`max_new_tokens` 1; the core measures their energy as the prefill energy). The core owns the clock and
+    the energy counter: a backend does no synchronisation or counter work of its own for the core.
     """
 
     prompts: list[Prompt]
@@ -123,8 +123,8 @@ class Capabilities(msgspec.Struct, kw_only=True, frozen=True):
     runs_on_cpu: bool = False
     ahead_of_time_build: bool = False
     per_token_timestamps: bool = False
-    # Modules the backend imports to run (never imported to check: importlib.util.find_spec). Missing ones make
-    # the backend "schema only": its config validates, nothing can run (`llem backends list` says which).
+    # Modules the backend imports to run (never imported to check: importlib.util.find_spec). Missing ones
+    # make the backend "schema only": its config validates, nothing can run (`llem backends list` says which).
     runtime_modules: tuple[str, ...] = ()
     serving: bool = False  # accepts a `load:` section: generate drives arrivals and the window
     batch_size_field: str | None = "batch_size"

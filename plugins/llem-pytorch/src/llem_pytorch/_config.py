@@ -1,8 +1,8 @@
 """The `pytorch:` section of the experiment config: every energy-relevant knob of transformers, validated.
 
-Every field defaults to None, meaning "transformers' own default": a field left None produces no keyword argument
-at all (see _kwargs.py). The one exception is trust_remote_code, which defaults to False on purpose: running code
-shipped inside a model repository must be a deliberate choice.
+Every field defaults to None, meaning "transformers' own default": a field left None produces no keyword
+argument at all (see _kwargs.py). The one exception is trust_remote_code, which defaults to False on purpose:
+running code shipped inside a model repository must be a deliberate choice.
 """
 
 from __future__ import annotations
@@ -56,16 +56,16 @@ class PyTorchConfig(Section):
             ("prompt_lookup_num_tokens", "batch_size"),
             lambda o: o.prompt_lookup_num_tokens is not None and (o.batch_size or 1) > 1,
             message="prompt_lookup_num_tokens needs batch_size 1",
-            reason="transformers' assisted generation (prompt lookup) raises 'assisted generate is only supported "
-            "for batch_size = 1'",
+            reason="transformers' assisted generation (prompt lookup) raises 'assisted generate is only "
+            "supported for batch_size = 1'",
             resolution="set batch_size: 1 (or leave it unset), or remove prompt_lookup_num_tokens",
         ),
         custom(
             ("prompt_lookup_num_tokens", "num_beams"),
             lambda o: o.prompt_lookup_num_tokens is not None and _beam_width(o) > 1,
             message="prompt_lookup_num_tokens cannot be combined with num_beams > 1",
-            reason="transformers only assists greedy search and sampling; with beam search it silently ignores "
-            "prompt lookup, so the run would not measure what the config says",
+            reason="transformers only assists greedy search and sampling; with beam search it silently "
+            "ignores prompt lookup, so the run would not measure what the config says",
             resolution="remove prompt_lookup_num_tokens, or set num_beams: 1",
         ),
         custom(
@@ -77,7 +77,7 @@ class PyTorchConfig(Section):
         ),
     )
 
-    # -- batching and parallelism -----------------------------------------------------------------------------
+    # -- batching and parallelism ----------------------------------------------------------------------------
     batch_size: Annotated[
         Annotated[int, Meta(ge=1)] | None,
         Meta(description="Prompts per generate call, left-padded to the longest (None: 1)."),
@@ -85,12 +85,12 @@ class PyTorchConfig(Section):
     num_processes: Annotated[
         Annotated[int, Meta(ge=1)] | None,
         Meta(
-            description="Data-parallel worker processes, one GPU each (on CPU: N processes sharing the cores); "
-            "each batch's prompts are split across them (None: 1, no workers)."
+            description="Data-parallel worker processes, one GPU each (on CPU: N processes sharing the "
+            "cores); each batch's prompts are split across them (None: 1, no workers)."
         ),
     ] = None
 
-    # -- attention and compilation ------------------------------------------------------------------------------
+    # -- attention and compilation ---------------------------------------------------------------------------
     attn_implementation: Annotated[
         AttnImplementation | None,
         Meta(
@@ -107,7 +107,8 @@ class PyTorchConfig(Section):
         bool | None,
         Meta(
             description="Compile the model's forward with torch.compile after loading (compiled in place, so "
-            "generate uses it); a compile failure continues uncompiled and is noted in the result (None: off)."
+            "generate uses it); a compile failure continues uncompiled and is noted in the "
+            "result (None: off)."
         ),
     ] = None
     torch_compile_mode: Annotated[
@@ -121,13 +122,13 @@ class PyTorchConfig(Section):
     torch_compile_backend: Annotated[
         str | None,
         Meta(
-            description="torch.compile backend, e.g. inductor, cudagraphs, eager, aot_eager (None: 'inductor'). "
-            "Needs torch_compile: true.",
+            description="torch.compile backend, e.g. inductor, cudagraphs, eager, aot_eager (None: "
+            "'inductor'). Needs torch_compile: true.",
             examples=["inductor", "cudagraphs", "eager", "aot_eager"],
         ),
     ] = None
 
-    # -- quantisation (bitsandbytes) ----------------------------------------------------------------------------
+    # -- quantisation (bitsandbytes) -------------------------------------------------------------------------
     load_in_4bit: Annotated[
         bool | None,
         Meta(
@@ -139,16 +140,16 @@ class PyTorchConfig(Section):
     load_in_8bit: Annotated[
         bool | None,
         Meta(
-            description="Quantise weights to 8 bits with bitsandbytes LLM.int8() (passed as a BitsAndBytesConfig) "
-            "(None: off). Needs bitsandbytes and an NVIDIA GPU.",
+            description="Quantise weights to 8 bits with bitsandbytes LLM.int8() (passed as a "
+            "BitsAndBytesConfig) (None: off). Needs bitsandbytes and an NVIDIA GPU.",
             extra=gpu(needs_cuda=True, note=_BNB_NOTE),
         ),
     ] = None
     bnb_4bit_compute_dtype: Annotated[
         BnbComputeDtype | None,
         Meta(
-            description="dtype of the matmuls on 4-bit weights (None: bitsandbytes' default, float32; bfloat16 is "
-            "usually faster). Needs load_in_4bit: true."
+            description="dtype of the matmuls on 4-bit weights (None: bitsandbytes' default, float32; "
+            "bfloat16 is usually faster). Needs load_in_4bit: true."
         ),
     ] = None
     bnb_4bit_quant_type: Annotated[
@@ -163,7 +164,7 @@ class PyTorchConfig(Section):
         ),
     ] = None
 
-    # -- KV cache ----------------------------------------------------------------------------------------------
+    # -- KV cache --------------------------------------------------------------------------------------------
     use_cache: Annotated[
         bool | None,
         Meta(
@@ -173,14 +174,14 @@ class PyTorchConfig(Section):
     cache_implementation: Annotated[
         CacheImplementation | None,
         Meta(
-            description="KV cache layout: static (pre-allocated, lets transformers compile the decode step with "
-            "CUDA graphs on GPU), offloaded_static (static, offloaded to CPU memory; CUDA only), sliding_window "
-            "(deprecated by transformers, still runs) (None: dynamic cache).",
+            description="KV cache layout: static (pre-allocated, lets transformers compile the decode step "
+            "with CUDA graphs on GPU), offloaded_static (static, offloaded to CPU memory; CUDA only), "
+            "sliding_window (deprecated by transformers, still runs) (None: dynamic cache).",
             extra=gpu(needs_cuda=("offloaded_static",)),
         ),
     ] = None
 
-    # -- beam search and repetition ------------------------------------------------------------------------------
+    # -- beam search and repetition --------------------------------------------------------------------------
     num_beams: Annotated[
         Annotated[int, Meta(ge=1)] | None,
         Meta(description="Beam search width; 1 is greedy search or sampling (None: 1)."),
@@ -188,8 +189,8 @@ class PyTorchConfig(Section):
     early_stopping: Annotated[
         bool | Literal["never"] | None,
         Meta(
-            description="Beam search stop rule: true stops when num_beams candidates are finished, false uses a "
-            "heuristic, never runs the exact search (None: false). Needs num_beams > 1."
+            description="Beam search stop rule: true stops when num_beams candidates are finished, false "
+            "uses a heuristic, never runs the exact search (None: false). Needs num_beams > 1."
         ),
     ] = None
     length_penalty: Annotated[
@@ -202,20 +203,21 @@ class PyTorchConfig(Section):
     no_repeat_ngram_size: Annotated[
         Annotated[int, Meta(ge=0)] | None,
         Meta(
-            description="Forbid any n-gram of this size from occurring twice in the output; 0 is off (None: 0)."
+            description="Forbid any n-gram of this size from occurring twice in the output; 0 "
+            "is off (None: 0)."
         ),
     ] = None
 
-    # -- speculative decoding -------------------------------------------------------------------------------------
+    # -- speculative decoding --------------------------------------------------------------------------------
     prompt_lookup_num_tokens: Annotated[
         Annotated[int, Meta(ge=1)] | None,
         Meta(
-            description="Prompt-lookup speculative decoding: draft this many tokens by matching n-grams of the "
-            "prompt, verified in one forward pass (None: off). Batch size 1 and num_beams 1 only."
+            description="Prompt-lookup speculative decoding: draft this many tokens by matching n-grams of "
+            "the prompt, verified in one forward pass (None: off). Batch size 1 and num_beams 1 only."
         ),
     ] = None
 
-    # -- loading -------------------------------------------------------------------------------------------------
+    # -- loading ---------------------------------------------------------------------------------------------
     device_map: Annotated[
         str | None,
         Meta(
@@ -244,7 +246,7 @@ class PyTorchConfig(Section):
     trust_remote_code: Annotated[
         bool,
         Meta(
-            description="Run Python code shipped in the model repository (model and tokenizer). Off by default: "
-            "turning it on executes that repository's code on this machine."
+            description="Run Python code shipped in the model repository (model and tokenizer). Off by "
+            "default: turning it on executes that repository's code on this machine."
         ),
     ] = False

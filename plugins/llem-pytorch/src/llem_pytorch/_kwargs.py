@@ -1,7 +1,7 @@
 """The one mapping from the experiment config to transformers' keyword arguments (pure functions).
 
-A config field left None produces no keyword argument: transformers' own default applies. `torch` is imported only
-for the dtype objects and BitsAndBytesConfig, inside the functions.
+A config field left None produces no keyword argument: transformers' own default applies. `torch` is imported
+only for the dtype objects and BitsAndBytesConfig, inside the functions.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ def placement(
     """Where the weights go: (device_map for from_pretrained or None, device to move the model to or None).
 
     transformers needs accelerate for any device_map, even "cpu", and accelerate is optional: without it a
-    single-device placement becomes a plain `.to(device)` after loading. A user's device_map is passed as given
-    (validation has checked accelerate is there). device_override is the one device of a data-parallel worker.
+    single-device placement becomes a plain `.to(device)` after loading. A user's device_map is passed as
+    given (validation has checked accelerate is there). device_override is the one device of a
+    data-parallel worker.
     """
     if device_override is not None:
         return (device_override, None) if has_accelerate else (None, device_override)
@@ -119,7 +120,8 @@ def tokenizer_kwargs(config: ExperimentBase) -> dict[str, Any]:
 
 
 def compile_kwargs(pt: PyTorchConfig) -> dict[str, Any]:
-    """Keyword arguments for `torch.compile` (empty means torch's defaults: mode 'default', backend 'inductor')."""
+    """Keyword arguments for `torch.compile` (empty means torch's defaults: mode 'default', backend
+    'inductor')."""
     kwargs: dict[str, Any] = {}
     if pt.torch_compile_mode is not None:
         kwargs["mode"] = pt.torch_compile_mode

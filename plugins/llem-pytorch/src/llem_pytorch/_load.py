@@ -1,4 +1,5 @@
-"""Load a model and its tokenizer onto the device, then compile it when asked (outside the measured window)."""
+"""Load a model and its tokenizer onto the device, then compile it when asked (outside the
+measured window)."""
 
 from __future__ import annotations
 
@@ -29,16 +30,17 @@ class PyTorchHandle:
     eos_token_ids: frozenset[int] = frozenset()
     clock: StepClock | None = None
     compiled: bool = False
-    # torch_compile with a static cache on a GPU: transformers' generate compiles the decode step itself with this
-    # CompileConfig (wrapping the model too would compile a compiled call and fall back to eager speed).
+    # torch_compile with a static cache on a GPU: transformers' generate compiles the decode step itself with
+    # this CompileConfig (wrapping the model too would compile a compiled call and fall back to eager speed).
     compile_config: Any = None
-    # whether generate is expected to compile the decode step (static cache on a GPU), checked once after a call
+    # whether generate is expected to compile the decode step (static cache on a GPU), checked
+    # once after a call
     auto_compile_expected: bool = False
     compile_requested: bool = False  # torch_compile asked for, carried out by generate's own compilation
     auto_compile_checked: bool = False
     pool: WorkerPool | None = None
-    # Notes for the result (compile fallback, padding token, ...), repeated in every BatchOutput: the core keeps
-    # only the measured batches' notes and drops duplicates.
+    # Notes for the result (compile fallback, padding token, ...), repeated in every BatchOutput: the core
+    # keeps only the measured batches' notes and drops duplicates.
     notes: list[str] = field(default_factory=list)
 
 
@@ -47,7 +49,8 @@ def has_accelerate() -> bool:
 
 
 def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTorchHandle:
-    """Load weights and tokenizer as the config says; `device_override` pins a data-parallel worker's device."""
+    """Load weights and tokenizer as the config says; `device_override` pins a data-parallel
+    worker's device."""
     _persistent_compile_cache()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -96,8 +99,8 @@ def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTor
             handle.compile_config = CompileConfig(**settings)
         handle.notes.append(
             "torch_compile with a static cache on a GPU: transformers' generate compiles the decode step "
-            f"(CompileConfig {settings or 'defaults: mode reduce-overhead'}); the model is not wrapped again, "
-            "prefill runs uncompiled"
+            f"(CompileConfig {settings or 'defaults: mode reduce-overhead'}); the model is not wrapped "
+            "again, prefill runs uncompiled"
         )
     elif pt.torch_compile:
         _compile(handle, pt)
@@ -112,30 +115,31 @@ _STATIC_CACHES = frozenset({"static", "offloaded_static", "sliding_window", "hyb
 
 
 def check_auto_compile(handle: PyTorchHandle) -> None:
-    """After the first generate call: say whether transformers compiled the decode step, as it was expected to."""
+    """After the first generate call: say whether transformers compiled the decode step, as it was
+    expected to."""
     if not handle.auto_compile_expected or handle.auto_compile_checked:
         return
     handle.auto_compile_checked = True
     if getattr(handle.model, "_compiled_call", None) is not None:
         if not handle.compile_requested:
             handle.notes.append(
-                "static cache on a GPU: transformers' generate compiled the decode step itself (torch.compile, "
-                "its default CompileConfig: mode reduce-overhead, CUDA graphs); pass disable_compile: true in "
-                "passthrough_kwargs to run it eagerly"
+                "static cache on a GPU: transformers' generate compiled the decode step itself "
+                "(torch.compile, its default CompileConfig: mode reduce-overhead, CUDA graphs); pass "
+                "disable_compile: true in passthrough_kwargs to run it eagerly"
             )
     else:
         handle.notes.append(
-            "static cache on a GPU, but transformers' generate did not compile the decode step (its criteria were "
-            "not met, e.g. a quantised or offloaded model, or disable_compile): it ran eagerly"
+            "static cache on a GPU, but transformers' generate did not compile the decode step (its criteria "
+            "were not met, e.g. a quantised or offloaded model, or disable_compile): it ran eagerly"
         )
 
 
 def _persistent_compile_cache() -> None:
     """Keep inductor's compiled artefacts (FX graph and autotuning caches) beside llem's other caches.
 
-    Every experiment of a study runs in a fresh process; with a cache that outlives /tmp clean-ups and is shared
-    by all of them, each one after the first re-uses the compiled decode step instead of compiling it again.
-    A TORCHINDUCTOR_CACHE_DIR the user set wins.
+    Every experiment of a study runs in a fresh process; with a cache that outlives /tmp clean-ups and is
+    shared by all of them, each one after the first re-uses the compiled decode step instead of compiling it
+    again. A TORCHINDUCTOR_CACHE_DIR the user set wins.
     """
     import os
 
@@ -156,8 +160,8 @@ def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
 def _compile(handle: PyTorchHandle, pt: Any) -> None:
     """Compile the forward in place and run it once, so a failing compiler shows here rather than mid-run.
 
-    `model.compile()` (not `torch.compile(model)`) matters: generate calls the model's own `__call__`, which an
-    OptimizedModule wrapper would bypass. On failure the model runs uncompiled and the result says why.
+    `model.compile()` (not `torch.compile(model)`) matters: generate calls the model's own `__call__`, which
+    an OptimizedModule wrapper would bypass. On failure the model runs uncompiled and the result says why.
     """
     import torch
 

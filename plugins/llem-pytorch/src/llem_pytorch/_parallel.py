@@ -1,9 +1,10 @@
 """Data parallelism (num_processes > 1): worker processes, one GPU each, each running a share of every batch.
 
-Workers are spawned at load (outside the measured window), load their own copy of the model, and wait for work.
-For each batch the parent splits the prompts into contiguous shares, waits until every busy worker has its first
-token (then marks the prefill/decode boundary once), and joins the results in prompt order. Times are shifted to
-the parent's clock: perf_counter is CLOCK_MONOTONIC on Linux, shared by all processes of the host.
+Workers are spawned at load (outside the measured window), load their own copy of the model, and wait for
+work. For each batch the parent splits the prompts into contiguous shares, waits until every busy worker
+has its first token (then marks the prefill/decode boundary once), and joins the results in prompt order.
+Times are shifted to the parent's clock: perf_counter is CLOCK_MONOTONIC on Linux, shared by all
+processes of the host.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Per-step timestamps of a `generate` call, taken with negligible cost from inside transformers' decode loop.
 
-transformers calls every logits processor once per decoding step, right after the step's logits exist. On a GPU
-the clock records a CUDA event there (asynchronous: no host-device synchronisation per step) and converts all
-events to seconds once, after generate returns; on the CPU, where the work is synchronous, it reads perf_counter.
+transformers calls every logits processor once per decoding step, right after the step's logits exist. On a
+GPU the clock records a CUDA event there (asynchronous: no host-device synchronisation per step) and
+converts all events to seconds once, after generate returns; on the CPU, where the work is synchronous, it
+reads perf_counter.
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ class StepClock(LogitsProcessor):
             self._events = [torch.cuda.Event(enable_timing=True) for _ in range(capacity)]
             self._stream: Any = None
 
-        # transformers' LogitsProcessorList runs inspect.signature(processor.__call__) on every processor at every
-        # step: ~13 µs for a bound method on a slow core, most of the clock's cost. An instance attribute shadows
-        # the method for that lookup: a plain function carrying a precomputed __signature__ (~1 µs). Calls still
-        # go through the class's __call__; the function forwards to it for anyone calling clock.__call__ directly.
+        # transformers' LogitsProcessorList runs inspect.signature(processor.__call__) on every processor at
+        # every step: ~13 µs for a bound method on a slow core, most of the clock's cost. An instance
+        # attribute shadows the method for that lookup: a plain function carrying a precomputed __signature__
+        # (~1 µs). Calls still go through the class's __call__; the function forwards to it for anyone calling
+        # clock.__call__ directly.
         def call(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
             return StepClock.__call__(self, input_ids, scores)
 
@@ -80,7 +82,7 @@ class StepClock(LogitsProcessor):
         if n == 0:
             return []
         self._events[n - 1].synchronize()
-        # The start event was recorded on an idle stream (the previous batch ended with a sync), so it ran when
-        # it was recorded: device time since it plus the host time before it is time since t0.
+        # The start event was recorded on an idle stream (the previous batch ended with a sync), so it ran
+        # when it was recorded: device time since it plus the host time before it is time since t0.
         off = self._start_offset_s
         return [off + self._start.elapsed_time(e) / 1000.0 for e in self._events[:n]]

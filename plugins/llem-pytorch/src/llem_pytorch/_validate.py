@@ -1,7 +1,8 @@
 """Checks made before anything loads: packages the chosen settings need, and what this machine's torch can do.
 
-Compute-capability and no-GPU requirements are declared on the fields (gpu(...) in _config.py) and checked by the
-core; here are the checks only this backend can make. Each problem is one line naming the field and saying why.
+Compute-capability and no-GPU requirements are declared on the fields (gpu(...) in _config.py) and
+checked by the core; here are the checks only this backend can make. Each problem is one line naming the
+field and saying why.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def _parallel_problems(pt: PyTorchConfig, device: DeviceInfo) -> list[str]:
     out = []
     if pt.device_map is not None:
         out.append(
-            "pytorch.device_map: cannot be combined with num_processes > 1 (each data-parallel worker owns one "
-            "whole GPU)"
+            "pytorch.device_map: cannot be combined with num_processes > 1 (each data-parallel worker "
+            "owns one whole GPU)"
         )
     if pt.max_memory is not None:
         out.append("pytorch.max_memory: cannot be combined with num_processes > 1 (each worker owns one GPU)")
@@ -110,8 +111,8 @@ def _torch_cuda_problems(config: ExperimentBase, pt: PyTorchConfig, device: Devi
         out += [f"{need} needs CUDA, but {why}" for need in needs]
         if not needs and not runs_on_cpu:
             out.append(
-                f"pytorch.device_map: an NVIDIA GPU is visible but {why}; the model would run on the CPU while "
-                "the GPU is measured. Install a CUDA build of torch, or set device_map: cpu"
+                f"pytorch.device_map: an NVIDIA GPU is visible but {why}; the model would run on the CPU "
+                "while the GPU is measured. Install a CUDA build of torch, or set device_map: cpu"
             )
         return out
     cc = device.min_cc

@@ -26,11 +26,13 @@ CAPABILITIES = Capabilities(
     precisions=("fp32", "fp16", "bf16"),
     decoding_strategies=("greedy", "sampling", "beam_search"),
     decoder_params=(
-        "temperature", "do_sample", "top_k", "top_p", "repetition_penalty", "min_p", "min_new_tokens", "preset",
+        "temperature", "do_sample", "top_k", "top_p", "repetition_penalty", "min_p", "min_new_tokens",
+        "preset",
     ),
     quantization=("bnb_4bit", "bnb_8bit"),
     torch_compile=True,
-    cuda_graphs=True,  # torch_compile_mode: reduce-overhead, and transformers' auto-compile with a static cache
+    # torch_compile_mode: reduce-overhead, and transformers' auto-compile with a static cache
+    cuda_graphs=True,
     beam_search=True,
     speculative_decoding=True,  # prompt lookup (prompt_lookup_num_tokens)
     static_kv_cache=True,

@@ -46,8 +46,8 @@ def library_version() -> str:
 def build_engine(config: ExperimentBase, cache_dir: Path) -> EngineArtifact | None:
     """Compile the engine once per build-settings hash into `cache_dir/<hash>`; reuse it when present.
 
-    The build writes into a temporary sibling folder renamed into place at the end, so an interrupted build never
-    leaves a folder that looks complete. The PyTorch runtime compiles nothing: None.
+    The build writes into a temporary sibling folder renamed into place at the end, so an interrupted build
+    never leaves a folder that looks complete. The PyTorch runtime compiles nothing: None.
     """
     if section(config).backend != "trt":
         return None
@@ -94,8 +94,8 @@ def load(config: ExperimentBase, engine: EngineArtifact | None) -> Handle:
     if backend == "trt":
         if engine is None:
             raise RuntimeError("tensorrt backend trt: load called without a built engine")
-        # An engine folder carries its build settings; only runtime arguments apply now. The tokenizer comes from
-        # the checkpoint (the engine folder holds the engine and its config.json).
+        # An engine folder carries its build settings; only runtime arguments apply now. The tokenizer comes
+        # from the checkpoint (the engine folder holds the engine and its config.json).
         kwargs = _materialise.llm_kwargs(runtime_llm_kwargs(desc))
         llm = cls(model=engine.path, tokenizer=model_path(config), **kwargs)
     else:
@@ -131,8 +131,8 @@ def generate(handle: Handle, batch: Batch, config: ExperimentBase) -> BatchOutpu
                 continue
             if not track.arrivals:
                 track.input_tokens = len(out.prompt_token_ids or [])
-            # One observed gap per arrival; a chunk (speculative decoding, stream_interval > 1) carries several
-            # tokens with nothing seen between them: the kit records its size, never zero gaps.
+            # One observed gap per arrival; a chunk (speculative decoding, stream_interval > 1) carries
+            # several tokens with nothing seen between them: the kit records its size, never zero gaps.
             track.arrivals.append((now, new))
             track.n = len(ids)
             track.token_ids = ids

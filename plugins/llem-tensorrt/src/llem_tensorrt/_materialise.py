@@ -1,10 +1,11 @@
 """The plain-data description (`_translate.describe`) -> real tensorrt_llm objects. Imports tensorrt_llm.
 
 Kept thin on purpose: every decision lives in `_translate.py`, tested without TensorRT-LLM. Classes come from
-`tensorrt_llm.llmapi.llm_args` (where 1.2 defines or imports them: BuildConfig, KvCacheConfig, SchedulerConfig,
-CapacitySchedulerPolicy, ContextChunkingPolicy, DynamicBatchConfig, QuantConfig, QuantAlgo, BatchingType,
-ExtendedRuntimePerfKnobConfig, CudaGraphConfig, TorchCompileConfig, MoeConfig and the *DecodingConfig classes),
-SamplingParams from `tensorrt_llm.sampling_params`, the LLM classes from `tensorrt_llm.llmapi.llm`.
+`tensorrt_llm.llmapi.llm_args` (where 1.2 defines or imports them: BuildConfig, KvCacheConfig,
+SchedulerConfig, CapacitySchedulerPolicy, ContextChunkingPolicy, DynamicBatchConfig, QuantConfig, QuantAlgo,
+BatchingType, ExtendedRuntimePerfKnobConfig, CudaGraphConfig, TorchCompileConfig, MoeConfig and the
+*DecodingConfig classes), SamplingParams from `tensorrt_llm.sampling_params`, the LLM classes from
+`tensorrt_llm.llmapi.llm`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from llem_tensorrt._translate import NESTED
 
 
 def llm_class(backend: str) -> Any:
-    """The LLM API class of a runtime: `_TrtLLM` (engine flow; what `tensorrt_llm._tensorrt_engine.LLM` names) or
-    the default `LLM` (PyTorch runtime in 1.2)."""
+    """The LLM API class of a runtime: `_TrtLLM` (engine flow; what `tensorrt_llm._tensorrt_engine.LLM` names)
+    or the default `LLM` (PyTorch runtime in 1.2)."""
     from tensorrt_llm.llmapi import llm as llm_module
 
     return llm_module._TrtLLM if backend == "trt" else llm_module.LLM
@@ -40,7 +41,8 @@ def llm_kwargs(desc: dict[str, Any]) -> dict[str, Any]:
 def _build_config(la: Any, d: dict[str, Any]) -> Any:
     plugin = d.pop("plugin_config", {})
     bc = la.BuildConfig(**d)
-    # Attribute assignment works for both PluginConfig shapes seen in 1.x (dataclass with properties, pydantic).
+    # Attribute assignment works for both PluginConfig shapes seen in 1.x (dataclass with
+    # properties, pydantic).
     for name, value in plugin.items():
         setattr(bc.plugin_config, name, value)
     return bc

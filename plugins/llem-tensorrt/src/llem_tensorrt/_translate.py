@@ -1,7 +1,7 @@
 """Config -> a plain-data description of the TensorRT-LLM 1.2 LLM API call, and -> SamplingParams kwargs.
 
-Pure functions: no tensorrt_llm import, so the whole mapping is tested on any machine. `_materialise.py` turns the
-description into real tensorrt_llm objects. Names follow `tensorrt_llm/llmapi/llm_args.py`, `builder.py`,
+Pure functions: no tensorrt_llm import, so the whole mapping is tested on any machine. `_materialise.py` turns
+the description into real tensorrt_llm objects. Names follow `tensorrt_llm/llmapi/llm_args.py`, `builder.py`,
 `plugin/plugin.py` and `sampling_params.py` (see `_config.py`). A field left None produces no key.
 """
 
@@ -95,8 +95,9 @@ def describe(config: ExperimentBase) -> dict[str, Any]:
 def _llm_kwargs(config: ExperimentBase, s: TensorRTConfig) -> dict[str, Any]:
     kw: dict[str, Any] = {"dtype": dtype_name(config.precision)}
     for name in (
-        "tensor_parallel_size", "pipeline_parallel_size", "context_parallel_size", "moe_cluster_parallel_size",
-        "moe_expert_parallel_size", "moe_tensor_parallel_size", "enable_attention_dp", "max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens",
+        "tensor_parallel_size", "pipeline_parallel_size", "context_parallel_size",
+        "moe_cluster_parallel_size", "moe_expert_parallel_size", "moe_tensor_parallel_size",
+        "enable_attention_dp", "max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens",
         "max_beam_width", "enable_chunked_prefill",
     ):  # fmt: skip
         _put(kw, name, getattr(s, name))
@@ -157,7 +158,8 @@ def _build(s: TensorRTConfig) -> dict[str, Any]:
     for name in ("max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens", "opt_num_tokens",
                  "opt_batch_size", "max_beam_width"):  # fmt: skip
         _put(bc, name, getattr(s, name))
-    # Seed 000 gives these a value, so they are always stated (use_strip_plan is strip_plan's BuildConfig name).
+    # Seed 000 gives these a value, so they are always stated (use_strip_plan is strip_plan's
+    # BuildConfig name).
     bc["weight_sparsity"] = s.weight_sparsity
     bc["weight_streaming"] = s.weight_streaming
     bc["use_strip_plan"] = s.strip_plan
@@ -166,8 +168,8 @@ def _build(s: TensorRTConfig) -> dict[str, Any]:
         "use_fp8_context_fmha": s.use_fp8_context_fmha,
     }
     for name in ("gemm_plugin", "gpt_attention_plugin", "gemm_swiglu_plugin", "low_latency_gemm_plugin",
-                 "low_latency_gemm_swiglu_plugin", "paged_kv_cache", "context_fmha", "remove_input_padding", "multiple_profiles",
-                 "use_fused_mlp", "reduce_fusion", "tokens_per_block"):  # fmt: skip
+                 "low_latency_gemm_swiglu_plugin", "paged_kv_cache", "context_fmha", "remove_input_padding",
+                 "multiple_profiles", "use_fused_mlp", "reduce_fusion", "tokens_per_block"):  # fmt: skip
         _put(plugin, name, getattr(s, name))
     if s.kv_cache_sink_token_length is not None:
         plugin["streamingllm"] = (
@@ -238,7 +240,7 @@ def engine_key(config: ExperimentBase, library_version: str) -> str:
                 "moe_tensor_parallel_size",
                 "embedding_parallel_mode",
             )
-        },  # fmt: skip
+        },
         "fast_build": llm.get("fast_build"),
         "build_config": desc["build_config"],
         "quant_config": desc["quant_config"],
@@ -249,13 +251,15 @@ def engine_key(config: ExperimentBase, library_version: str) -> str:
 
 
 def sampling_kwargs(config: ExperimentBase, max_new_tokens: int, seed: int) -> dict[str, Any]:
-    """SamplingParams keyword arguments for one batch (DecoderConfig mapping, passthrough_kwargs merged last)."""
+    """SamplingParams keyword arguments for one batch (DecoderConfig mapping, passthrough_kwargs
+    merged last)."""
     intent = decoder_intent(config, CAPABILITIES)
     applied = intent.applied
     kw: dict[str, Any] = {"max_tokens": max_new_tokens, "detokenize": False}  # llem counts tokens, never text
     s = section(config)
     if s.beam_search:
-        # best_of is the beam width and must equal max_beam_width; n = 1 returns (and llem counts) the best beam.
+        # best_of is the beam width and must equal max_beam_width; n = 1 returns (and llem
+        # counts) the best beam.
         kw.update(use_beam_search=True, best_of=s.max_beam_width, n=1)
     elif intent.strategy == "greedy":
         kw["top_k"] = 1  # SamplingParams wants temperature > 0; top_k = 1 is greedy

@@ -54,7 +54,8 @@ def llem_register_backends(register: Any) -> None:
     register.add_backend(
         "tensorrt",
         config=TensorRTConfig,
-        description="NVIDIA TensorRT-LLM 1.2: ahead-of-time TensorRT engines or its PyTorch runtime (NVIDIA GPU only).",
+        description="NVIDIA TensorRT-LLM 1.2: ahead-of-time TensorRT engines or its PyTorch runtime "
+        "(NVIDIA GPU only).",
     )
 
 
@@ -67,8 +68,8 @@ def llem_validate(config: ExperimentBase, device: DeviceInfo) -> list[str]:
         )
     if importlib.util.find_spec("tensorrt_llm") is None:
         problems.append(
-            "tensorrt: tensorrt_llm is not installed (pip install 'llem-tensorrt[runtime]' on a machine with an "
-            "NVIDIA GPU and CUDA)"
+            "tensorrt: tensorrt_llm is not installed (pip install 'llem-tensorrt[runtime]' on a machine with "
+            "an NVIDIA GPU and CUDA)"
         )
     else:
         try:

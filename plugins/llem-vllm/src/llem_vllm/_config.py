@@ -1,10 +1,10 @@
 """The `vllm:` section of the experiment config: vLLM's energy-relevant engine and sampling knobs, validated.
 
-Every field defaults to None, meaning "vLLM's own default": a field left None produces no keyword argument at all
-(see _kwargs.py, which also says which vLLM argument each field becomes). Names follow vLLM's own (EngineArgs,
-SamplingParams, SpeculativeConfig, CompilationConfig) so its docs apply; tests/vllm/test_vllm_drift.py fails when a
-vLLM release renames or drops one. Choices are the subset of vLLM's Literal lists that llem can describe; the same
-test asserts each is still in vLLM's list.
+Every field defaults to None, meaning "vLLM's own default": a field left None produces no keyword argument at
+all (see _kwargs.py, which also says which vLLM argument each field becomes). Names follow vLLM's own
+(EngineArgs, SamplingParams, SpeculativeConfig, CompilationConfig) so its docs apply;
+tests/vllm/test_vllm_drift.py fails when a vLLM release renames or drops one. Choices are the subset of vLLM's
+Literal lists that llem can describe; the same test asserts each is still in vLLM's list.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ _QUANT_CC = {
     "gptq_marlin": 8.0, "awq_marlin": 8.0, "modelopt": 8.9, "modelopt_fp4": 10.0, "nvfp4_per_token": 10.0,
 }  # fmt: skip
 
-# vllm.config.parallel.DistributedExecutorBackend, less "external_launcher" (needs processes llem does not launch).
+# vllm.config.parallel.DistributedExecutorBackend, less "external_launcher" (needs processes llem
+# does not launch).
 ExecutorBackend = Literal["mp", "ray", "uni"]
 
 # vllm.config.speculative.SpeculativeMethod (the methods that need no custom class).
@@ -61,7 +62,7 @@ def _speculating(o: VLLMConfig) -> bool:
 
 class VLLMConfig(Section):
     """vLLM (offline `vllm.LLM`): engine, scheduler, KV cache, parallelism, speculative decoding, compilation and
-    sampling settings."""
+    sampling settings."""  # noqa: E501 (the first line is the schema's section description, printed as is)
 
     __rules__ = (
         custom(
@@ -74,14 +75,16 @@ class VLLMConfig(Section):
             "(or speculative_model)",
             reason="speculative settings only take effect when speculative decoding is on; vLLM builds no "
             "speculative config without a method or draft model",
-            resolution="set speculative_method (and speculative_model where the method needs one), or remove them",
+            resolution="set speculative_method (and speculative_model where the method needs "
+            "one), or remove them",
         ),
         custom(
             ("speculative_method", "num_speculative_tokens"),
             lambda o: _speculating(o) and o.num_speculative_tokens is None and o.speculative_method != "mtp",
             message="speculative decoding needs num_speculative_tokens",
-            reason="vLLM raises 'num_speculative_tokens was provided but without speculative model' / takes it "
-            "from the draft model's config only for some methods; llem asks for it so the run says what it measured",
+            reason="vLLM raises 'num_speculative_tokens was provided but without speculative model' / "
+            "takes it from the draft model's config only for some methods; llem asks for it so the run "
+            "says what it measured",
             resolution="set num_speculative_tokens (e.g. 3-5)",
         ),
         custom(
@@ -89,7 +92,8 @@ class VLLMConfig(Section):
             lambda o: o.speculative_method in _NEEDS_DRAFT_MODEL and o.speculative_model is None,
             message=f"speculative_method {'/'.join(_NEEDS_DRAFT_MODEL)} needs speculative_model",
             reason="these methods run a draft model (or head) whose weights vLLM must load",
-            resolution="set speculative_model to the draft model's hub id or path, or use speculative_method: ngram",
+            resolution="set speculative_model to the draft model's hub id or path, or use "
+            "speculative_method: ngram",
         ),
         custom(
             ("prompt_lookup_min", "prompt_lookup_max"),
@@ -116,7 +120,8 @@ class VLLMConfig(Section):
             "cudagraph_mode",
             on="enforce_eager",
             value=True,
-            reason="enforce_eager turns CUDA graphs off; a CUDA-graph mode alongside it would not be what ran",
+            reason="enforce_eager turns CUDA graphs off; a CUDA-graph mode alongside it would "
+            "not be what ran",
         ),
         conflicts(
             "cudagraph_capture_sizes",
@@ -131,17 +136,19 @@ class VLLMConfig(Section):
                 and (o.tensor_parallel_size or 1) * (o.pipeline_parallel_size or 1) > 1
             ),
             message="multiprocessing: false needs tensor_parallel_size and pipeline_parallel_size of 1",
-            reason="an in-process engine runs one worker; vLLM's single-process executor cannot run several ranks",
+            reason="an in-process engine runs one worker; vLLM's single-process executor cannot "
+            "run several ranks",
             resolution="remove multiprocessing, or set tensor_parallel_size/pipeline_parallel_size to 1",
         ),
     )
 
-    # -- memory and KV cache ------------------------------------------------------------------------------------
+    # -- memory and KV cache ---------------------------------------------------------------------------------
     gpu_memory_utilization: Annotated[
         Annotated[float, Meta(gt=0.0, le=1.0)] | None,
         Meta(
-            description="Fraction of GPU memory vLLM may use for weights, activations and KV cache (vLLM: 0.92). "
-            "On CPU it is the fraction of RAM vLLM reserves: give a small value, or kv_cache_memory_bytes."
+            description="Fraction of GPU memory vLLM may use for weights, activations and KV cache (vLLM: "
+            "0.92). On CPU it is the fraction of RAM vLLM reserves: give a small value, or "
+            "kv_cache_memory_bytes."
         ),
     ] = None
     kv_cache_memory_bytes: Annotated[
@@ -151,36 +158,39 @@ class VLLMConfig(Section):
     kv_cache_dtype: Annotated[
         KVCacheDType | None,
         Meta(
-            description="KV cache storage dtype; auto follows the model dtype. fp8 halves KV memory and traffic.",
+            description="KV cache storage dtype; auto follows the model dtype. fp8 halves KV "
+            "memory and traffic.",
             extra=gpu(
                 values=dict.fromkeys(_FP8_KV, 8.0),
-                note="fp8 KV caches: llem measures them on NVIDIA GPUs (compute capability 8.0+); vLLM's CPU build "
-                "stores fp8_e4m3/fp8_e5m2 only on AVX-512/AMX CPUs",
+                note="fp8 KV caches: llem measures them on NVIDIA GPUs (compute capability 8.0+); vLLM's CPU "
+                "build stores fp8_e4m3/fp8_e5m2 only on AVX-512/AMX CPUs",
             ),
         ),
     ] = None
     block_size: Annotated[
         Annotated[int, _POS] | None,
         Meta(
-            description="Tokens per KV cache block (vLLM picks per attention backend; CPU needs a multiple of 32)."
+            description="Tokens per KV cache block (vLLM picks per attention backend; CPU needs a "
+            "multiple of 32)."
         ),
     ] = None
     enable_prefix_caching: Annotated[
         bool | None,
         Meta(
-            description="Reuse KV blocks of shared prompt prefixes (vLLM: on). Hits show as cached_input_tokens; "
-            "they make prefill nearly free, so compare like with like."
+            description="Reuse KV blocks of shared prompt prefixes (vLLM: on). Hits show as "
+            "cached_input_tokens; they make prefill nearly free, so compare like with like."
         ),
     ] = None
     cpu_offload_gb: Annotated[
         Annotated[float, Meta(gt=0.0)] | None,
         Meta(
-            description="GiB of weights per GPU kept in CPU memory and streamed in each forward pass (vLLM: 0).",
+            description="GiB of weights per GPU kept in CPU memory and streamed in each forward "
+            "pass (vLLM: 0).",
             extra=gpu(needs_cuda=True),
         ),
     ] = None
 
-    # -- scheduler ----------------------------------------------------------------------------------------------
+    # -- scheduler -------------------------------------------------------------------------------------------
     max_num_seqs: Annotated[
         Annotated[int, _POS] | None,
         Meta(description="Most sequences in one engine step: the continuous-batching batch size ceiling."),
@@ -196,7 +206,8 @@ class VLLMConfig(Section):
     enable_chunked_prefill: Annotated[
         bool | None,
         Meta(
-            description="Split long prefills into chunks scheduled alongside decodes (vLLM: on where supported)."
+            description="Split long prefills into chunks scheduled alongside decodes (vLLM: on "
+            "where supported)."
         ),
     ] = None
     async_scheduling: Annotated[
@@ -204,7 +215,7 @@ class VLLMConfig(Section):
         Meta(description="Schedule step N+1 while step N runs on the GPU (vLLM decides; off on CPU)."),
     ] = None
 
-    # -- parallelism --------------------------------------------------------------------------------------------
+    # -- parallelism -----------------------------------------------------------------------------------------
     tensor_parallel_size: Annotated[
         Annotated[int, _POS] | None, Meta(description="GPUs each layer is split across (vLLM: 1).")
     ] = None
@@ -224,12 +235,12 @@ class VLLMConfig(Section):
         bool | None,
         Meta(
             description="llem: run vLLM's engine core in its own process (vLLM's default; env "
-            "VLLM_ENABLE_V1_MULTIPROCESSING). false runs it inside the llem process: no worker processes, faster "
-            "start, host work competes with the engine."
+            "VLLM_ENABLE_V1_MULTIPROCESSING). false runs it inside the llem process: no worker processes, "
+            "faster start, host work competes with the engine."
         ),
     ] = None
 
-    # -- quantisation, precision, compilation -------------------------------------------------------------------
+    # -- quantisation, precision, compilation ----------------------------------------------------------------
     quantization: Annotated[
         Quantization | None,
         Meta(
@@ -274,7 +285,7 @@ class VLLMConfig(Section):
         Meta(description="Engine seed; None uses the experiment's random_seed (vLLM's own default is 0)."),
     ] = None
 
-    # -- speculative decoding (SpeculativeConfig) ---------------------------------------------------------------
+    # -- speculative decoding (SpeculativeConfig) ------------------------------------------------------------
     speculative_method: Annotated[
         SpeculativeMethod | None,
         Meta(description="Speculative decoding method; ngram and suffix need no draft model."),
@@ -298,7 +309,7 @@ class VLLMConfig(Section):
         Meta(description="ngram: longest n-gram matched in the prompt (vLLM: 5)."),
     ] = None
 
-    # -- sampling (SamplingParams) beyond the shared decoder section --------------------------------------------
+    # -- sampling (SamplingParams) beyond the shared decoder section -----------------------------------------
     presence_penalty: Annotated[
         Annotated[float, Meta(ge=-2.0, le=2.0)] | None,
         Meta(description="Penalise tokens that already appeared (vLLM: 0)."),
@@ -318,12 +329,12 @@ class VLLMConfig(Section):
     sampling_seed: Annotated[
         Annotated[int, Meta(ge=0)] | None,
         Meta(
-            description="SamplingParams.seed: each request gets its own seeded generator, so its tokens do not "
-            "depend on the rest of the batch (vLLM samples such requests on a slower path)."
+            description="SamplingParams.seed: each request gets its own seeded generator, so its tokens do "
+            "not depend on the rest of the batch (vLLM samples such requests on a slower path)."
         ),
     ] = None
 
-    # -- llem ---------------------------------------------------------------------------------------------------
+    # -- llem ------------------------------------------------------------------------------------------------
     mode: Annotated[
         Literal["offline", "server"] | None,
         Meta(
@@ -350,8 +361,8 @@ class VLLMConfig(Section):
     extra_runtime_args: Annotated[
         dict[str, Any] | None,
         Meta(
-            description="Escape hatch: extra vllm.LLM(...) keyword arguments, merged last, passed unvalidated and "
-            "recorded in the result as such.",
+            description="Escape hatch: extra vllm.LLM(...) keyword arguments, merged last, passed "
+            "unvalidated and recorded in the result as such.",
             extra=escape_hatch(),
         ),
     ] = None

@@ -1,11 +1,12 @@
 """Starting a `vllm.LLM` for an experiment, and shutting it down without leaving processes or memory behind.
 
-vLLM runs its engine core (and, with several ranks, its workers) in child processes. On CPU, and wherever CUDA is
-already initialised, it starts them with multiprocessing's `spawn`, which re-imports the parent's `__main__`
-module in each child: a user script without an `if __name__ == "__main__":` guard would start a second experiment
-inside the child and fail with "An attempt has been made to start a new process before the current process has
-finished its bootstrapping phase". `_main_hidden` lets the children start without importing the user's script
-(they need nothing from it: vLLM's process targets live in vllm), so users never meet that rule.
+vLLM runs its engine core (and, with several ranks, its workers) in child processes. On CPU, and wherever CUDA
+is already initialised, it starts them with multiprocessing's `spawn`, which re-imports the parent's
+`__main__` module in each child: a user script without an `if __name__ == "__main__":` guard would start a
+second experiment inside the child and fail with "An attempt has been made to start a new process before the
+current process has finished its bootstrapping phase". `_main_hidden` lets the children start without
+importing the user's script (they need nothing from it: vLLM's process targets live in vllm), so users never
+meet that rule.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ class VLLMHandle:
 
 def skips_tokenizer(config: ExperimentBase) -> bool:
     """Whether vLLM can start without a tokenizer: a random-weight model fed synthetic token ids at a fixed
-    output length. Otherwise the tokenizer stays: text prompts need it, and so does stopping at end-of-sequence
-    (vLLM knows no EOS id without one)."""
+    output length. Otherwise the tokenizer stays: text prompts need it, and so does stopping at
+    end-of-sequence (vLLM knows no EOS id without one)."""
     return (
         is_random(config.model)
         and isinstance(config.prompts, SyntheticPrompts)
@@ -114,8 +115,8 @@ def load(config: ExperimentBase) -> VLLMHandle:
     handle = VLLMHandle(llm=llm, engine_kwargs=kwargs, child_pids=started)
     if _drop_stat_loggers(llm):
         handle.notes.append(
-            "vllm: per-request statistics on (TTFT, e2e), its periodic stat loggers off (no Prometheus or log "
-            "records per engine step)"
+            "vllm: per-request statistics on (TTFT, e2e), its periodic stat loggers off (no Prometheus or "
+            "log records per engine step)"
         )
     if skip:
         handle.notes.append("vllm: skip_tokenizer_init (random-weight model, token-id prompts, fixed length)")
@@ -129,8 +130,9 @@ def _drop_stat_loggers(llm: Any) -> bool:
     """Keep the per-request statistics llem reads, drop the stat loggers that `disable_log_stats: False` adds.
 
     LLM() turns statistics off by default; llem needs them on for RequestStateStats. That also starts vLLM's
-    stat loggers, which record Prometheus metrics and log lines at every engine step: work a user's engine does
-    not do, inside the measured window. llem reads no logger, so it drops them (vLLM checks for None itself).
+    stat loggers, which record Prometheus metrics and log lines at every engine step: work a user's
+    engine does not do, inside the measured window. llem reads no logger, so it drops them (vLLM checks
+    for None itself).
     """
     engine = getattr(llm, "llm_engine", None)
     if engine is None or getattr(engine, "logger_manager", None) is None:
@@ -140,7 +142,8 @@ def _drop_stat_loggers(llm: Any) -> bool:
 
 
 def unload(handle: VLLMHandle, *, timeout_s: float = 30.0) -> list[int]:
-    """Shut the engine down, release its memory and wait for its processes; returns pids that had to be killed."""
+    """Shut the engine down, release its memory and wait for its processes; returns pids that had
+    to be killed."""
     llm, handle.llm = handle.llm, None
     if llm is not None:
         try:
@@ -159,7 +162,8 @@ def unload(handle: VLLMHandle, *, timeout_s: float = 30.0) -> list[int]:
 
 
 def _reap(pids: list[int], timeout_s: float) -> list[int]:
-    """Wait for the engine's child processes (reaping them); kill, by pid, those still alive after timeout_s."""
+    """Wait for the engine's child processes (reaping them); kill, by pid, those still alive
+    after timeout_s."""
     import psutil
 
     procs = []

@@ -1,9 +1,9 @@
 """One `generate` call: the whole batch goes to vLLM at once (its scheduler batches; llem does not re-batch).
 
 Times come from vLLM's per-request statistics (`RequestOutput.metrics`, a v1 `RequestStateStats`): its
-`first_token_ts` / `last_token_ts` are the engine core's `time.monotonic()` when the request's first / last token
-was produced. CLOCK_MONOTONIC is system-wide on Linux, so they are comparable with a `time.monotonic()` read at the
-start of the call, even when the engine core runs in another process.
+`first_token_ts` / `last_token_ts` are the engine core's `time.monotonic()` when the request's first / last
+token was produced. CLOCK_MONOTONIC is system-wide on Linux, so they are comparable with a `time.monotonic()`
+read at the start of the call, even when the engine core runs in another process.
 """
 
 from __future__ import annotations
@@ -86,12 +86,13 @@ def _whole(llm: Any, prompts: list[Any], params: Any) -> BatchOutput:
 
 
 def _streamed(llm: Any, prompts: list[Any], params: Any) -> BatchOutput:
-    """Per-step (DELTA) outputs: each step's engine-core timestamp gives every token's time, hence real ITLs."""
+    """Per-step (DELTA) outputs: each step's engine-core timestamp gives every token's time,
+    hence real ITLs."""
     engine = llm.llm_engine
     t0 = time.monotonic()
     llm.enqueue(prompts, params, use_tqdm=False)
-    # Outputs carry the caller-side request id (enqueue returns vLLM's internal ones); like LLM.generate, prompt
-    # order is the numeric order of those ids.
+    # Outputs carry the caller-side request id (enqueue returns vLLM's internal ones); like LLM.generate,
+    # prompt order is the numeric order of those ids.
     steps: dict[str, list[tuple[float, int]]] = defaultdict(list)
     tokens: dict[str, list[int]] = defaultdict(list)
     first_out: dict[str, Any] = {}

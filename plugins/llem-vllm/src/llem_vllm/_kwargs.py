@@ -24,11 +24,12 @@ if TYPE_CHECKING:
 ENGINE_FIELDS = {
     name: name
     for name in (
-        "gpu_memory_utilization", "kv_cache_memory_bytes", "kv_cache_dtype", "block_size", "enable_prefix_caching",
-        "cpu_offload_gb", "max_num_seqs", "max_num_batched_tokens", "max_model_len", "enable_chunked_prefill",
-        "async_scheduling", "tensor_parallel_size", "pipeline_parallel_size", "distributed_executor_backend",
-        "disable_custom_all_reduce", "quantization", "enforce_eager", "cudagraph_capture_sizes",
-        "max_cudagraph_capture_size", "optimization_level", "performance_mode", "seed",
+        "gpu_memory_utilization", "kv_cache_memory_bytes", "kv_cache_dtype", "block_size",
+        "enable_prefix_caching", "cpu_offload_gb", "max_num_seqs", "max_num_batched_tokens", "max_model_len",
+        "enable_chunked_prefill", "async_scheduling", "tensor_parallel_size", "pipeline_parallel_size",
+        "distributed_executor_backend", "disable_custom_all_reduce", "quantization", "enforce_eager",
+        "cudagraph_capture_sizes", "max_cudagraph_capture_size", "optimization_level", "performance_mode",
+        "seed",
     )
 }  # fmt: skip
 # section field -> key of EngineArgs.compilation_config (a vllm.config.CompilationConfig field).
@@ -99,7 +100,8 @@ def engine_kwargs(
 
 
 def engine_env(config: ExperimentBase) -> dict[str, str]:
-    """Environment variables vLLM must see before the engine starts (the llem-only `multiprocessing` field)."""
+    """Environment variables vLLM must see before the engine starts (the llem-only
+    `multiprocessing` field)."""
     vc = _section(config)
     if vc.multiprocessing is None:
         return {}

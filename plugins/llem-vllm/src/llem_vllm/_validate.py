@@ -1,4 +1,5 @@
-"""Checks that need the whole experiment or the machine, made before vLLM starts (one line each, naming the field)."""
+"""Checks that need the whole experiment or the machine, made before vLLM starts (one line each,
+naming the field)."""
 
 from __future__ import annotations
 
@@ -36,24 +37,26 @@ def problems(config: ExperimentBase, device: DeviceInfo) -> list[str]:
     )
     if config.fixed_output_length and vc.ignore_eos is False:
         out.append(
-            "vllm.ignore_eos: false contradicts fixed_output_length: true (llem sets ignore_eos to generate exactly "
-            "max_output_tokens); remove it or set fixed_output_length: false"
+            "vllm.ignore_eos: false contradicts fixed_output_length: true (llem sets ignore_eos to generate "
+            "exactly max_output_tokens); remove it or set fixed_output_length: false"
         )
     needed = config.max_input_tokens + config.max_output_tokens
     if vc.max_model_len is not None and vc.max_model_len < needed:
         out.append(
-            f"vllm.max_model_len: {vc.max_model_len} is shorter than max_input_tokens + max_output_tokens = {needed}"
+            f"vllm.max_model_len: {vc.max_model_len} is shorter than max_input_tokens + "
+            f"max_output_tokens = {needed}"
         )
     dec = config.decoder
     if not dec.greedy and dec.top_p == 0.0:
         out.append(
-            "decoder.top_p: vLLM needs top_p in (0, 1]; 0 is refused (use decoder.do_sample: false for greedy)"
+            "decoder.top_p: vLLM needs top_p in (0, 1]; 0 is refused (use decoder.do_sample: "
+            "false for greedy)"
         )
     if (vc.n or 1) > 1 and dec.greedy:
         out.append(f"vllm.n: {vc.n} completions need sampling; vLLM refuses n > 1 with greedy decoding")
     if vc.kv_cache_memory_bytes is not None and vc.gpu_memory_utilization is not None:
         out.append(
-            "vllm.kv_cache_memory_bytes: set together with gpu_memory_utilization, vLLM sizes the KV cache from "
-            "kv_cache_memory_bytes alone; remove one of them"
+            "vllm.kv_cache_memory_bytes: set together with gpu_memory_utilization, vLLM sizes the KV cache "
+            "from kv_cache_memory_bytes alone; remove one of them"
         )
     return out

@@ -22,15 +22,17 @@ if TYPE_CHECKING:
 
 NAME = "vllm"
 
-# vLLM logs to stdout by default, which would corrupt `llem run --json`: send it to stderr unless the user chose.
-# vLLM reads this when it is first imported, which is always later than this module (hooks import it lazily).
+# vLLM logs to stdout by default, which would corrupt `llem run --json`: send it to stderr unless the
+# user chose. vLLM reads this when it is first imported, which is always later than this module (hooks
+# import it lazily).
 os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
 
 CAPABILITIES = Capabilities(
     precisions=("fp32", "fp16", "bf16"),
     decoding_strategies=("greedy", "sampling"),
     decoder_params=(
-        "temperature", "do_sample", "top_k", "top_p", "repetition_penalty", "min_p", "min_new_tokens", "preset",
+        "temperature", "do_sample", "top_k", "top_p", "repetition_penalty", "min_p", "min_new_tokens",
+        "preset",
     ),
     quantization=Quantization.__args__,  # type: ignore[attr-defined]
     torch_compile=True,  # compilation_mode
