@@ -6,7 +6,8 @@ import json
 
 import pytest
 from llem.config import introspect as ix
-from llem.config.schema import json_schema
+from llem.config.base import Section
+from llem.config.schema import experiment_type, json_schema
 from llem.plugins import get_plugin_manager
 
 
@@ -114,3 +115,16 @@ def test_backends_show_cli(toy_site, llem_cli):
     assert as_json["toy.kernel"]["gpu"] == {"value_min_compute_capability": {"hopper": 9.0, "ampere": 8.0}}
     missing = llem_cli("backends", "show", "nope")
     assert missing.exit_code == 2 and "'nope' is not installed" in missing.stderr
+
+
+def test_schema_section_description_is_the_whole_first_paragraph():
+    class Wrapped(Section):
+        """An engine whose summary is wrapped over
+        two lines.
+
+        Details that stay out of the schema."""
+
+    props = json_schema(experiment_type({"wrapped": Wrapped}))["$defs"]["ExperimentConfig"]["properties"]
+    assert props["wrapped"]["description"] == (
+        "Settings of the wrapped backend. An engine whose summary is wrapped over two lines."
+    )

@@ -30,7 +30,8 @@ def _experiment_type(items: tuple[tuple[str, type[Section]], ...]) -> type[Exper
         )
     ]
     for name, section in items:
-        doc = (section.__doc__ or "").strip().splitlines()[0] if section.__doc__ else ""
+        # the docstring's first paragraph, however it is wrapped
+        doc = " ".join((section.__doc__ or "").strip().split("\n\n")[0].split())
         fields.append(
             (
                 name,

@@ -62,7 +62,7 @@ def _speculating(o: VLLMConfig) -> bool:
 
 class VLLMConfig(Section):
     """vLLM (offline `vllm.LLM`): engine, scheduler, KV cache, parallelism, speculative decoding, compilation and
-    sampling settings."""  # noqa: E501 (the first line is the schema's section description, printed as is)
+    sampling settings."""
 
     __rules__ = (
         custom(
