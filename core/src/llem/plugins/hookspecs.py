@@ -90,5 +90,15 @@ def llem_capabilities() -> Capabilities:
 
 
 @hookspec
+def llem_prepare(config: ExperimentBase) -> None:
+    """Get ready to load `config` later, in a process that will run it: import the heavy libraries.
+
+    Optional. A study starts the next experiment's worker process while the current one loads, and calls this
+    there; the worker then waits for its turn. Touch no device (no CUDA context: it would change the running
+    experiment's idle power) and read no large files. A failure here is only logged.
+    """
+
+
+@hookspec
 def llem_unload(handle: object) -> None:
     """Release what `llem_load` acquired (device memory, worker processes). Called even after a failed run."""

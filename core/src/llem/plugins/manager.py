@@ -85,6 +85,10 @@ class Backend:
             problems.extend(result)
         return problems
 
+    def prepare(self, config: ExperimentBase) -> None:
+        """The backend's optional `llem_prepare` (imports ahead of time); nothing when it has none."""
+        self._hook("llem_prepare")(config=config)
+
     def build_engine(self, config: ExperimentBase, cache_dir: Path) -> object:
         return self._hook("llem_build_engine")(config=config, cache_dir=cache_dir)
 

@@ -76,6 +76,14 @@ class StudyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             "load time; the experiments are then no longer isolated from each other's state."
         ),
     ] = False
+    prepare_next: Annotated[
+        bool,
+        Meta(
+            description="Start the next experiment's worker process while the current one loads, so that "
+            "its interpreter start-up and library imports overlap that load; it waits, idle, through every "
+            "measured stage (local executor)."
+        ),
+    ] = True
     timeout_s: Annotated[
         float,
         Meta(

@@ -30,6 +30,7 @@ from llem.study.config import StudyConfig
 from llem.study.estimate import estimate, previous_rows
 from llem.study.manifest import RunRecord, StudyManifest, now_iso, save_manifest
 from llem.study.order import Run, model_key, worker_batches
+from llem.study.spare import GATE_FILE, Spare, clear_gate, start_spare
 from llem.study.table import find_result, read_result, write_tables
 from llem.study.worker import Outcome
 
@@ -114,6 +115,7 @@ def run_study(
     state = _State(total=len(runs), per_run_estimate=per_run)
 
     previous = _install_signal_handlers()
+    spare: Spare | None = None
     try:
         if study.executor == "slurm":
             from llem.study.slurm_runner import run_on_slurm
@@ -122,7 +124,14 @@ def run_study(
             run_on_slurm(manifest, study, study_dir, todo, state, progress, labels)
         while queue:
             batch = queue.popleft()
-            leftover = _run_batch(batch, manifest, study, study_dir, records, labels, state, progress, python)
+            prepared, spare = spare, None
+            if queue and study.prepare_next:  # started before this batch's worker can reach a window
+                spare = _start_spare(python, study_dir, manifest, queue[0])
+            else:
+                clear_gate(study_dir / JOBS_DIR)
+            leftover = _run_batch(
+                batch, manifest, study, study_dir, records, labels, state, progress, python, prepared
+            )
             if leftover:
                 queue.appendleft(leftover)
             limit = study.max_consecutive_failures
@@ -147,6 +156,9 @@ def run_study(
         manifest.status = "interrupted"
         raise
     finally:
+        if spare is not None:
+            spare.discard()
+        clear_gate(study_dir / JOBS_DIR)
         _restore_signal_handlers(previous)
         save_manifest(study_dir, manifest)
         write_tables(study_dir, manifest)
@@ -181,14 +193,22 @@ def _run_batch(
     state: _State,
     progress: StudyProgress | None,
     python: str,
+    prepared: Spare | None = None,
 ) -> list[Run]:
-    """Run one worker process over `batch`; returns the runs it did not get to (after a crash or timeout)."""
+    """Run one worker process over `batch` (the `prepared` spare, if it is still there); returns the runs it
+    did not get to (after a crash or timeout)."""
     first = batch[0].id
     job = new_attempts_job(manifest, study.reuse_model, study_dir, batch, parent_pid=os.getpid())
+    job.gate = str(study_dir / JOBS_DIR / GATE_FILE)
     job_path = study_dir / JOBS_DIR / f"{first}.json"
     write_bytes_atomic(job_path, msgspec.json.encode(job))
     log_path = study_dir / LOGS_DIR / f"{first}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    handed = prepared.hand(job_path) if prepared is not None else None
+    if handed is None and prepared is not None:
+        prepared.discard()
+    if handed is not None and prepared is not None:
+        log_path = prepared.log_path
 
     def start(i: int) -> float:
         rec = records[batch[i].id]
@@ -202,7 +222,7 @@ def _run_batch(
         return time.monotonic()
 
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
+        proc = handed or subprocess.Popen(
             [python, "-m", "llem.study.worker", str(job_path)],
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -274,6 +294,12 @@ def _run_batch(
         with contextlib.suppress(OSError):
             os.rmdir(unused.run_dir)
     return batch[i + 1 :]
+
+
+def _start_spare(python: str, study_dir: Path, manifest: StudyManifest, batch: list[Run]) -> Spare:
+    """A spare worker preparing for `batch` (its log is that batch's, should it run it)."""
+    config = manifest.point(batch[0].point_id).config
+    return start_spare(python, study_dir / JOBS_DIR, study_dir / LOGS_DIR / f"{batch[0].id}.log", config)
 
 
 def runs_to_do(manifest: StudyManifest, retry_failed: bool) -> list[RunRecord]:

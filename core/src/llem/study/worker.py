@@ -37,6 +37,7 @@ class WorkerJob(msgspec.Struct, kw_only=True):
     parent_pid: int
     reuse_model: bool = False
     runs: list[JobRun]
+    gate: str | None = None  # the study's gate file: a spare worker to wait for before measuring (spare.py)
 
 
 class Outcome(msgspec.Struct, kw_only=True):
@@ -55,12 +56,54 @@ class Outcome(msgspec.Struct, kw_only=True):
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if len(args) == 2 and args[0] == "--spare":
+        return run_spare(args[1])
     if len(args) != 1:
-        print("usage: python -m llem.study.worker JOB.json", file=sys.stderr)
+        print("usage: python -m llem.study.worker JOB.json | --spare SPARE.json", file=sys.stderr)
         return 2
     job = msgspec.json.decode(Path(args[0]).read_bytes(), type=WorkerJob)
     _die_with_parent(job.parent_pid)
     return run_job(job)
+
+
+def run_spare(spare_path: str) -> int:
+    """A spare worker (spare.py): prepare for the given config, say so, then run the job the runner hands over
+    on stdin (none: the runner had no more work; exit)."""
+    from llem.study.spare import Ready, SpareJob, wait_for_job
+
+    spare = msgspec.json.decode(Path(spare_path).read_bytes(), type=SpareJob)
+    _die_with_parent(spare.parent_pid)
+    t0 = time.perf_counter()
+    problem = _prepare(spare.config)
+    ready = Ready(pid=os.getpid(), prepare_s=time.perf_counter() - t0, problem=problem)
+    from llem.files import write_bytes_atomic
+
+    write_bytes_atomic(Path(spare.ready_path), msgspec.json.encode(ready))
+    _log(f"prepared in {ready.prepare_s:.2f} s" + (f" (preparation failed: {problem})" if problem else ""))
+    job_path = wait_for_job(sys.stdin)
+    if job_path is None:
+        return 0
+    return run_job(msgspec.json.decode(Path(job_path).read_bytes(), type=WorkerJob))
+
+
+def _prepare(config: dict[str, Any]) -> str | None:
+    """Import what running `config` needs, through its backend's `llem_prepare`; the problem in one line, if
+    any (the job then runs as an unprepared worker would)."""
+    try:
+        import llem.run  # noqa: F401  (the lifecycle and result writers: what every job imports)
+        from llem.config.resolve import load_experiment
+        from llem.plugins.manager import get_plugin_manager
+
+        plugins = get_plugin_manager()
+        resolved = load_experiment(config, plugins=plugins)
+        plugins.backend(resolved.backend).prepare(resolved)
+    except Exception as exc:
+        return one_line(exc, max_len=300)
+    return None
+
+
+def _log(line: str) -> None:
+    print(f"llem-study-worker: {line}", file=sys.stderr, flush=True)
 
 
 def run_job_file(job_path: str) -> int:
@@ -76,7 +119,9 @@ def run_job(job: WorkerJob) -> int:
     from llem.config.resolve import load_experiment
     from llem.files import write_bytes_atomic
     from llem.study.reuse import ModelCache, reusing_plugin_manager
+    from llem.study.spare import WindowGate
 
+    gate = WindowGate(Path(job.gate) if job.gate else None, log=_log)
     cache = ModelCache()
     if job.reuse_model:
         plugins = reusing_plugin_manager(cache)
@@ -95,7 +140,10 @@ def run_job(job: WorkerJob) -> int:
             print(
                 f"llem-study-worker: {run.run_id} starting (pid {os.getpid()})", file=sys.stderr, flush=True
             )
-            outcome = _run_one(run, run_dir, plugins, load_experiment, cache)
+            try:
+                outcome = _run_one(run, run_dir, plugins, load_experiment, cache, gate)
+            finally:
+                gate.release()
             outcome.started_at, outcome.finished_at = started, time.time()
             outcome.host, outcome.job_id = socket.gethostname(), scheduler_job_id()
             if outcome.status != "ok" and job.reuse_model:
@@ -107,7 +155,9 @@ def run_job(job: WorkerJob) -> int:
     return 0
 
 
-def _run_one(run: JobRun, run_dir: Path, plugins: Any, load_experiment: Any, cache: Any) -> Outcome:
+def _run_one(
+    run: JobRun, run_dir: Path, plugins: Any, load_experiment: Any, cache: Any, gate: Any
+) -> Outcome:
     from datetime import UTC, datetime
 
     from llem.errors import UserError
@@ -119,7 +169,7 @@ def _run_one(run: JobRun, run_dir: Path, plugins: Any, load_experiment: Any, cac
     try:
         config = load_experiment(run.config, plugins=plugins)
         started_at = datetime.now(UTC)
-        result = run_experiment(config, plugins=plugins, output_dir=run_dir)
+        result = run_experiment(config, plugins=plugins, output_dir=run_dir, progress=gate)
     except UserError as exc:
         if config is not None:  # refused before loading (e.g. its prompt file vanished): still a result
             _write_refused(config, exc, started_at, run_dir)

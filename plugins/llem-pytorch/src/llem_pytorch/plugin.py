@@ -68,6 +68,18 @@ def llem_validate(config: ExperimentBase, device: DeviceInfo) -> list[str]:
 
 
 @hookimpl
+def llem_prepare(config: ExperimentBase) -> None:
+    # deferred here, not at module import: torch and transformers take seconds to import, which a study's next
+    # worker pays while the current experiment loads instead of after it (no CUDA call: importing creates no
+    # context)
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    import llem_pytorch._generate
+    import llem_pytorch._load  # noqa: F401
+
+
+@hookimpl
 def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> Any:
     return None  # nothing is built ahead of time; torch.compile happens at load
 

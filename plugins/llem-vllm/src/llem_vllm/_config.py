@@ -61,8 +61,8 @@ def _speculating(o: VLLMConfig) -> bool:
 
 
 class VLLMConfig(Section):
-    """vLLM (offline `vllm.LLM`): engine, scheduler, KV cache, parallelism, speculative decoding, compilation and
-    sampling settings."""
+    """vLLM (offline `vllm.LLM`): engine, scheduler, KV cache, parallelism, speculative decoding, compilation
+    and sampling settings."""
 
     __rules__ = (
         custom(

@@ -70,6 +70,16 @@ def llem_validate(config: ExperimentBase, device: DeviceInfo) -> list[str]:
 
 
 @hookimpl
+def llem_prepare(config: ExperimentBase) -> None:
+    # deferred here, not at module import: vllm takes seconds to import, which a study's next worker pays
+    # while the current experiment loads (vLLM finds its platform through NVML at import: no CUDA context)
+    import vllm  # noqa: F401
+
+    import llem_vllm._engine
+    import llem_vllm._generate  # noqa: F401
+
+
+@hookimpl
 def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> Any:
     return None  # vLLM compiles and captures graphs while it starts, inside load
 

@@ -1,0 +1,200 @@
+"""The next worker, started early: it imports its libraries while the current experiment loads, never while a
+window is open.
+
+A study's experiments each run in a fresh worker process, and each pays interpreter start-up and the imports
+of its engine (torch and transformers: seconds) before it can load. With `prepare_next` the runner starts the
+next worker (a *spare*) as soon as the current one starts. The spare imports llem and calls its backend's
+optional `llem_prepare` hook, then says it is ready (a file) and waits on its stdin for a job. The runner
+names the spare in the study's gate file; the current worker, before its first measuring stage (baseline,
+settle, warm-up, window, prefill), waits until the spare it names is ready or gone. Should the spare still be
+preparing after GATE_TIMEOUT_S, it is stopped (SIGSTOP) until that experiment ends. Either way no preparation
+runs during a measurement, and the spare's imports overlap the current experiment's load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from llem.files import write_bytes_atomic
+from llem.run.progress import ProgressEvent
+
+GATE_FILE = "spare.json"
+GATE_TIMEOUT_S = 120.0
+POLL_S = 0.05
+#: the lifecycle stages that measure something (time or energy): no preparation may run during them
+MEASURING_STAGES = frozenset({"baseline", "settle", "warmup", "measure", "prefill"})
+
+
+class SpareJob(msgspec.Struct, kw_only=True):
+    """What a spare worker starts with: its runner, the config it prepares for, where to say it is ready."""
+
+    parent_pid: int
+    config: dict[str, Any]
+    ready_path: str
+
+
+class Gate(msgspec.Struct, kw_only=True):
+    """The study's gate file: the spare being prepared now (pid) and the file it writes when ready."""
+
+    pid: int
+    ready_path: str
+
+
+class Ready(msgspec.Struct, kw_only=True):
+    """What a spare writes when it is prepared."""
+
+    pid: int
+    prepare_s: float
+    problem: str | None = None
+
+
+@dataclass
+class Spare:
+    """A started spare worker (runner side)."""
+
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    ready_path: Path
+
+    def hand(self, job_path: Path) -> subprocess.Popen[bytes] | None:
+        """Give the spare its job; None if it is gone (the runner then starts a worker the usual way)."""
+        stdin = self.proc.stdin
+        if self.proc.poll() is not None or stdin is None:
+            return None
+        try:
+            stdin.write(f"{job_path}\n".encode())
+            stdin.close()
+        except (BrokenPipeError, OSError):
+            return None
+        return self.proc
+
+    def discard(self) -> None:
+        """End an unused spare: close its stdin (it exits), then make sure of it."""
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def start_spare(python: str, jobs_dir: Path, log_path: Path, config: dict[str, Any]) -> Spare:
+    """Start a spare worker preparing for `config`, and name it in the gate file."""
+    jobs_dir.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    ready_path = jobs_dir / f"{log_path.stem}.ready.json"
+    ready_path.unlink(missing_ok=True)
+    spare_path = jobs_dir / f"{log_path.stem}.spare.json"
+    job = SpareJob(parent_pid=os.getpid(), config=config, ready_path=str(ready_path))
+    write_bytes_atomic(spare_path, msgspec.json.encode(job))
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [python, "-m", "llem.study.worker", "--spare", str(spare_path)],
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    gate = Gate(pid=proc.pid, ready_path=str(ready_path))
+    write_bytes_atomic(jobs_dir / GATE_FILE, msgspec.json.encode(gate))
+    return Spare(proc=proc, log_path=log_path, ready_path=ready_path)
+
+
+def clear_gate(jobs_dir: Path) -> None:
+    """No spare is being prepared: a worker need not wait for one."""
+    (jobs_dir / GATE_FILE).unlink(missing_ok=True)
+
+
+def wait_for_job(stdin: IO[str]) -> str | None:
+    """In the spare: block until the runner hands a job (its path), or None when the runner closed stdin."""
+    line = stdin.readline().strip()
+    return line or None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (exited, not yet reaped by the runner) still answers signal 0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+@dataclass
+class WindowGate:
+    """A worker's progress hook that holds its first measuring stage until the spare named in the gate file is
+    prepared (or gone); a spare still preparing after `timeout_s` is stopped until `release()`.
+
+    `log` receives one line per decision (the worker's log); `clock`, `sleep` and `alive` are injectable for
+    tests."""
+
+    gate_path: Path | None
+    log: Callable[[str], None]
+    timeout_s: float = GATE_TIMEOUT_S
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    alive: Callable[[int], bool] = _alive
+    kill: Callable[[int, int], None] = os.killpg
+    passed: bool = False
+    stopped: list[int] = field(default_factory=list)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if not self.passed and event.state == "start" and event.stage in MEASURING_STAGES:
+            self.passed = True
+            self._hold()
+
+    def _hold(self) -> None:
+        gate = self._gate()
+        if gate is None or gate.pid == os.getpid():
+            return
+        ready = Path(gate.ready_path)
+        t0 = self.clock()
+        while not ready.exists() and self.alive(gate.pid):
+            if self.clock() - t0 > self.timeout_s:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    self.kill(gate.pid, signal.SIGSTOP)
+                    self.stopped.append(gate.pid)
+                self.log(
+                    f"spare worker {gate.pid} still preparing after {self.timeout_s:g} s: stopped until this "
+                    "experiment ends"
+                )
+                return
+            self.sleep(POLL_S)
+        waited = self.clock() - t0
+        how = "was prepared" if ready.exists() else "ended before it was prepared"
+        self.log(f"measuring after the spare worker {gate.pid} {how} ({waited:.2f} s waited)")
+
+    def _gate(self) -> Gate | None:
+        if self.gate_path is None:
+            return None
+        try:
+            return msgspec.json.decode(self.gate_path.read_bytes(), type=Gate)
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            return None
+
+    def release(self) -> None:
+        """The experiment ended: continue a spare stopped for it; the next experiment gates again."""
+        for pid in self.stopped:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                self.kill(pid, signal.SIGCONT)
+        self.stopped.clear()
+        self.passed = False
