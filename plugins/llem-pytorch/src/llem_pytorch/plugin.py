@@ -73,7 +73,7 @@ def llem_prepare(config: ExperimentBase) -> None:
     # worker pays while the current experiment loads instead of after it (no CUDA call: importing creates no
     # context)
     import torch  # noqa: F401
-    import transformers  # noqa: F401
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401  (resolves the lazy modules)
 
     import llem_pytorch._generate
     import llem_pytorch._load  # noqa: F401
