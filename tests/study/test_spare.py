@@ -20,38 +20,14 @@ from llem.study.spare import GATE_FILE, Gate, WindowGate
 from tests.plugin_dists import count_plugin, make_plugin_dist
 
 
-class FakeClock:
-    """Time that moves only when the gate sleeps; `on_sleep` runs at each sleep (to make a file appear)."""
-
-    def __init__(self, on_sleep=None):
-        self.t = 0.0
-        self.sleeps = 0
-        self.on_sleep = on_sleep
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, s: float) -> None:
-        self.t += s
-        self.sleeps += 1
-        if self.on_sleep:
-            self.on_sleep(self.sleeps)
-
-
-def gate_for(tmp_path: Path, clock: FakeClock, alive=lambda pid: True, timeout_s=1.0):
+def gate_for(tmp_path: Path, alive=lambda pid: True):
     ready = tmp_path / "ready.json"
     gate_path = tmp_path / GATE_FILE
     gate_path.write_bytes(msgspec.json.encode(Gate(pid=4242, ready_path=str(ready))))
     lines: list[str] = []
     signals: list[tuple[int, int]] = []
     gate = WindowGate(
-        gate_path,
-        log=lines.append,
-        timeout_s=timeout_s,
-        clock=clock,
-        sleep=clock.sleep,
-        alive=alive,
-        kill=lambda pid, sig: signals.append((pid, sig)),
+        gate_path, log=lines.append, alive=alive, kill=lambda pid, sig: signals.append((pid, sig))
     )
     return gate, ready, lines, signals
 
@@ -60,39 +36,48 @@ def start(stage: str) -> ProgressEvent:
     return ProgressEvent(stage=stage, state="start")  # type: ignore[arg-type]
 
 
-def test_the_first_measuring_stage_waits_until_the_spare_is_ready(tmp_path):
-    clock = FakeClock()
-    gate, ready, lines, signals = gate_for(tmp_path, clock)
-    clock.on_sleep = lambda n: ready.write_text("{}") if n == 3 else None
-    gate(start("load"))  # loading is not measured: no wait
-    assert clock.sleeps == 0
+def test_a_spare_still_preparing_is_stopped_through_the_measuring_stages_only(tmp_path):
+    gate, _, lines, signals = gate_for(tmp_path)
+    gate(start("load"))  # loading is not measured: the spare goes on preparing
+    assert signals == []
     gate(start("baseline"))
-    assert clock.sleeps == 3 and signals == []
-    assert lines == ["measuring after the spare worker 4242 was prepared (0.15 s waited)"]
-    gate(start("measure"))  # once per experiment
-    assert clock.sleeps == 3
-
-
-def test_a_spare_still_preparing_at_the_timeout_is_stopped_until_the_experiment_ends(tmp_path):
-    clock = FakeClock()
-    gate, _, lines, signals = gate_for(tmp_path, clock, timeout_s=1.0)
-    gate(start("warmup"))
     assert signals == [(4242, signal.SIGSTOP)]
-    assert "still preparing after 1 s: stopped until this experiment ends" in lines[0]
-    gate.release()
+    for stage in ("warmup", "measure", "prefill"):
+        gate(start(stage))
+    assert signals == [(4242, signal.SIGSTOP)]  # stopped once, through every measuring stage
+    gate(start("unload"))  # the measurement is over
     assert signals == [(4242, signal.SIGSTOP), (4242, signal.SIGCONT)]
-    assert not gate.passed  # the next experiment of the worker gates again
+    gate(start("write"))
+    gate.release()
+    assert len(signals) == 2
+    assert "still preparing: stopped until the measurement ends" in lines[0]
+    assert lines[1] == "measurement over; the spare worker 4242 continues"
 
 
-def test_a_dead_spare_or_none_at_all_holds_nothing(tmp_path):
-    clock = FakeClock()
-    gate, _, lines, signals = gate_for(tmp_path, clock, alive=lambda pid: False)
+def test_an_experiment_that_fails_while_measuring_still_continues_the_spare(tmp_path):
+    gate, _, _, signals = gate_for(tmp_path)
     gate(start("measure"))
-    assert clock.sleeps == 0 and signals == []
-    assert "ended before it was prepared" in lines[0]
-    no_gate = WindowGate(tmp_path / "absent.json", log=lines.append, clock=clock, sleep=clock.sleep)
+    gate.release()  # the worker's finally: no "unload" event came
+    assert signals == [(4242, signal.SIGSTOP), (4242, signal.SIGCONT)]
+    gate(start("warmup"))  # the worker's next experiment gates again
+    assert signals[-1] == (4242, signal.SIGSTOP)
+
+
+def test_a_prepared_dead_or_absent_spare_is_left_alone(tmp_path):
+    gate, ready, lines, signals = gate_for(tmp_path)
+    ready.write_text("{}")
+    gate(start("measure"))
+    assert signals == [] and "is prepared and idle" in lines[0]
+    (tmp_path / "dead").mkdir()
+    dead, _, lines, signals = gate_for(tmp_path / "dead", alive=lambda pid: False)
+    dead(start("measure"))
+    assert signals == [] and "ended before it was prepared" in lines[0]
+    no_gate = WindowGate(
+        tmp_path / "absent.json", log=lines.append, kill=lambda pid, sig: signals.append(sig)
+    )
     no_gate(start("measure"))
-    assert clock.sleeps == 0 and len(lines) == 1
+    no_gate.release()
+    assert signals == [] and len(lines) == 1
 
 
 PREPARE = (
@@ -137,10 +122,14 @@ def test_each_next_worker_is_prepared_while_the_previous_one_runs_and_waits_for_
     assert sorted(int(x) for x in prepared.read_text().split()) == sorted(pids[1:])
     for run in final.runs[1:]:
         assert "llem-study-worker: prepared in" in log_of(folder, run)
-    # each worker measured only once the next one was prepared; the last had none to wait for
+    # each worker saw the next one, prepared (then idle) or stopped while it measured; the last saw none
     for run, nxt in zip(final.runs, pids[1:], strict=False):
-        assert f"measuring after the spare worker {nxt} was prepared" in log_of(folder, run)
-    assert "measuring after" not in log_of(folder, final.runs[2])
+        log = log_of(folder, run)
+        assert f"measuring; the spare worker {nxt} is prepared and idle" in log or (
+            f"measuring; the spare worker {nxt} is still preparing: stopped" in log
+            and f"measurement over; the spare worker {nxt} continues" in log
+        )
+    assert "measuring;" not in log_of(folder, final.runs[2])
     assert not (folder / "jobs" / GATE_FILE).exists()
 
 

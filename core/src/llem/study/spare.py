@@ -5,10 +5,10 @@ A study's experiments each run in a fresh worker process, and each pays interpre
 of its engine (torch and transformers: seconds) before it can load. With `prepare_next` the runner starts the
 next worker (a *spare*) as soon as the current one starts. The spare imports llem and calls its backend's
 optional `llem_prepare` hook, then says it is ready (a file) and waits on its stdin for a job. The runner
-names the spare in the study's gate file; the current worker, before its first measuring stage (baseline,
-settle, warm-up, window, prefill), waits until the spare it names is ready or gone. Should the spare still be
-preparing after GATE_TIMEOUT_S, it is stopped (SIGSTOP) until that experiment ends. Either way no preparation
-runs during a measurement, and the spare's imports overlap the current experiment's load.
+names the spare in the study's gate file. At its first measuring stage (baseline, settle, warm-up, window,
+prefill) the current worker stops a spare that is still preparing (SIGSTOP to its process group) and continues
+it (SIGCONT) when the measurement is over. So no preparation runs during a measurement, and the spare's
+imports overlap the current experiment's load, result writing and exit.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +28,6 @@ from llem.files import write_bytes_atomic
 from llem.run.progress import ProgressEvent
 
 GATE_FILE = "spare.json"
-GATE_TIMEOUT_S = 120.0
-POLL_S = 0.05
 #: the lifecycle stages that measure something (time or energy): no preparation may run during them
 MEASURING_STAGES = frozenset({"baseline", "settle", "warmup", "measure", "prefill"})
 
@@ -71,6 +68,7 @@ class Spare:
         stdin = self.proc.stdin
         if self.proc.poll() is not None or stdin is None:
             return None
+        self._continue()  # a worker that died while measuring left it stopped
         try:
             stdin.write(f"{job_path}\n".encode())
             stdin.close()
@@ -78,8 +76,13 @@ class Spare:
             return None
         return self.proc
 
+    def _continue(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGCONT)
+
     def discard(self) -> None:
         """End an unused spare: close its stdin (it exits), then make sure of it."""
+        self._continue()
         if self.proc.stdin is not None:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()
@@ -141,47 +144,55 @@ def _alive(pid: int) -> bool:
 
 @dataclass
 class WindowGate:
-    """A worker's progress hook that holds its first measuring stage until the spare named in the gate file is
-    prepared (or gone); a spare still preparing after `timeout_s` is stopped until `release()`.
+    """A worker's progress hook: at its first measuring stage, a spare (named in the gate file) that is still
+    preparing is stopped (SIGSTOP to its process group), and continued (SIGCONT) once the measurement is over.
 
-    `log` receives one line per decision (the worker's log); `clock`, `sleep` and `alive` are injectable for
-    tests."""
+    Stopping instead of waiting lets the spare go on preparing through the rest of the current experiment
+    (its load, result writing, exit) without holding the measurement back. `log` receives one line per
+    decision (the worker's log); `alive` and `kill` are injectable for tests."""
 
     gate_path: Path | None
     log: Callable[[str], None]
-    timeout_s: float = GATE_TIMEOUT_S
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
     alive: Callable[[int], bool] = _alive
     kill: Callable[[int, int], None] = os.killpg
-    passed: bool = False
+    measuring: bool = False
+    done: bool = False
     stopped: list[int] = field(default_factory=list)
 
     def __call__(self, event: ProgressEvent) -> None:
-        if not self.passed and event.state == "start" and event.stage in MEASURING_STAGES:
-            self.passed = True
-            self._hold()
+        if event.state != "start" or self.done:
+            return
+        if event.stage in MEASURING_STAGES and not self.measuring:
+            self.measuring = True
+            self._stop_spare()
+        elif event.stage not in MEASURING_STAGES and self.measuring:  # unload, write: the measurement is over
+            self.done = True
+            self._continue_spares()
 
-    def _hold(self) -> None:
+    def _stop_spare(self) -> None:
         gate = self._gate()
         if gate is None or gate.pid == os.getpid():
             return
-        ready = Path(gate.ready_path)
-        t0 = self.clock()
-        while not ready.exists() and self.alive(gate.pid):
-            if self.clock() - t0 > self.timeout_s:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    self.kill(gate.pid, signal.SIGSTOP)
-                    self.stopped.append(gate.pid)
-                self.log(
-                    f"spare worker {gate.pid} still preparing after {self.timeout_s:g} s: stopped until this "
-                    "experiment ends"
-                )
-                return
-            self.sleep(POLL_S)
-        waited = self.clock() - t0
-        how = "was prepared" if ready.exists() else "ended before it was prepared"
-        self.log(f"measuring after the spare worker {gate.pid} {how} ({waited:.2f} s waited)")
+        if Path(gate.ready_path).exists():
+            self.log(f"measuring; the spare worker {gate.pid} is prepared and idle")
+        elif not self.alive(gate.pid):
+            self.log(f"measuring; the spare worker {gate.pid} ended before it was prepared")
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                self.kill(gate.pid, signal.SIGSTOP)
+                self.stopped.append(gate.pid)
+            self.log(
+                f"measuring; the spare worker {gate.pid} is still preparing: stopped until the "
+                "measurement ends"
+            )
+
+    def _continue_spares(self) -> None:
+        for pid in self.stopped:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                self.kill(pid, signal.SIGCONT)
+        if self.stopped:
+            self.log(f"measurement over; the spare worker {', '.join(map(str, self.stopped))} continues")
+        self.stopped.clear()
 
     def _gate(self) -> Gate | None:
         if self.gate_path is None:
@@ -192,9 +203,6 @@ class WindowGate:
             return None
 
     def release(self) -> None:
-        """The experiment ended: continue a spare stopped for it; the next experiment gates again."""
-        for pid in self.stopped:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                self.kill(pid, signal.SIGCONT)
-        self.stopped.clear()
-        self.passed = False
+        """The experiment ended (also by an error): continue any spare still stopped; the next gates again."""
+        self._continue_spares()
+        self.measuring = self.done = False
