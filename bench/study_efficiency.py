@@ -2,7 +2,8 @@
 
     python bench/study_efficiency.py [--out DIR] [--model random:tiny-llama] [--precision fp32]
                                      [--n-prompts 128] [--max-output-tokens 128] [--modes isolated,reuse]
-                                     [--batch-sizes 4,8] [--set KEY=VALUE ...] [--screenshot]
+                                     [--batch-sizes 4,8] [--set KEY=VALUE ...] [--no-prepare-next]
+                                     [--screenshot]
 
 Runs the same 6-point study (pytorch.batch_size [4, 8] × decoder.preset [deterministic, standard, factual],
 one cycle) twice: `isolated` (every experiment in a fresh worker process: start-up and model load each time)
@@ -47,6 +48,7 @@ def study_file(folder: Path, mode: str, args: argparse.Namespace) -> Path:
         },
         "order": "sequential",
         "reuse_model": mode == "reuse",
+        "prepare_next": args.prepare_next,
         "timeout_s": 900,
     }
     for item in args.set:
@@ -103,6 +105,12 @@ def main() -> int:
     parser.add_argument("--max-output-tokens", type=int, default=128)
     parser.add_argument("--modes", default="isolated,reuse")
     parser.add_argument("--batch-sizes", default="4,8", help="the sweep's pytorch.batch_size values")
+    parser.add_argument(
+        "--no-prepare-next",
+        dest="prepare_next",
+        action="store_false",
+        help="start each worker only after the previous one ended (study prepare_next: false)",
+    )
     parser.add_argument(
         "--set",
         action="append",
