@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 
 def main() -> None:
@@ -32,6 +34,14 @@ def main() -> None:
     ap.add_argument("--per-token-timestamps", action="store_true", help="time llem's streaming (DELTA) path")
     ap.add_argument("--in-process", action="store_true", help="vllm.multiprocessing: false")
     ap.add_argument("--kv-cache-mib", type=int, default=256, help="KV cache size on CPU (ignored with a GPU)")
+    ap.add_argument(
+        "--attribute",
+        type=int,
+        default=3,
+        metavar="N",
+        help="then profile N more runs through llem and print the share of their time spent in llem's own "
+        "code (0: skip)",
+    )
     args = ap.parse_args()
     if args.runs < 3:
         ap.error("--runs must be at least 3 (the ratio is a median)")
@@ -120,6 +130,7 @@ def main() -> None:
             print(
                 f"run {i + 1}: plain {rates['plain'][-1]:10.1f} tok/s   llem {rates['llem'][-1]:10.1f} tok/s"
             )
+        own = _own_code_share(through_llem, args.attribute) if args.attribute else None
     finally:
         backend.unload(handle)
         if plain_llm is not llm:
@@ -137,6 +148,37 @@ def main() -> None:
         f"ratio llem / plain = {statistics.median(ratios):.4f} (median of {len(ratios)} paired runs; "
         f"95% CI {lo:.4f}–{hi:.4f}; ratio of medians {m / p:.4f}); plain engine: "
         f"{args.plain_engine}; goal >= 0.99"
+    )
+    if own is not None:
+        print(own)
+
+
+def _own_code_share(run: Callable[[], float], n: int) -> str:
+    """cProfile `n` runs through llem: the time spent in llem's own functions (llem, llem_vllm; their own
+    time, not what they call) against the runs' whole time, in this process. Steady where throughput is
+    noisy: it bounds the hook's own cost from above (profiling slows Python code, llem's included, more than
+    the engine's compiled kernels and the engine core's process, which it does not see)."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    for _ in range(n):
+        run()
+    prof.disable()
+    total = time.perf_counter() - t0
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]  (pstats keeps its table in .stats)
+    ours = sorted(
+        ((tt, f"{Path(file).name}:{line} {name}") for (file, line, name), (_, _, tt, _, _) in stats.items()
+         if "/llem/" in file or "/llem_vllm/" in file),
+        reverse=True,
+    )  # fmt: skip
+    own_s = sum(tt for tt, _ in ours)
+    top = "; ".join(f"{where} {tt * 1e3 / n:.2f} ms" for tt, where in ours[:5])
+    return (
+        f"llem's own code: {own_s * 1e3 / n:.2f} ms of {total * 1e3 / n:.1f} ms per generate under cProfile "
+        f"({100 * own_s / total:.3f} %); largest: {top}"
     )
 
 
