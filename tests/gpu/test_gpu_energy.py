@@ -65,11 +65,11 @@ def test_idle_window_draws_less_than_load():
 
 @pytest.mark.slow
 def test_run_experiment_measures_energy_on_the_gpu(tmp_path):
-    from llem.config.resolve import load_experiment
     from llem.results import load_result
     from llem.run import run_experiment
+    from llem.run.api import load_config
 
-    cfg = load_experiment(
+    cfg = load_config(
         {
             "model": "random:tiny-llama",
             "backend": "pytorch",

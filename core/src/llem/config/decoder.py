@@ -14,6 +14,11 @@ from llem.config.base import Section
 
 PresetName = Literal["deterministic", "standard", "creative", "factual"]
 
+# Fields that only shape sampling: no effect under greedy decoding.
+SAMPLING_ONLY = ("temperature", "top_k", "top_p", "min_p")
+# Fields the core itself resolves (a preset expands into the others): never a backend's concern.
+CORE_ONLY = ("preset",)
+
 # Field values each preset expands to. Checked against DecoderConfig's constraints at import (_check_presets).
 PRESETS: dict[str, dict[str, Any]] = {
     "deterministic": {"temperature": 0.0, "do_sample": False},
@@ -78,6 +83,10 @@ class DecoderConfig(Section):
     def greedy(self) -> bool:
         """True when decoding is greedy (temperature 0 or do_sample false)."""
         return self.temperature == 0.0 or not self.do_sample
+
+    @property
+    def strategy(self) -> Literal["greedy", "sampling"]:
+        return "greedy" if self.greedy else "sampling"
 
 
 def _check_presets() -> None:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-import llem
 from llem.config.resolve import config_hash, to_dict
 from llem.kit.decoder import decoder_intent
 from llem.kit.unvalidated import unvalidated_settings
@@ -20,6 +19,7 @@ from llem.results.schema import DeviceEnergy, Energy, ExperimentResult, Metrics,
 from llem.results.serving import ServingWindow, per_request_energy, serving_window
 from llem.results.window_checks import batch_spread_note, short_output_note
 from llem.results.write import experiment_id
+from llem.version import __version__
 
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
@@ -43,12 +43,12 @@ def assemble(state: RunState) -> ExperimentResult:
         environment["temperatures_end_c"] = {str(k): v for k, v in state.end_temperatures_c.items()}
     environment["throttle_events"] = state.throttle_events
     packages = dict(environment.get("packages", {}))
-    packages.setdefault("llem-core", llem.__version__)
+    packages.setdefault("llem-core", __version__)
     if state.backend_distribution and state.backend_version:
         packages.setdefault(state.backend_distribution, state.backend_version)
     packages.update(installed_versions(state.caps.engine_packages))
     return ExperimentResult(
-        llem_version=llem.__version__,
+        llem_version=__version__,
         experiment_id=experiment_id(config.name, config.model, config.backend, chash, state.started_at),
         name=config.name,
         config_hash=chash,
@@ -79,7 +79,7 @@ def refused_result(config: ExperimentBase, error: str, started_at: datetime) -> 
     what a study records for it, where a single `llem run` writes nothing and exits 2."""
     chash = config_hash(config)
     return ExperimentResult(
-        llem_version=llem.__version__,
+        llem_version=__version__,
         experiment_id=experiment_id(config.name, config.model, config.backend, chash, started_at),
         name=config.name,
         config_hash=chash,
@@ -90,7 +90,7 @@ def refused_result(config: ExperimentBase, error: str, started_at: datetime) -> 
         error=error,
         started_at=started_at.isoformat(timespec="seconds"),
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        packages={"llem-core": llem.__version__},
+        packages={"llem-core": __version__},
         energy=Energy(measured=False, not_measured_reason="the run was refused before it started"),
         notes=["refused before loading: nothing was measured"],
         unvalidated=unvalidated_settings(config),
