@@ -30,7 +30,8 @@ def _matmul_load(seconds: float) -> None:
 
 def test_counter_window_under_load_is_plausible_and_bounded():
     from llem.config.measurement import MeasurementConfig
-    from llem.measure.energy import open_meter, window_energy
+    from llem.measure.energy import window_energy
+    from llem.measure.meters import open_meter
 
     meter = open_meter(MeasurementConfig(energy_sampler="nvml"), DEVICE, [0])
     assert meter.available, meter.reason
@@ -49,7 +50,8 @@ def test_counter_window_under_load_is_plausible_and_bounded():
 
 def test_idle_window_draws_less_than_load():
     from llem.config.measurement import MeasurementConfig
-    from llem.measure.energy import open_meter, window_energy
+    from llem.measure.energy import window_energy
+    from llem.measure.meters import open_meter
 
     meter = open_meter(MeasurementConfig(energy_sampler="nvml"), DEVICE, [0])
     torch.cuda.synchronize()

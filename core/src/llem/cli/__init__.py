@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from llem.errors import UserError
+
 # command name -> "module:attribute" of the click command, imported on first use.
 COMMANDS = {
     "backends": "llem.cli.backends:backends",
@@ -49,8 +51,6 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: user errors print one line and exit 2; bugs still raise."""
-    from llem.errors import UserError
-
     try:
         value = cli.main(args=argv, prog_name="llem", standalone_mode=False)
         sys.stdout.flush()

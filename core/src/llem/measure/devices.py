@@ -12,6 +12,7 @@ def detect_devices() -> DeviceInfo:
     if os.environ.get("LLEM_FORCE_NO_GPU", "") not in ("", "0"):
         return DeviceInfo()
     try:
+        # deferred: pynvml is a large module, imported only when GPUs are looked for
         import pynvml
     except ImportError:
         return DeviceInfo()

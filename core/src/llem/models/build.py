@@ -46,6 +46,7 @@ def random_checkpoint(name: str, seed: int = 0) -> Path:
 
 
 def _build(name: str, seed: int, folder: Path) -> None:
+    # deferred: torch and transformers are heavy; only building a random checkpoint needs them
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -62,6 +63,7 @@ def _build(name: str, seed: int, folder: Path) -> None:
 
 def _byte_tokenizer(cfg: dict):
     """A byte-level BPE tokenizer with no merges: any text encodes, ids fit every bundled vocabulary."""
+    # deferred: heavy; only building a random checkpoint needs them
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 

@@ -77,6 +77,7 @@ def read_model_config(model: str, revision: str | None = None, *, local_only: bo
             raise UserError(f"{local}: no config.json in this model folder")
         return json.loads(cfg.read_text(encoding="utf-8"))
     try:
+        # deferred: optional and heavy; only a hub model id needs it
         from huggingface_hub import hf_hub_download
     except ImportError:
         raise UserError(

@@ -20,6 +20,7 @@ def read_timeseries(result_dir: Path) -> list[dict[str, Any]]:
             continue
         if path.suffix == ".parquet":
             try:
+                # deferred: pyarrow is optional and heavy
                 import pyarrow.parquet as pq
             except ImportError:
                 return []

@@ -10,11 +10,17 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from llem.config.resolve import config_hash, to_dict
+from llem.errors import UserError
 from llem.kit.decoder import decoder_intent
 from llem.kit.unvalidated import unvalidated_settings
+from llem.measure.energy import device_bounds_j, window_energy
 from llem.measure.environment import installed_versions
+from llem.measure.telemetry import TelemetrySample
+from llem.models.info import model_info
 from llem.results import metrics as m
+from llem.results.estimates import BYTES_PER_VALUE, batch_bytes, request_flops
 from llem.results.footprint import footprint, rate
+from llem.results.peaks import device_peak
 from llem.results.schema import DeviceEnergy, Energy, ExperimentResult, Metrics, Timings
 from llem.results.serving import ServingWindow, per_request_energy, serving_window
 from llem.results.window_checks import batch_spread_note, short_output_note
@@ -224,8 +230,6 @@ def _per_device(
     state: RunState, rec: WindowRecord, per_device_j: tuple[float, ...], window_s: float
 ) -> list[DeviceEnergy]:
     """Each measured device's energy, bound, idle power, dynamic energy and mean utilisation in the window."""
-    from llem.measure.energy import device_bounds_j
-
     bounds = device_bounds_j(state.meter, rec.edge_start, rec.edge_end)  # type: ignore[arg-type]
     idle = state.baseline.per_device_w if state.baseline is not None else None
     out = []
@@ -291,8 +295,6 @@ def _window_energy(
     output_tokens: int,
     notes: list[str],
 ) -> tuple[Energy, m.PerToken]:
-    from llem.measure.energy import window_energy
-
     mc = state.config.measurement
     if rec.edge_start is None or rec.edge_end is None:
         return energy, m.PerToken(None, None, None, None)
@@ -378,8 +380,6 @@ def _phase_split(
     notes: list[str],
 ) -> PhaseSplit:
     """Prefill/decode energy: measured by the prefill-only passes, else estimated by time share (labelled)."""
-    from llem.measure.energy import window_energy
-
     mc = state.config.measurement
     pre = rec.prefill
     if pre is not None:
@@ -447,11 +447,6 @@ def _utilisation(
     state: RunState, rec: WindowRecord, window_s: float, notes: list[str]
 ) -> tuple[float | None, float | None, float | None, float | None, str | None]:
     """(flops, bytes, mfu, mbu, peak source) from the architecture and the devices' datasheet peaks."""
-    from llem.errors import UserError
-    from llem.models.info import model_info
-    from llem.results.estimates import BYTES_PER_VALUE, batch_bytes, request_flops
-    from llem.results.peaks import device_peak
-
     config = state.config
     try:
         info = model_info(config.model, local_only=True)
@@ -502,8 +497,6 @@ def timeseries_table(
     samples: list[TelemetrySample], rec: WindowRecord | None
 ) -> tuple[list[dict], list[str]]:
     """Rows and columns of the timeseries: one row per GPU sample, with time relative to the window start."""
-    from llem.measure.telemetry import TelemetrySample
-
     columns = ["t_rel_s", *(f.name for f in msgspec.structs.fields(TelemetrySample))]
     origin = rec.start_s if rec is not None and rec.start_s else (samples[0].t_s if samples else 0.0)
     rows = []

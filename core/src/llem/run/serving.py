@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from llem.measure.energy import at_time
 from llem.plugins.types import Batch, BatchOutput, ServingWindow
 
 if TYPE_CHECKING:
@@ -48,8 +49,6 @@ class WindowEdges:
         self.opened = self.closed = False
 
     def open(self) -> None:
-        from llem.measure.energy import at_time
-
         with self._lock:
             if self.opened:
                 raise RuntimeError("ServingWindow.open() called twice")

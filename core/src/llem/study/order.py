@@ -10,6 +10,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import msgspec
+import msgspec.structs
+
+from llem.plugins.manager import get_plugin_manager
+from llem.plugins.types import Capabilities
 
 Order = Literal["sequential", "interleaved", "shuffled"]
 
@@ -28,11 +32,6 @@ def batch_size_field(backend: str) -> str | None:
 
     A runtime setting: the core batches prompts by it. An unknown or broken backend gets the contract's
     default."""
-    import msgspec.structs
-
-    from llem.plugins.manager import get_plugin_manager  # deferred: discovery imports every plugin
-    from llem.plugins.types import Capabilities
-
     try:
         return get_plugin_manager().backend(backend).capabilities().batch_size_field
     except Exception:

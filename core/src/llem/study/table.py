@@ -254,6 +254,7 @@ def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def _parquet(rows: Sequence[Mapping[str, Any]]) -> bytes | None:
     try:
+        # deferred: pyarrow is optional and heavy (CSV without it)
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:

@@ -9,18 +9,28 @@ study) learns what completed. If the runner dies (even by SIGKILL), the kernel s
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import sys
 import time
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
-from llem.errors import one_line
+from llem.config.resolve import load_experiment
+from llem.errors import UserError, one_line
+from llem.files import write_bytes_atomic
+from llem.plugins.manager import get_plugin_manager
+from llem.results.write import write_experiment
+from llem.run import run_experiment
+from llem.run.assemble import refused_result
+from llem.study.reuse import ModelCache, reusing_plugin_manager
+from llem.study.table import find_result
 
 OUTCOME = "outcome.json"
 
@@ -73,17 +83,8 @@ def run_job_file(job_path: str) -> int:
 
 def run_job(job: WorkerJob) -> int:
     """Run every experiment of the job; returns 0 when all ran (whatever their status), 1 on a worker bug."""
-    from llem.config.resolve import load_experiment
-    from llem.files import write_bytes_atomic
-    from llem.study.reuse import ModelCache, reusing_plugin_manager
-
     cache = ModelCache()
-    if job.reuse_model:
-        plugins = reusing_plugin_manager(cache)
-    else:
-        from llem.plugins.manager import get_plugin_manager
-
-        plugins = get_plugin_manager()
+    plugins = reusing_plugin_manager(cache) if job.reuse_model else get_plugin_manager()
     try:
         for run in job.runs:
             run_dir = Path(run.run_dir)
@@ -95,7 +96,7 @@ def run_job(job: WorkerJob) -> int:
             print(
                 f"llem-study-worker: {run.run_id} starting (pid {os.getpid()})", file=sys.stderr, flush=True
             )
-            outcome = _run_one(run, run_dir, plugins, load_experiment, cache)
+            outcome = _run_one(run, run_dir, plugins, cache)
             outcome.started_at, outcome.finished_at = started, time.time()
             outcome.host, outcome.job_id = socket.gethostname(), scheduler_job_id()
             if outcome.status != "ok" and job.reuse_model:
@@ -107,13 +108,7 @@ def run_job(job: WorkerJob) -> int:
     return 0
 
 
-def _run_one(run: JobRun, run_dir: Path, plugins: Any, load_experiment: Any, cache: Any) -> Outcome:
-    from datetime import UTC, datetime
-
-    from llem.errors import UserError
-    from llem.run import run_experiment
-    from llem.study.table import find_result
-
+def _run_one(run: JobRun, run_dir: Path, plugins: Any, cache: ModelCache) -> Outcome:
     cache.last_load_reused = False
     config = None
     try:
@@ -149,9 +144,6 @@ def _run_one(run: JobRun, run_dir: Path, plugins: Any, load_experiment: Any, cac
 
 
 def _write_refused(config: Any, exc: Exception, started_at: Any, run_dir: Path) -> None:
-    from llem.results.write import write_experiment
-    from llem.run.assemble import refused_result
-
     write_experiment(run_dir, refused_result(config, str(exc), started_at), timeseries=None)
 
 
@@ -188,8 +180,6 @@ def _die_with_parent(parent_pid: int) -> None:
     signal.signal(signal.SIGTERM, _terminate)
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
-
             libc = ctypes.CDLL(None, use_errno=True)
             pr_set_pdeathsig = 1
             libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
