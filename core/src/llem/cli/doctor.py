@@ -38,7 +38,7 @@ def doctor(as_json: bool) -> None:
                     g.driver,
                     _w(g.power_limit_w),
                     _w(g.default_power_limit_w),
-                    {True: "on", False: "off"}.get(g.persistence_mode, "-"),
+                    "-" if g.persistence_mode is None else "on" if g.persistence_mode else "off",
                     f"{g.temperature_c:.0f} °C" if g.temperature_c is not None else "-",
                     counter,
                     _ms(periods.get(g.index)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from llem.cli.output import echo_json, table
@@ -12,7 +14,7 @@ from llem.models import list_architectures, model_info
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models(as_json: bool) -> None:
     """List bundled architectures usable as model: random:NAME (random weights, no download)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, description in list_architectures().items():
         info = model_info(f"random:{name}")
         rows.append({"model": f"random:{name}", "n_params": info.n_params, "description": description})

@@ -5,7 +5,7 @@ Precedence: a preset fills only the fields the user did not set; an explicit fie
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -99,7 +99,7 @@ def _check_presets() -> None:
             msgspec.convert(values, DecoderConfig)
         except msgspec.ValidationError as exc:  # pragma: no cover - only a broken table reaches this
             raise AssertionError(f"decoder preset {name!r} is invalid: {exc}") from exc
-    if set(PRESETS) != set(PresetName.__args__):  # type: ignore[attr-defined]
+    if set(PRESETS) != set(get_args(PresetName)):
         raise AssertionError("decoder PRESETS and PresetName disagree")
 
 

@@ -79,8 +79,8 @@ def _type_name(t: mi.Type) -> str:
     if isinstance(t, mi.DictType):
         return f"dict[{_type_name(t.key_type)}, {_type_name(t.value_type)}]"
     if isinstance(t, (mi.ListType, mi.TupleType, mi.VarTupleType)):
-        item = t.item_type if hasattr(t, "item_type") else "any"
-        return f"list[{_type_name(item) if item != 'any' else 'any'}]"
+        item = t.item_type if isinstance(t, (mi.ListType, mi.VarTupleType)) else None
+        return f"list[{_type_name(item) if item is not None else 'any'}]"
     if isinstance(t, mi.UnionType):
         return " | ".join(_type_name(m) for m in t.types)
     if isinstance(t, mi.StructType):
@@ -89,9 +89,9 @@ def _type_name(t: mi.Type) -> str:
 
 
 def _default(field: mi.Field, owner: type) -> Any:
-    if field.default is not mi.NODEFAULT and field.default is not msgspec.UNSET:
+    if field.default is not msgspec.NODEFAULT and field.default is not msgspec.UNSET:
         return msgspec.to_builtins(field.default)
-    if field.default_factory is not mi.NODEFAULT:
+    if field.default_factory is not msgspec.NODEFAULT:
         return msgspec.to_builtins(field.default_factory())
     defaults = getattr(owner, "__defaults__", {})
     if field.name in defaults:
@@ -131,9 +131,11 @@ def _numeric_points(t: mi.IntType | mi.FloatType) -> list[Any]:
     is_int = isinstance(t, mi.IntType)
     lo = t.ge if t.ge is not None else (t.gt + (1 if is_int else 0.01) if t.gt is not None else None)
     hi = t.le if t.le is not None else (t.lt - (1 if is_int else 0.01) if t.lt is not None else None)
+    pts: list[int | float]
     if lo is None and hi is None:
         pts = [0, 1, 10] if is_int else [0.0, 0.5, 1.0]
     elif hi is None:
+        assert lo is not None
         pts = [lo, lo + 1, lo * 4 + 4] if is_int else [lo, lo + 0.5, lo + 2.0]
     elif lo is None:
         pts = [hi - 4, hi - 1, hi] if is_int else [hi - 1.0, hi - 0.5, hi]
@@ -153,7 +155,7 @@ def iter_params(struct: type[msgspec.Struct], prefix: str = "") -> Iterator[Para
         if structs:
             tag_field = None
             for s in structs:
-                variant = s.tag if len(structs) > 1 else None
+                variant = str(s.tag) if len(structs) > 1 and s.tag is not None else None
                 tag_field = s.tag_field
                 for p in iter_params(s.cls, f"{path}."):
                     p.variant = p.variant or variant
@@ -173,10 +175,10 @@ def iter_params(struct: type[msgspec.Struct], prefix: str = "") -> Iterator[Para
             continue
         _, extra, schema = _unwrap(field.type)
         for m in members:
-            _, e, s = _unwrap(m)
-            extra = {**e, **extra}
-            schema = {**s, **schema}
-        literal = next((_unwrap(m)[0] for m in members if isinstance(_unwrap(m)[0], mi.LiteralType)), None)
+            _, m_extra, m_schema = _unwrap(m)
+            extra = {**m_extra, **extra}
+            schema = {**m_schema, **schema}
+        literal = next((t for t in (_unwrap(m)[0] for m in members) if isinstance(t, mi.LiteralType)), None)
         numeric = next((m for m in members if isinstance(_unwrap(m)[0], (mi.IntType, mi.FloatType))), None)
         default = _default(field, struct)
         gpu = {k: v for k, v in extra.items() if k in _GPU_KEYS} or None

@@ -79,7 +79,7 @@ def to_dict(config: msgspec.Struct) -> dict[str, Any]:
     An experiment's sections for other backends are always null, and which of them exist depends on the
     plugins installed here: they are left out, so the same experiment reads the same on every machine.
     """
-    data = msgspec.to_builtins(config)
+    data: dict[str, Any] = msgspec.to_builtins(config)
     if isinstance(config, ExperimentBase):
         for name in config.__sections__:
             if name != config.backend and data.get(name) is None:

@@ -26,7 +26,8 @@ def detect_devices() -> DeviceInfo:
             h = pynvml.nvmlDeviceGetHandleByIndex(i)
             name = pynvml.nvmlDeviceGetName(h)
             try:
-                cc: tuple[int, int] | None = tuple(pynvml.nvmlDeviceGetCudaComputeCapability(h))  # type: ignore[assignment]
+                major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(h)
+                cc: tuple[int, int] | None = (int(major), int(minor))
             except Exception:
                 cc = None
             try:

@@ -15,6 +15,7 @@ from llem.measure.rapl import RaplMeter
 from llem.plugins.manager import get_plugin_manager
 
 if TYPE_CHECKING:
+    from llem.measure.energy import EnergyMeter
     from llem.plugins.manager import LlemPlugins
 
 
@@ -79,7 +80,7 @@ def diagnose(plugins: LlemPlugins | None = None) -> DoctorReport:
     )
 
 
-def _check(meter) -> CounterCheck:
+def _check(meter: EnergyMeter) -> CounterCheck:
     return CounterCheck(
         meter=meter.name,
         devices=list(meter.devices),

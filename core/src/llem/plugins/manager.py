@@ -11,7 +11,7 @@ import difflib
 import os
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal
 
 import msgspec
 import pluggy
@@ -21,6 +21,7 @@ from llem.config.experiment import ExperimentBase
 from llem.config.schema import experiment_type
 from llem.errors import UserError, one_line
 from llem.plugins import hookspecs
+from llem.plugins.contract import EngineT, HandleT
 from llem.plugins.registry import BackendEntry, BackendRegistry, RegistrationError
 from llem.plugins.types import Batch, Capabilities, DeviceInfo
 
@@ -48,8 +49,12 @@ class PluginError(UserError):
     """A plugin failed in a hook the core calls before loading anything (the plugin's bug, not the config)."""
 
 
-class Backend:
-    """One registered backend; its hook calls reach only the plugin that registered it."""
+class Backend(Generic[HandleT, EngineT]):
+    """One registered backend; its hook calls reach only the plugin that registered it.
+
+    Generic in the backend's handle and engine types; the core holds them without looking inside
+    (`Backend[object, object]`, what `LlemPlugins.backend` returns), a backend's own code names them.
+    """
 
     def __init__(
         self, entry: BackendEntry, pm: pluggy.PluginManager, others: list[Any], caps: Capabilities
@@ -84,20 +89,24 @@ class Backend:
             problems.extend(result)
         return problems
 
-    def build_engine(self, config: ExperimentBase, cache_dir: Path) -> object:
-        return self._hook("llem_build_engine")(config=config, cache_dir=cache_dir)
+    def build_engine(self, config: ExperimentBase, cache_dir: Path) -> EngineT | None:
+        engine: EngineT | None = self._hook("llem_build_engine")(config=config, cache_dir=cache_dir)
+        return engine
 
-    def load(self, config: ExperimentBase, engine: object) -> object:
-        return self._hook("llem_load")(config=config, engine=engine)
+    def load(self, config: ExperimentBase, engine: EngineT | None) -> HandleT:
+        handle: HandleT = self._hook("llem_load")(config=config, engine=engine)
+        return handle
 
-    def generate(self, handle: object, batch: Batch, config: ExperimentBase) -> object:
-        return self._hook("llem_generate")(handle=handle, batch=batch, config=config)
+    def generate(self, handle: HandleT, batch: Batch, config: ExperimentBase) -> object:
+        """What the plugin returned, unchecked (the core checks it: run.output_checks)."""
+        out: object = self._hook("llem_generate")(handle=handle, batch=batch, config=config)
+        return out
 
     def capabilities(self) -> Capabilities:
         """What the backend declared at discovery (checked then: a plugin whose answer was bad is broken)."""
         return self._caps
 
-    def unload(self, handle: object) -> None:
+    def unload(self, handle: HandleT) -> None:
         self._hook("llem_unload")(handle=handle)
 
 
@@ -286,7 +295,7 @@ class LlemPlugins:
             hint = f"; did you mean {close[0]!r}?" if close else ""
         return f"backend {name!r} is not installed (installed: {installed}){hint}"
 
-    def backend(self, name: str) -> Backend:
+    def backend(self, name: str) -> Backend[object, object]:
         """The backend `name`; a UserError saying why if it is missing, broken, disabled or conflicting."""
         entries = self.backends
         if name not in entries:

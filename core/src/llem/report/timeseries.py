@@ -24,7 +24,8 @@ def read_timeseries(result_dir: Path) -> list[dict[str, Any]]:
                 import pyarrow.parquet as pq
             except ImportError:
                 return []
-            return pq.read_table(path).to_pylist()
+            rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+            return rows
         with path.open(newline="") as f:
             return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
     return []

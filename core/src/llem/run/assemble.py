@@ -230,7 +230,8 @@ def _per_device(
     state: RunState, rec: WindowRecord, per_device_j: tuple[float, ...], window_s: float
 ) -> list[DeviceEnergy]:
     """Each measured device's energy, bound, idle power, dynamic energy and mean utilisation in the window."""
-    bounds = device_bounds_j(state.meter, rec.edge_start, rec.edge_end)  # type: ignore[arg-type]
+    assert rec.edge_start is not None and rec.edge_end is not None  # a window with energy has both edges
+    bounds = device_bounds_j(state.meter, rec.edge_start, rec.edge_end)
     idle = state.baseline.per_device_w if state.baseline is not None else None
     out = []
     for i, (name, joules) in enumerate(zip(state.meter.devices, per_device_j, strict=True)):
@@ -276,11 +277,13 @@ def _serving(state: RunState, rec: WindowRecord, requests: list[Any]) -> Serving
     load, slo = state.config.load, state.config.slo
     assert load is not None and rec.serving_window is not None
     slo_ms = {k: v for k, v in msgspec.structs.asdict(slo).items() if v is not None} if slo else {}
+    offered = load.request_rate if load.arrival != "closed-loop" else None
+    assert not isinstance(offered, list)  # run.serving.rate_points gave each experiment one rate
     return serving_window(
         requests,
         *rec.serving_window,
         arrival=load.arrival,
-        offered_rate_per_s=load.request_rate if load.arrival != "closed-loop" else None,  # type: ignore[arg-type]
+        offered_rate_per_s=offered,
         max_concurrency=load.max_concurrency,
         slo_ms=slo_ms,
         fixed_output_tokens=state.config.max_output_tokens if state.config.fixed_output_length else None,
@@ -495,7 +498,7 @@ def _nvml_peak_memory(samples: list[TelemetrySample]) -> tuple[float | None, str
 
 def timeseries_table(
     samples: list[TelemetrySample], rec: WindowRecord | None
-) -> tuple[list[dict], list[str]]:
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows and columns of the timeseries: one row per GPU sample, with time relative to the window start."""
     columns = ["t_rel_s", *(f.name for f in msgspec.structs.fields(TelemetrySample))]
     origin = rec.start_s if rec is not None and rec.start_s else (samples[0].t_s if samples else 0.0)

@@ -35,6 +35,7 @@ from llem.measure.nvml import NvmlUnavailable
 from llem.measure.telemetry import TelemetrySampler, throttle_events
 from llem.measure.usage import gpus_in_use, place, this_process_tree
 from llem.models.build import cache_root
+from llem.plugins.contract import EngineT, HandleT
 from llem.plugins.manager import get_plugin_manager
 from llem.plugins.types import Batch, BatchOutput, Prompt
 from llem.plugins.validate import validate_experiment
@@ -229,7 +230,7 @@ def _gpu_indices(config: ExperimentBase, device: DeviceInfo) -> list[int]:
 
 def _execute(
     states: list[RunState],
-    backend: Backend,
+    backend: Backend[HandleT, EngineT],
     batches: list[list[Prompt]],
     warmup_prompts: Any,
     emit: Progress,
@@ -305,8 +306,8 @@ def _execute(
 
 def _measure_state(
     state: RunState,
-    backend: Backend,
-    handle: Any,
+    backend: Backend[HandleT, EngineT],
+    handle: HandleT,
     batches: list[list[Prompt]],
     warmup_prompts: Any,
     emit: Progress,
@@ -335,8 +336,8 @@ def _measure_state(
 
 def _measure_serving(
     state: RunState,
-    backend: Backend,
-    handle: Any,
+    backend: Backend[HandleT, EngineT],
+    handle: HandleT,
     prompts: list[Prompt],
     warmup_prompts: Any,
     rec: WindowRecord,
@@ -361,7 +362,12 @@ def _measure_serving(
 
 
 def _run_batch(
-    backend: Backend, handle: Any, config: ExperimentBase, batch: Batch, *, check: bool = True
+    backend: Backend[HandleT, EngineT],
+    handle: HandleT,
+    config: ExperimentBase,
+    batch: Batch,
+    *,
+    check: bool = True,
 ) -> tuple[Any, float]:
     """Run one batch; returns its output and wall time (perf_counter around the generate call only).
 
@@ -375,8 +381,8 @@ def _run_batch(
 
 def _warm_up(
     state: RunState,
-    backend: Backend,
-    handle: Any,
+    backend: Backend[HandleT, EngineT],
+    handle: HandleT,
     batches: list[list[Prompt]],
     warmup_prompts: Any,
     emit: Progress,
@@ -500,8 +506,8 @@ def _settle(state: RunState, emit: Progress) -> None:
 
 def _measure(
     state: RunState,
-    backend: Backend,
-    handle: Any,
+    backend: Backend[HandleT, EngineT],
+    handle: HandleT,
     batches: list[list[Prompt]],
     rec: WindowRecord,
     emit: Progress,

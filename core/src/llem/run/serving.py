@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from llem.measure.energy import at_time
+from llem.plugins.contract import EngineT, HandleT
 from llem.plugins.types import Batch, BatchOutput, ServingWindow
 
 if TYPE_CHECKING:
@@ -82,8 +83,8 @@ class WindowEdges:
 
 
 def run_serving_window(
-    backend: Backend,
-    handle: Any,
+    backend: Backend[HandleT, EngineT],
+    handle: HandleT,
     config: ExperimentBase,
     prompts: list[Prompt],
     warmup_prompts: list[Prompt],

@@ -24,7 +24,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(frames, name)
     if name in ("plan", "run"):
-        from llem.study import api
+        from llem.study import api  # deferred: see above
 
         return getattr(api, name)
     raise AttributeError(f"module 'llem.study' has no attribute {name!r}")

@@ -36,7 +36,8 @@ def batch_size_field(backend: str) -> str | None:
         return get_plugin_manager().backend(backend).capabilities().batch_size_field
     except Exception:
         (default,) = [f.default for f in msgspec.structs.fields(Capabilities) if f.name == "batch_size_field"]
-        return default  # type: ignore[no-any-return]
+        field: str | None = default
+        return field
 
 
 class Run(msgspec.Struct, kw_only=True, frozen=True):
@@ -58,7 +59,7 @@ def order_runs(point_ids: Sequence[str], cycles: int, order: Order, seed: int = 
     seed)."""
     if order == "sequential":
         return [Run(point_id=p, cycle=c) for p in point_ids for c in range(1, cycles + 1)]
-    runs = []
+    runs: list[Run] = []
     for c in range(1, cycles + 1):
         ids = list(point_ids)
         if order == "shuffled":

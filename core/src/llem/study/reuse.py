@@ -21,7 +21,7 @@ class ModelCache:
     def __init__(self) -> None:
         self.key: str | None = None
         self.handle: Any = None
-        self.backend: Backend | None = None
+        self.backend: Backend[object, object] | None = None
         self.hits = 0
         self.last_load_reused = False
 
@@ -37,7 +37,7 @@ class ModelCache:
 class _ReusingBackend:
     """A backend whose load/unload go through the ModelCache; every other call reaches the backend itself."""
 
-    def __init__(self, inner: Backend, cache: ModelCache) -> None:
+    def __init__(self, inner: Backend[object, object], cache: ModelCache) -> None:
         self._inner = inner
         self._cache = cache
 

@@ -18,9 +18,11 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from types import FrameType
+from typing import Any, Literal
 
 import msgspec
 
@@ -418,7 +420,11 @@ def _legacy_ok_result(study_dir: Path, rec: RunRecord) -> Path | None:
     return found if result is not None and result.get("status") == "ok" else None
 
 
-def _install_signal_handlers() -> dict[int, object]:
+# What signal.signal takes and returns (typeshed's own alias is private).
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
+def _install_signal_handlers() -> dict[int, _Handler]:
     """SIGINT/SIGTERM stop the study cleanly (worker killed, manifest saved). Main thread only."""
     if threading.current_thread() is not threading.main_thread():
         return {}
@@ -426,15 +432,15 @@ def _install_signal_handlers() -> dict[int, object]:
     def _stop(signum: int, frame: object) -> None:
         raise StudyInterrupted(signal.Signals(signum).name)
 
-    previous = {}
+    previous: dict[int, _Handler] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, _stop)
     return previous
 
 
-def _restore_signal_handlers(previous: dict[int, object]) -> None:
+def _restore_signal_handlers(previous: dict[int, _Handler]) -> None:
     for sig, handler in previous.items():
-        signal.signal(sig, handler)  # type: ignore[arg-type]
+        signal.signal(sig, handler)
 
 
 def resume_dir_check(study_dir: Path) -> None:

@@ -265,7 +265,8 @@ def _parquet(rows: Sequence[Mapping[str, Any]]) -> bytes | None:
     table = pa.table({k: _column(pa, v) for k, v in columns.items()})
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 def _column(pa: Any, values: list[Any]) -> Any:
