@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Generic, Literal
@@ -302,7 +303,14 @@ class LlemPlugins:
             raise UserError(self.unavailable_reason(name))
         entry = entries[name]
         others = [p for p in self.pm.get_plugins() if p is not entry.plugin]
-        return Backend(entry, self.pm, others, self._caps[entry.plugin_name])
+        return self.make_backend(entry, self.pm, others, self._caps[entry.plugin_name])
+
+    def make_backend(
+        self, entry: BackendEntry, pm: pluggy.PluginManager, others: list[Any], caps: Capabilities
+    ) -> Backend[object, object]:
+        """How `backend()` hands a registered backend out; a subclass may return a Backend subclass that
+        wraps some calls (a study worker's model reuse wraps load and unload)."""
+        return Backend(entry, pm, others, caps)
 
     def sections(self) -> dict[str, type[Section]]:
         return {name: e.config for name, e in self.backends.items()}
@@ -313,16 +321,21 @@ class LlemPlugins:
 
 
 def get_plugin_manager(
-    *, entry_points: bool = True, strict: bool | None = None, only: frozenset[str] | None = None
+    *,
+    entry_points: bool = True,
+    strict: bool | None = None,
+    only: frozenset[str] | None = None,
+    factory: Callable[..., LlemPlugins] = LlemPlugins,
 ) -> LlemPlugins:
     """A fresh plugin manager (no global): entry-point plugins loaded unless `entry_points=False`; with
-    `only`, just the entry points of those names (a backend's own tests load nothing else)."""
+    `only`, just the entry points of those names (a backend's own tests load nothing else). `factory`
+    builds the manager from `strict=` and `disabled=` (a LlemPlugins subclass, e.g. with model reuse)."""
     if strict is None:
         strict = os.environ.get("LLEM_STRICT_PLUGINS", "") not in ("", "0")
     disabled = frozenset(
         p.strip() for p in os.environ.get("LLEM_DISABLE_PLUGINS", "").split(",") if p.strip()
     )
-    plugins = LlemPlugins(strict=strict, disabled=disabled)
+    plugins = factory(strict=strict, disabled=disabled)
     if entry_points:
         plugins.load_entry_points(only)
     return plugins

@@ -25,7 +25,7 @@ import msgspec
 from llem.config.resolve import load_experiment
 from llem.errors import UserError, one_line
 from llem.files import write_bytes_atomic
-from llem.plugins.manager import get_plugin_manager
+from llem.plugins.manager import LlemPlugins, get_plugin_manager
 from llem.results.write import write_experiment
 from llem.run import run_experiment
 from llem.run.assemble import refused_result
@@ -108,7 +108,7 @@ def run_job(job: WorkerJob) -> int:
     return 0
 
 
-def _run_one(run: JobRun, run_dir: Path, plugins: Any, cache: ModelCache) -> Outcome:
+def _run_one(run: JobRun, run_dir: Path, plugins: LlemPlugins, cache: ModelCache) -> Outcome:
     cache.last_load_reused = False
     config = None
     try:
