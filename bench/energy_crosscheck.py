@@ -34,7 +34,8 @@ import pynvml  # noqa: E402
 import torch  # noqa: E402
 from llem.config.measurement import MeasurementConfig  # noqa: E402
 from llem.measure.devices import detect_devices  # noqa: E402
-from llem.measure.energy import at_time, open_meter, window_energy  # noqa: E402
+from llem.measure.energy import at_time, window_energy  # noqa: E402
+from llem.measure.meters import open_meter  # noqa: E402
 from llem.measure.telemetry import TelemetrySampler  # noqa: E402
 
 

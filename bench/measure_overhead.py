@@ -62,7 +62,7 @@ def main() -> None:
 
     from llem.config.resolve import load_experiment
     from llem.measure.devices import detect_devices
-    from llem.measure.energy import open_meter
+    from llem.measure.meters import open_meter
     from llem.plugins.types import Batch
     from llem.prompts import load_prompts
     from llem.run.batching import batch_size, split

@@ -57,7 +57,7 @@ def main() -> None:
     if cuda:
         from llem.config.measurement import MeasurementConfig
         from llem.measure.devices import detect_devices
-        from llem.measure.energy import open_meter
+        from llem.measure.meters import open_meter
 
         meter = open_meter(MeasurementConfig(), detect_devices(), [0])
     rows = []

@@ -46,9 +46,9 @@ def main() -> None:
     if args.runs < 3:
         ap.error("--runs must be at least 3 (the ratio is a median)")
 
-    from llem.config.resolve import load_experiment
     from llem.plugins import Batch, Prompt, get_plugin_manager
     from llem.plugins.types import DeviceInfo
+    from llem.run.api import load_config
     from llem_vllm import _generate, _kwargs
 
     section: dict = {"max_model_len": args.input_tokens + args.output_tokens + 16}
@@ -64,7 +64,7 @@ def main() -> None:
         has_gpu = False
     if not has_gpu:
         section["kv_cache_memory_bytes"] = args.kv_cache_mib << 20
-    config = load_experiment(
+    config = load_config(
         {
             "model": args.model,
             "backend": "vllm",

@@ -28,7 +28,8 @@ import time
 import torch
 from llem.config.measurement import MeasurementConfig
 from llem.measure.devices import detect_devices
-from llem.measure.energy import at_time, open_meter, window_energy
+from llem.measure.energy import at_time, window_energy
+from llem.measure.meters import open_meter
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ for plugin in plugins/*/; do
     pip install -q -e "$plugin"
   fi
 done
-pip install -q "pytest>=8" "pytest-timeout>=2" "ruff>=0.6" "mypy>=1.10"
+pip install -q "pytest>=8" "pytest-timeout>=2" "ruff>=0.6" "mypy>=1.10" types-PyYAML types-psutil
 # the vllm install may have re-pulled them through a dependency: keep them out
 pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
 echo "bootstrap: $("$VENV/bin/llem" --version) in $VENV"

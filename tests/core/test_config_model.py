@@ -64,6 +64,9 @@ def test_hash_ignores_name_and_output_dir_but_not_settings(plugins):
 def test_backend_section_is_filled_with_defaults(plugins):
     cfg = load_experiment(BASE, plugins=plugins)
     assert cfg.section() is cfg.toy
+    assert cfg.section(type(cfg.toy)) is cfg.toy  # typed access for the backend's own code
+    with pytest.raises(TypeError, match="the 'toy' section is"):
+        cfg.section(DecoderConfig)  # another Struct than the backend's: a bug, said plainly
     assert to_dict(cfg)["toy"] == {
         "batch_size": None,
         "fast": None,

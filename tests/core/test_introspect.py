@@ -8,7 +8,7 @@ import pytest
 from llem.config import introspect as ix
 from llem.config.base import Section
 from llem.config.schema import experiment_type, json_schema
-from llem.plugins import get_plugin_manager
+from llem.plugins import get_plugin_manager, matrix
 
 
 @pytest.fixture
@@ -86,11 +86,11 @@ def test_gpu_requirements_refused_before_loading(plugins):
 
 
 def test_capability_matrix_and_support_tables(plugins):
-    md = ix.get_capability_matrix_markdown(plugins)
+    md = matrix.get_capability_matrix_markdown(plugins)
     assert md.splitlines()[0].startswith("| Capability |") and "toy" in md.splitlines()[0]
     assert "| precisions |" in md
-    assert ix.get_precision_support(plugins)["toy"] == ["fp32", "fp16", "bf16"]
-    assert ix.get_decoder_param_support(plugins)["toy"] == ["temperature"]
+    assert matrix.get_precision_support(plugins)["toy"] == ["fp32", "fp16", "bf16"]
+    assert matrix.get_decoder_param_support(plugins)["toy"] == ["temperature"]
 
 
 def test_json_schema_covers_installed_backends(plugins):

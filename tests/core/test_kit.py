@@ -7,7 +7,6 @@ from typing import Annotated, Any
 import pytest
 from llem.config import Section
 from llem.config.base import escape_hatch
-from llem.config.resolve import load_experiment
 from llem.kit.decoder import decoder_intent
 from llem.kit.models import model_path
 from llem.kit.parallel import world_size, world_size_problems
@@ -16,6 +15,7 @@ from llem.kit.timing import times_from_arrivals, times_from_steps
 from llem.kit.unvalidated import escape_hatch_fields, unvalidated_keys, unvalidated_settings
 from llem.plugins import Capabilities
 from llem.plugins.types import DeviceInfo, GpuInfo
+from llem.run.api import load_config
 from msgspec import Meta
 
 CAPS = Capabilities(
@@ -28,7 +28,7 @@ CAPS = Capabilities(
 @pytest.fixture
 def config(toy_site):
     def make(**top: Any):
-        return load_experiment({"model": "random:tiny-llama", "backend": "toy", **top})
+        return load_config({"model": "random:tiny-llama", "backend": "toy", **top})
 
     return make
 

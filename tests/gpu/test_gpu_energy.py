@@ -31,7 +31,8 @@ def _matmul_load(seconds: float) -> None:
 
 def test_counter_window_under_load_is_plausible_and_bounded():
     from llem.config.measurement import MeasurementConfig
-    from llem.measure.energy import open_meter, window_energy
+    from llem.measure.energy import window_energy
+    from llem.measure.meters import open_meter
 
     meter = open_meter(MeasurementConfig(energy_sampler="nvml"), DEVICE, [0])
     assert meter.available, meter.reason
@@ -50,7 +51,8 @@ def test_counter_window_under_load_is_plausible_and_bounded():
 
 def test_idle_window_draws_less_than_load():
     from llem.config.measurement import MeasurementConfig
-    from llem.measure.energy import open_meter, window_energy
+    from llem.measure.energy import window_energy
+    from llem.measure.meters import open_meter
 
     meter = open_meter(MeasurementConfig(energy_sampler="nvml"), DEVICE, [0])
     torch.cuda.synchronize()
@@ -66,11 +68,11 @@ def test_idle_window_draws_less_than_load():
 
 @pytest.mark.slow
 def test_run_experiment_measures_energy_on_the_gpu(tmp_path):
-    from llem.config.resolve import load_experiment
     from llem.results import load_result
     from llem.run import run_experiment
+    from llem.run.api import load_config
 
-    cfg = load_experiment(
+    cfg = load_config(
         {
             "model": "random:tiny-llama",
             "backend": "pytorch",

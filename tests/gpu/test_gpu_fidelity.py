@@ -29,9 +29,9 @@ BATCH, N_IN, N_OUT, N_BATCHES = 8, 128, 128, 4
 
 
 def _config():
-    from llem.config.resolve import load_experiment
+    from llem.run.api import load_config
 
-    return load_experiment(
+    return load_config(
         {
             "model": "random:llama-3.2-1b", "backend": "pytorch", "precision": "bf16",
             "n_prompts": BATCH * N_BATCHES, "max_input_tokens": N_IN, "max_output_tokens": N_OUT,

@@ -117,10 +117,9 @@ def test_every_point_of_a_serving_sweep_shares_one_placement(clock, monkeypatch)
     # one loaded backend, several request rates: the meter is restricted once, every state learns the result
     from types import SimpleNamespace
 
-    from llem.measure import usage
     from llem.run.lifecycle import _measure_used_gpus
 
-    monkeypatch.setattr(usage, "gpus_in_use", lambda pids: {1})
+    monkeypatch.setattr("llem.run.lifecycle.gpus_in_use", lambda pids: {1})
     meter = TwoGpuCounter(clock)
     unnamed = SimpleNamespace(measurement=SimpleNamespace(gpu_indices=None))
     states = [SimpleNamespace(gpu_indices=[0, 1], meter=meter, config=unnamed, notes=[]) for _ in range(3)]

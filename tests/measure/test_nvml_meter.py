@@ -17,9 +17,9 @@ from llem.measure.energy import (
     EnergyNotMeasured,
     NoneMeter,
     energy_bound_j,
-    open_meter,
     window_energy,
 )
+from llem.measure.meters import open_meter
 from llem.measure.nvml_meter import NvmlMeter
 from llem.plugins.types import DeviceInfo, GpuInfo
 from nvml_replay import Trace, synthetic_trace

@@ -17,7 +17,8 @@ import llem.measure.rapl as rapl
 import pytest
 from llem.config.measurement import MeasurementConfig
 from llem.errors import ConfigError
-from llem.measure.energy import open_meter, window_energy
+from llem.measure.energy import window_energy
+from llem.measure.meters import open_meter
 from llem.plugins.types import DeviceInfo
 
 MAX_UJ = 262_143_328_850

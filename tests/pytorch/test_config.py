@@ -7,8 +7,8 @@ from typing import Any
 
 import msgspec
 import pytest
-from llem.config.resolve import load_experiment
 from llem.errors import ConfigError
+from llem.run.api import load_config
 from llem.run.batching import batch_size
 from llem_pytorch import PyTorchConfig
 from llem_pytorch._kwargs import compile_kwargs, generate_kwargs, model_kwargs, tokenizer_kwargs
@@ -29,7 +29,7 @@ def convert(**fields):
 
 
 def experiment(pytorch: dict, **top):
-    return load_experiment({"model": "random:tiny-llama", "backend": "pytorch", "pytorch": pytorch, **top})
+    return load_config({"model": "random:tiny-llama", "backend": "pytorch", "pytorch": pytorch, **top})
 
 
 # -- fields and defaults -------------------------------------------------------------------------------------
@@ -273,8 +273,9 @@ def test_cross_field_rule_allows(fields):
 
 def test_rules_are_introspectable_with_reason_and_resolution():
     from llem.config.introspect import get_validation_rules
+    from llem.plugins import get_plugin_manager
 
-    rules = [r for r in get_validation_rules() if r["backend"] == "pytorch"]
+    rules = [r for r in get_validation_rules(get_plugin_manager()) if r["backend"] == "pytorch"]
     assert [r["combination"] for r in rules] == [rule.message for rule in PyTorchConfig.__rules__]
     for r in rules:
         assert r["reason"] and r["resolution"]
@@ -283,8 +284,9 @@ def test_rules_are_introspectable_with_reason_and_resolution():
 
 def test_gpu_requirements_are_declared_on_the_fields():
     from llem.config.introspect import get_backend_params
+    from llem.plugins import get_plugin_manager
 
-    params = get_backend_params("pytorch")
+    params = get_backend_params("pytorch", get_plugin_manager())
     attn = params["pytorch.attn_implementation"].gpu
     assert attn["value_min_compute_capability"] == {"flash_attention_2": 8.0, "flash_attention_3": 9.0}
     assert params["pytorch.cache_implementation"].gpu["needs_cuda"] == ["offloaded_static"]

@@ -10,8 +10,8 @@ import time
 from collections import Counter
 
 import pytest
-from llem.config.resolve import load_experiment
 from llem.plugins import Batch, Prompt, get_plugin_manager
+from llem.run.api import load_config
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,7 @@ PROMPTS = [[5, 6, 7, 8, 9, 10, 11, 12], [40, 41, 42], [100, 200, 300, 400, 500]]
 def experiment(pytorch: dict | None = None, **top):
     data = {"model": MODEL, "backend": "pytorch", "precision": "fp32", "max_output_tokens": 12,
             "decoder": {"preset": "deterministic"}, "pytorch": pytorch or {}, **top}  # fmt: skip
-    return load_experiment(data)
+    return load_config(data)
 
 
 def make_batch(prompts, max_new_tokens=12, fixed=True, seed=0) -> Batch:

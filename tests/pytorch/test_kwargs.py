@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from llem.config.resolve import load_experiment
 from llem.kit.unvalidated import unvalidated_keys, unvalidated_settings
+from llem.run.api import load_config
 from llem_pytorch import _kwargs
 from transformers import BitsAndBytesConfig
 
 
 def experiment(pytorch: dict | None = None, **top):
     data = {"model": "random:tiny-llama", "backend": "pytorch", "pytorch": pytorch or {}, **top}
-    return load_experiment(data)
+    return load_config(data)
 
 
 def gen(config, max_new_tokens: int = 16, fixed: bool = False) -> dict:

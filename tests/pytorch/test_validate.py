@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from llem.config.resolve import load_experiment
 from llem.plugins import DeviceInfo, GpuInfo
 from llem.plugins.validate import validate_experiment
+from llem.run.api import load_config
 from llem_pytorch import _validate
 
 CPU = DeviceInfo()
@@ -23,9 +23,7 @@ T4 = DeviceInfo(gpus=(GpuInfo(index=0, name="Tesla T4", compute_capability=(7, 5
 
 
 def experiment(pytorch: dict | None = None, **top):
-    return load_experiment(
-        {"model": "random:tiny-llama", "backend": "pytorch", "pytorch": pytorch or {}, **top}
-    )
+    return load_config({"model": "random:tiny-llama", "backend": "pytorch", "pytorch": pytorch or {}, **top})
 
 
 @pytest.fixture

@@ -237,7 +237,7 @@ def fake_run(register_plugin, tmp_path, monkeypatch):
         config = load_experiment(BASE, overrides=list(overrides), plugins=plugins)
         if meter is not None:
             fake = FakeMeter(backend.busy, clock, **meter)
-            monkeypatch.setattr("llem.measure.energy.open_meter", lambda mc, device, gpu_indices=None: fake)
+            monkeypatch.setattr("llem.run.lifecycle.open_meter", lambda mc, device, gpu_indices=None: fake)
             backend.meter = fake
         monkeypatch.setenv("LLEM_CACHE_DIR", str(tmp_path / "cache"))
         return config, plugins, backend, tmp_path / "results"

@@ -65,7 +65,7 @@ def test_mfu_and_mbu_from_the_architecture_and_the_peaks(fake_run, monkeypatch):
             **{**{f: getattr(env, f) for f in env.__struct_fields__}, "gpus": [{"name": "Fake GPU"}]}
         )
 
-    monkeypatch.setattr(environment, "snapshot_environment", with_a_gpu)
+    monkeypatch.setattr("llem.run.lifecycle.snapshot_environment", with_a_gpu)
     config, plugins, _backend, out = fake_run(["measurement.energy_sampler=none"])
     result = run_experiment(config, plugins=plugins, output_dir=out)
     m, window = result.metrics, result.timings.window_s

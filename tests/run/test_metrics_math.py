@@ -107,3 +107,17 @@ def test_fixed_warmup_runs_exactly_n_batches_and_converge_caps_at_max():
         and out.cv == pytest.approx(coefficient_of_variation([0.1, 0.3]))
     )
     assert math.isinf(coefficient_of_variation([1.0]))
+
+
+def test_a_model_config_without_layers_or_not_an_object_is_a_user_error(tmp_path):
+    # once a TypeError from int(None) deep inside prompt generation; now one line naming what is missing
+    from llem.errors import UserError
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"vocab_size": 32, "hidden_size": 8, "num_attention_heads": 2}')
+    with pytest.raises(UserError, match="no num_hidden_layers"):
+        model_info(str(folder))
+    (folder / "config.json").write_text("[1, 2]")
+    with pytest.raises(UserError, match=r"config\.json is not a JSON object"):
+        model_info(str(folder))

@@ -9,7 +9,7 @@ import pytest
 from llem.config.resolve import load_experiment
 from llem.errors import UserError
 from llem.prompts import load_prompts
-from llem.prompts.source import WARMUP_TEXT_PREFIX
+from llem.prompts.sets import WARMUP_TEXT_PREFIX
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ class ConstantPowerMeter(EnergyMeter):
 
 def test_window_energy_is_divided_per_request_good_request_and_token(tmp_path, monkeypatch):
     meter = ConstantPowerMeter()
-    monkeypatch.setattr("llem.measure.energy.open_meter", lambda mc, device, gpu_indices=None: meter)
+    monkeypatch.setattr("llem.run.lifecycle.open_meter", lambda mc, device, gpu_indices=None: meter)
     plugins = get_plugin_manager()
     with OpenAITestServer() as srv:
         config = load_experiment(

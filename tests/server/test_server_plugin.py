@@ -1,10 +1,10 @@
 """The server backend as a plugin: the contract every backend meets, the CLI, validation, request fields."""
 
 import pytest
-from llem.config.resolve import load_experiment
 from llem.plugins.manager import get_plugin_manager
 from llem.plugins.types import DeviceInfo, Prompt
 from llem.plugins.validate import validate_experiment
+from llem.run.api import load_config
 from llem.testing import assert_backend_declarations
 from llem_server._handle import request_format, resolve_headers
 
@@ -29,11 +29,11 @@ def test_cli_shows_the_server_section(llem_cli):
 
 
 def _config(**top):
-    return load_experiment({"model": "m", "backend": "server", "load": {"request_rate": 1.0}, **top})
+    return load_config({"model": "m", "backend": "server", "load": {"request_rate": 1.0}, **top})
 
 
 def test_without_a_load_section_the_server_backend_says_what_to_add():
-    config = load_experiment({"model": "m", "backend": "server"})
+    config = load_config({"model": "m", "backend": "server"})
     problems = validate_experiment(config, DeviceInfo(), get_plugin_manager())
     assert any("add a load section, e.g. load: {request_rate: 1.0}" in p for p in problems)
 
@@ -47,7 +47,7 @@ def test_an_offline_backend_refuses_a_load_section(tmp_path):
     from llem.errors import UserError
     from llem.run.lifecycle import run_experiment
 
-    config = load_experiment(
+    config = load_config(
         {
             "model": "random:tiny-llama",
             "backend": "pytorch",

@@ -61,6 +61,7 @@ def test_the_batch_size_field_is_the_one_the_backend_declares(monkeypatch):
     from llem.study import order
 
     monkeypatch.setattr(order, "batch_size_field", lambda backend: "max_batch")
+    monkeypatch.setattr("llem.study.estimate.batch_size_field", order.batch_size_field)
     base = {"model": "m", "backend": "eng", "eng": {"max_batch": 1, "batch_size": 3}}
     assert model_key(base) == model_key({**base, "eng": {"max_batch": 16, "batch_size": 3}})
     assert model_key(base) != model_key({**base, "eng": {"max_batch": 1, "batch_size": 4}})

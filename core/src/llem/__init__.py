@@ -12,13 +12,9 @@ Python API (each name is imported on first use, so `import llem` stays fast):
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("llem-core")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0+unknown"
+from llem.version import __version__
 
 if TYPE_CHECKING:
     from llem import measure, results, run, study
@@ -33,6 +29,7 @@ def __getattr__(name: str) -> Any:
     if name in _PACKAGES:
         return importlib.import_module(f"llem.{name}")
     if name == "load_config":
+        # deferred: `import llem` (which every `llem.x` import runs) must not load the run layer
         from llem.run.api import load_config
 
         return load_config

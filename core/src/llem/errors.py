@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
+
 
 class UserError(Exception):
     """A mistake in user input (config, file, flag). The CLI prints it on one line and exits with status 2."""
@@ -26,9 +29,6 @@ def one_line(exc: BaseException, *, where: bool = False, max_len: int | None = N
     text = " ".join(str(exc).split())
     text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     if where and exc.__traceback__ is not None:
-        import traceback
-        from pathlib import Path
-
         last = traceback.extract_tb(exc.__traceback__)[-1]
         text += f" ({Path(last.filename).name}:{last.lineno})"
     if max_len is not None and len(text) > max_len:

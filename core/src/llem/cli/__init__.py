@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from llem.errors import UserError
+
 # command name -> "module:attribute" of the click command, imported on first use.
 COMMANDS = {
     "backends": "llem.cli.backends:backends",
@@ -36,7 +38,8 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module, _, attr = target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,8 +52,6 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: user errors print one line and exit 2; bugs still raise."""
-    from llem.errors import UserError
-
     try:
         value = cli.main(args=argv, prog_name="llem", standalone_mode=False)
         sys.stdout.flush()

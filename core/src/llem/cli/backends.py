@@ -6,6 +6,10 @@ import click
 import msgspec
 
 from llem.cli.output import echo_json, table
+from llem.config.introspect import ParamInfo, get_backend_params
+from llem.plugins.manager import PluginStatus, get_plugin_manager
+from llem.plugins.matrix import get_capability_matrix_markdown
+from llem.plugins.runtime import missing_runtime
 
 
 @click.group()
@@ -17,9 +21,6 @@ def backends() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_(as_json: bool) -> None:
     """List installed backend plugins with their status (ok / broken or conflict, with why / disabled)."""
-    from llem.plugins.manager import PluginStatus, get_plugin_manager
-    from llem.plugins.runtime import missing_runtime
-
     plugins = get_plugin_manager()
     statuses = sorted(plugins.statuses.values(), key=lambda s: s.name)
     missing = {
@@ -45,9 +46,7 @@ def list_(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def show(name: str, as_json: bool) -> None:
     """Show every parameter of backend NAME: type, default, allowed values, description."""
-    from llem.config.introspect import get_backend_params
-
-    params = get_backend_params(name)
+    params = get_backend_params(name, get_plugin_manager())
     if as_json:
         echo_json({path: msgspec.to_builtins(p) for path, p in params.items()})
         return
@@ -58,7 +57,7 @@ def show(name: str, as_json: bool) -> None:
     click.echo(table(["parameter", "type", "default", "allowed", "description"], rows))
 
 
-def _bounds(p) -> str:
+def _bounds(p: ParamInfo) -> str:
     parts = []
     for op, value in (("≥", p.ge), (">", p.gt), ("≤", p.le), ("<", p.lt)):
         if value is not None:
@@ -69,6 +68,4 @@ def _bounds(p) -> str:
 @backends.command("matrix")
 def matrix() -> None:
     """Print the capability matrix of the installed backends (Markdown)."""
-    from llem.config.introspect import get_capability_matrix_markdown
-
-    click.echo(get_capability_matrix_markdown(), nl=False)
+    click.echo(get_capability_matrix_markdown(get_plugin_manager()), nl=False)

@@ -5,8 +5,16 @@ from __future__ import annotations
 import json
 
 import click
+import yaml
 
+from llem.checks import check_file
 from llem.cli.output import echo_json
+from llem.config.reference import render_config_reference
+from llem.config.resolve import config_hash, load_experiment, to_dict
+from llem.config.schema import json_schema
+from llem.files import write_text_atomic
+from llem.measure.devices import detect_devices
+from llem.plugins.manager import get_plugin_manager
 
 
 @click.group()
@@ -21,10 +29,6 @@ def validate(files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """Validate experiment or study FILES exactly as `llem run` / `llem study plan` do before loading anything
     (schema, model name, GPU requirements, backend capabilities, the backend's own checks); each problem is
     one line naming the file and path. Exit 2 if any is invalid."""
-    from llem.checks import check_file
-    from llem.measure.devices import detect_devices
-    from llem.plugins.manager import get_plugin_manager
-
     plugins = get_plugin_manager()
     device = detect_devices()
     bad = 0
@@ -45,11 +49,7 @@ def validate(files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
 def show(file: str, overrides: tuple[str, ...], as_json: bool) -> None:
     """Print the fully resolved config (every default filled in) and its hash."""
-    import yaml
-
-    from llem.config.resolve import config_hash, load_experiment, to_dict
-
-    cfg = load_experiment(file, overrides=overrides)
+    cfg = load_experiment(file, overrides=overrides, plugins=get_plugin_manager())
     data = to_dict(cfg)
     if as_json:
         echo_json({"config_hash": config_hash(cfg), "config": data})
@@ -61,9 +61,6 @@ def show(file: str, overrides: tuple[str, ...], as_json: bool) -> None:
 @click.command()
 def schema() -> None:
     """Print the JSON Schema of the experiment config for the installed backends (for editors)."""
-    from llem.config.schema import json_schema
-    from llem.plugins.manager import get_plugin_manager
-
     click.echo(json.dumps(json_schema(get_plugin_manager().experiment_type()), indent=2))
 
 
@@ -71,10 +68,6 @@ def schema() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file (atomically).")
 def reference(output: str | None) -> None:
     """Print (or write) the Markdown config reference generated from the installed backends' Structs."""
-    from llem.config.reference import render_config_reference
-    from llem.files import write_text_atomic
-    from llem.plugins.manager import get_plugin_manager
-
     text = render_config_reference(get_plugin_manager())
     if output:
         write_text_atomic(output, text)

@@ -6,6 +6,7 @@ import click
 import msgspec
 
 from llem.cli.output import echo_json, table
+from llem.measure.doctor import diagnose
 
 
 def _ms(seconds: float | None) -> str:
@@ -20,8 +21,6 @@ def _w(watts: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def doctor(as_json: bool) -> None:
     """Check GPUs, energy counters (support, measured update period, read cost), RAPL and backends."""
-    from llem.measure.doctor import diagnose
-
     report = diagnose()
     if as_json:
         echo_json(msgspec.to_builtins(report))
@@ -39,7 +38,7 @@ def doctor(as_json: bool) -> None:
                     g.driver,
                     _w(g.power_limit_w),
                     _w(g.default_power_limit_w),
-                    {True: "on", False: "off"}.get(g.persistence_mode, "-"),
+                    "-" if g.persistence_mode is None else "on" if g.persistence_mode else "off",
                     f"{g.temperature_c:.0f} °C" if g.temperature_c is not None else "-",
                     counter,
                     _ms(periods.get(g.index)),

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from llem.errors import UserError
+from llem.files import writable_dir_problem
+from llem.report.html import render_report
 
 
 @click.command()
@@ -19,12 +25,6 @@ import click
 def report(study_dir: str, output: str | None, runs: str | None) -> None:
     """Render STUDY_DIR (a `llem study run` folder) as HTML: Pareto front, per-parameter plots, power over
     time."""
-    from pathlib import Path
-
-    from llem.errors import UserError
-    from llem.files import writable_dir_problem
-    from llem.report.html import render_report
-
     target = Path(output) if output else Path(study_dir) / "report.html"
     if (problem := writable_dir_problem(target.parent)) is not None:
         raise UserError(f"cannot write the report: {problem}")

@@ -9,6 +9,14 @@ from typing import Any
 
 import click
 
+from llem.cli.output import table
+from llem.errors import UserError
+from llem.files import write_text_atomic
+from llem.results.compare import compare as compare_runs
+from llem.results.flat import find_results, rows
+from llem.results.load import load_result
+from llem.results.summary import fmt
+
 
 @click.group()
 def results() -> None:
@@ -24,10 +32,6 @@ def results() -> None:
 def export(folder: str, as_csv: bool, as_json: bool, output: str | None, no_config: bool) -> None:
     """Every result under FOLDER (a result folder, a folder of them, or a study folder) as one table:
     metrics.*, energy.*, timings.* and config.* columns. Missing values are empty, never 0."""
-    from llem.errors import UserError
-    from llem.files import write_text_atomic
-    from llem.results.flat import find_results, rows
-
     if as_csv and as_json:
         raise click.UsageError("--csv and --json exclude each other")
     table = rows(find_results(folder))
@@ -61,10 +65,6 @@ def _csv(table: list[dict[str, Any]]) -> str:
 def compare(a: str, b: str, as_json: bool) -> None:
     """Compare two single runs (result folders or result.json files): B against A, metric by metric, and the
     config fields in which they differ."""
-    from llem.results.compare import compare as compare_runs
-    from llem.results.load import load_result
-    from llem.results.summary import fmt
-
     c = compare_runs(load_result(a), load_result(b))
     if as_json:
         data = {
@@ -79,8 +79,6 @@ def compare(a: str, b: str, as_json: bool) -> None:
 
     def show(v: Any) -> str:
         return "—" if v is None else fmt(v) if isinstance(v, float) else str(v)
-
-    from llem.cli.output import table
 
     click.echo(f"A: {c.a.experiment_id}\nB: {c.b.experiment_id}\n")
     body = [

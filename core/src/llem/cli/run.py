@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import click
+import msgspec
 
+from llem.config.resolve import load_experiment
+from llem.errors import UserError
+from llem.files import writable_dir_problem
+from llem.measure.devices import detect_devices
+from llem.plugins.manager import get_plugin_manager
+from llem.plugins.validate import validate_experiment
+from llem.results.summary import summary, sweep_table
+from llem.run import run_experiments
 from llem.run.capture import LOG_FILE, engine_output_to, last_error_line
 
 if TYPE_CHECKING:
@@ -55,17 +64,6 @@ def run(
     What the engine prints goes to run.log in the result folder (--verbose: to the terminal).
     Exit status: 0 ok, 1 the run failed (a result with status failed is written), 2 bad config or flags.
     """
-    import msgspec
-
-    from llem.config.resolve import load_experiment
-    from llem.errors import UserError
-    from llem.files import writable_dir_problem
-    from llem.measure.devices import detect_devices
-    from llem.plugins.manager import get_plugin_manager
-    from llem.plugins.validate import validate_experiment
-    from llem.results.summary import summary, sweep_table
-    from llem.run import run_experiments
-
     # Before any plugin or model loads: a finished run must never meet an unwritable folder at the end.
     if output_dir is not None and (problem := writable_dir_problem(output_dir)) is not None:
         raise UserError(f"--output is not writable: {problem}")
@@ -156,6 +154,7 @@ class ProgressDisplay:
 
     def __enter__(self) -> ProgressDisplay:
         if self.enabled:
+            # deferred: rich costs ~0.1 s at start-up; only a terminal progress display needs it
             from rich.console import Console
             from rich.progress import (
                 BarColumn,

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+import msgspec
+import yaml
+
+from llem.errors import UserError
+from llem.study.api import plan as plan_study
+from llem.study.api import run as run_study
+from llem.study.estimate import estimate, previous_rows
+from llem.study.render import ProgressView, plan_text
+from llem.study.runner import StudyInterrupted
+from llem.study.status import render_status, study_status
+from llem.study.table import aggregate_rows, run_rows
 
 
 @click.group()
@@ -28,14 +41,6 @@ def plan(
     file: str, output: str | None, overhead_s: float | None, tokens_per_s: float | None, as_json: bool
 ) -> None:
     """Show what FILE expands to on this machine: experiments, pruned points and why, duplicates, duration."""
-    from pathlib import Path
-
-    import msgspec
-
-    from llem.study.api import plan as plan_study
-    from llem.study.estimate import estimate, previous_rows
-    from llem.study.render import plan_text
-
     manifest = plan_study(file)
     base_dir = Path(str(manifest.study.get("output_dir", "studies")))
     folders = sorted(base_dir.glob(f"{manifest.name}-*")) if base_dir.is_dir() else []
@@ -48,8 +53,6 @@ def plan(
     else:
         click.echo(plan_text(manifest, est))
     if not manifest.points:
-        from llem.errors import UserError
-
         reasons = sorted({p.reason for p in manifest.pruned})
         raise UserError(
             f"every experiment of the study is pruned on this machine: {'; '.join(reasons)}", source=file
@@ -102,10 +105,6 @@ def run(
 ) -> None:
     """Run study FILE: every experiment in its own process (or SLURM job); failures are recorded and the study
     goes on."""
-    from llem.study.api import run as run_study
-    from llem.study.render import ProgressView
-    from llem.study.runner import StudyInterrupted
-
     if output and resume:
         raise click.UsageError("--output and --resume exclude each other (a resumed study keeps its folder)")
     slurm: dict[str, object] = {
@@ -132,8 +131,6 @@ def run(
         )
         raise SystemExit(130) from None
     except OSError as exc:  # the study folder stopped being writable (full disk, read-only remount)
-        from llem.errors import UserError
-
         where = f" ({exc.filename})" if exc.filename else ""
         raise UserError(
             f"the study folder cannot be written: {exc.strerror or exc}{where}; finished runs are kept, "
@@ -145,16 +142,12 @@ def run(
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     lost = sum(r.failure == "job" for r in manifest.runs)
     if as_json:
-        import msgspec
-
         click.echo(
             msgspec.json.format(
                 msgspec.json.encode({"folder": str(folder), **msgspec.to_builtins(manifest)}), indent=2
             )
         )
     else:
-        from llem.study.table import aggregate_rows, run_rows
-
         for row in aggregate_rows(run_rows(folder, manifest), manifest):
             if row.get("notes"):
                 click.echo(f"note: {row['point_id']}: {row['notes']}")
@@ -173,8 +166,6 @@ def run(
 
 
 def _sbatch_options(items: tuple[str, ...]) -> dict[str, object]:
-    import yaml
-
     out: dict[str, object] = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -189,10 +180,6 @@ def _sbatch_options(items: tuple[str, ...]) -> dict[str, object]:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(study_dir: str, as_json: bool) -> None:
     """Show the state of every run of STUDY_DIR: queued, running, ok, failed, pending (local or SLURM)."""
-    import msgspec
-
-    from llem.study.status import render_status, study_status
-
     st = study_status(study_dir)
     if as_json:
         click.echo(msgspec.json.format(msgspec.json.encode(st), indent=2))

@@ -42,7 +42,7 @@ def gpu(
     if values:
         out["value_min_compute_capability"] = dict(values)
     if needs_cuda:
-        out["needs_cuda"] = True if needs_cuda is True else list(needs_cuda)
+        out["needs_cuda"] = True if isinstance(needs_cuda, bool) else list(needs_cuda)
     if note:
         out["gpu_note"] = note
     return out

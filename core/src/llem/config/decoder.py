@@ -6,7 +6,7 @@ over the preset.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -14,6 +14,11 @@ from msgspec import UNSET, Meta, UnsetType
 from llem.config.base import Section
 
 PresetName = Literal["deterministic", "standard", "creative", "factual"]
+
+# Fields that only shape sampling: no effect under greedy decoding.
+SAMPLING_ONLY = ("temperature", "top_k", "top_p", "min_p")
+# Fields the core itself resolves (a preset expands into the others): never a backend's concern.
+CORE_ONLY = ("preset",)
 
 # Field values each preset expands to. Checked against DecoderConfig's constraints at import (_check_presets).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -80,6 +85,10 @@ class DecoderConfig(Section):
         """True when decoding is greedy (temperature 0 or do_sample false)."""
         return self.temperature == 0.0 or not self.do_sample
 
+    @property
+    def strategy(self) -> Literal["greedy", "sampling"]:
+        return "greedy" if self.greedy else "sampling"
+
 
 def _check_presets() -> None:
     """A bad preset table is a bug: fail at import, not in a user's run."""
@@ -91,7 +100,7 @@ def _check_presets() -> None:
             msgspec.convert(values, DecoderConfig)
         except msgspec.ValidationError as exc:  # pragma: no cover - only a broken table reaches this
             raise AssertionError(f"decoder preset {name!r} is invalid: {exc}") from exc
-    if set(PRESETS) != set(PresetName.__args__):  # type: ignore[attr-defined]
+    if set(PRESETS) != set(get_args(PresetName)):
         raise AssertionError("decoder PRESETS and PresetName disagree")
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, overload
 
 import msgspec
 from msgspec import Meta
@@ -14,6 +14,8 @@ from llem.config.measurement import MeasurementConfig
 from llem.config.prompts import PromptsConfig, SyntheticPrompts
 from llem.config.rules import custom
 from llem.config.serving import LoadConfig, SloConfig
+
+SectionT = TypeVar("SectionT", bound=Section)
 
 Precision = Literal["fp32", "fp16", "bf16"]
 
@@ -135,6 +137,16 @@ class ExperimentBase(Section):
                 setattr(self, name, section_type())
         super().__post_init__()
 
-    def section(self) -> Section:
-        """The chosen backend's section (never None once validated)."""
-        return getattr(self, self.backend)
+    @overload
+    def section(self) -> Section: ...
+
+    @overload
+    def section(self, of: type[SectionT]) -> SectionT: ...
+
+    def section(self, of: type[Section] | None = None) -> Section:
+        """The chosen backend's section (never None once validated); `of`: the backend's own section Struct,
+        for its typed fields (a TypeError if the config is another backend's: a bug in the caller)."""
+        section: Section = getattr(self, self.backend)
+        if of is not None and not isinstance(section, of):
+            raise TypeError(f"the {self.backend!r} section is {type(section).__name__}, not {of.__name__}")
+        return section

@@ -1,7 +1,8 @@
 """Introspection derived from the Structs and the plugins' declarations (never hand-maintained lists).
 
 Every parameter path with its type, default, constraints, allowed values, description, GPU requirements and
-auto-generated test values; the cross-field rules; and the backends' capabilities as tables.
+auto-generated test values; the cross-field rules. Queries over the installed backends take them as a
+parameter (`plugins`, the caller's plugin manager); their capabilities are tabled in llem.plugins.matrix.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ import msgspec
 import msgspec.inspect as mi
 
 from llem.config.base import Section
+from llem.config.decoder import DecoderConfig
 from llem.config.experiment import ExperimentBase
+from llem.config.measurement import MeasurementConfig
+from llem.config.prompts import SyntheticPrompts
+from llem.errors import UserError
 
 if TYPE_CHECKING:
-    from llem.plugins.manager import LlemPlugins
+    from llem.config.installed import InstalledBackends
 
 
 class ParamInfo(msgspec.Struct, kw_only=True):
@@ -74,8 +79,8 @@ def _type_name(t: mi.Type) -> str:
     if isinstance(t, mi.DictType):
         return f"dict[{_type_name(t.key_type)}, {_type_name(t.value_type)}]"
     if isinstance(t, (mi.ListType, mi.TupleType, mi.VarTupleType)):
-        item = t.item_type if hasattr(t, "item_type") else "any"
-        return f"list[{_type_name(item) if item != 'any' else 'any'}]"
+        item = t.item_type if isinstance(t, (mi.ListType, mi.VarTupleType)) else None
+        return f"list[{_type_name(item) if item is not None else 'any'}]"
     if isinstance(t, mi.UnionType):
         return " | ".join(_type_name(m) for m in t.types)
     if isinstance(t, mi.StructType):
@@ -84,9 +89,9 @@ def _type_name(t: mi.Type) -> str:
 
 
 def _default(field: mi.Field, owner: type) -> Any:
-    if field.default is not mi.NODEFAULT and field.default is not msgspec.UNSET:
+    if field.default is not msgspec.NODEFAULT and field.default is not msgspec.UNSET:
         return msgspec.to_builtins(field.default)
-    if field.default_factory is not mi.NODEFAULT:
+    if field.default_factory is not msgspec.NODEFAULT:
         return msgspec.to_builtins(field.default_factory())
     defaults = getattr(owner, "__defaults__", {})
     if field.name in defaults:
@@ -126,9 +131,11 @@ def _numeric_points(t: mi.IntType | mi.FloatType) -> list[Any]:
     is_int = isinstance(t, mi.IntType)
     lo = t.ge if t.ge is not None else (t.gt + (1 if is_int else 0.01) if t.gt is not None else None)
     hi = t.le if t.le is not None else (t.lt - (1 if is_int else 0.01) if t.lt is not None else None)
+    pts: list[int | float]
     if lo is None and hi is None:
         pts = [0, 1, 10] if is_int else [0.0, 0.5, 1.0]
     elif hi is None:
+        assert lo is not None
         pts = [lo, lo + 1, lo * 4 + 4] if is_int else [lo, lo + 0.5, lo + 2.0]
     elif lo is None:
         pts = [hi - 4, hi - 1, hi] if is_int else [hi - 1.0, hi - 0.5, hi]
@@ -148,7 +155,7 @@ def iter_params(struct: type[msgspec.Struct], prefix: str = "") -> Iterator[Para
         if structs:
             tag_field = None
             for s in structs:
-                variant = s.tag if len(structs) > 1 else None
+                variant = str(s.tag) if len(structs) > 1 and s.tag is not None else None
                 tag_field = s.tag_field
                 for p in iter_params(s.cls, f"{path}."):
                     p.variant = p.variant or variant
@@ -168,10 +175,10 @@ def iter_params(struct: type[msgspec.Struct], prefix: str = "") -> Iterator[Para
             continue
         _, extra, schema = _unwrap(field.type)
         for m in members:
-            _, e, s = _unwrap(m)
-            extra = {**e, **extra}
-            schema = {**s, **schema}
-        literal = next((_unwrap(m)[0] for m in members if isinstance(_unwrap(m)[0], mi.LiteralType)), None)
+            _, m_extra, m_schema = _unwrap(m)
+            extra = {**m_extra, **extra}
+            schema = {**m_schema, **schema}
+        literal = next((t for t in (_unwrap(m)[0] for m in members) if isinstance(t, mi.LiteralType)), None)
         numeric = next((m for m in members if isinstance(_unwrap(m)[0], (mi.IntType, mi.FloatType))), None)
         default = _default(field, struct)
         gpu = {k: v for k, v in extra.items() if k in _GPU_KEYS} or None
@@ -205,15 +212,7 @@ def allowed_values_at(struct: type[msgspec.Struct], path: str) -> list[Any] | No
 
 
 # -- queries over the installed backends ---------------------------------------------------------------------
-def _plugins(plugins: LlemPlugins | None) -> LlemPlugins:
-    if plugins is None:
-        from llem.plugins.manager import get_plugin_manager
-
-        plugins = get_plugin_manager()
-    return plugins
-
-
-def get_shared_params(plugins: LlemPlugins | None = None) -> dict[str, ParamInfo]:
+def get_shared_params(plugins: InstalledBackends | None = None) -> dict[str, ParamInfo]:
     """Parameters common to every backend (top level, prompts, decoder, measurement).
 
     With `plugins`, `backend` lists the installed backends as its allowed values.
@@ -223,24 +222,22 @@ def get_shared_params(plugins: LlemPlugins | None = None) -> dict[str, ParamInfo
     return {p.path: p for p in iter_params(struct) if p.path.split(".")[0] not in sections}
 
 
-def get_backend_params(name: str, plugins: LlemPlugins | None = None) -> dict[str, ParamInfo]:
+def get_backend_params(name: str, plugins: InstalledBackends) -> dict[str, ParamInfo]:
     """Every parameter of backend `name`'s section, keyed by path (e.g. 'pytorch.num_beams')."""
-    section = _plugins(plugins).backend(name).entry.config
+    entries = plugins.backends
+    if name not in entries:
+        raise UserError(plugins.unavailable_reason(name))
+    section = entries[name].config
     return {p.path: p for p in iter_params(section, f"{name}.")}
 
 
-def get_backend_specific_params(plugins: LlemPlugins | None = None) -> dict[str, list[str]]:
+def get_backend_specific_params(plugins: InstalledBackends) -> dict[str, list[str]]:
     """Parameter paths of each installed backend's section."""
-    plugins = _plugins(plugins)
     return {name: list(get_backend_params(name, plugins)) for name in sorted(plugins.backends)}
 
 
-def _sections(plugins: LlemPlugins) -> list[tuple[str, str, type[Section]]]:
+def _sections(plugins: InstalledBackends) -> list[tuple[str, str, type[Section]]]:
     """(owner, path prefix, Struct) for every Struct that can carry rules."""
-    from llem.config.decoder import DecoderConfig
-    from llem.config.measurement import MeasurementConfig
-    from llem.config.prompts import SyntheticPrompts
-
     out: list[tuple[str, str, type[Section]]] = [
         ("core", "", ExperimentBase),
         ("core", "decoder.", DecoderConfig),
@@ -251,10 +248,10 @@ def _sections(plugins: LlemPlugins) -> list[tuple[str, str, type[Section]]]:
     return out
 
 
-def get_validation_rules(plugins: LlemPlugins | None = None) -> list[dict[str, Any]]:
+def get_validation_rules(plugins: InstalledBackends) -> list[dict[str, Any]]:
     """Every cross-field rule, from the same declarations that enforce it."""
     rules = []
-    for owner, prefix, struct in _sections(_plugins(plugins)):
+    for owner, prefix, struct in _sections(plugins):
         for rule in struct.__rules__:
             rules.append(
                 {
@@ -269,10 +266,10 @@ def get_validation_rules(plugins: LlemPlugins | None = None) -> list[dict[str, A
     return rules
 
 
-def get_mutual_exclusions(plugins: LlemPlugins | None = None) -> dict[str, list[str]]:
+def get_mutual_exclusions(plugins: InstalledBackends) -> dict[str, list[str]]:
     """path -> the settings it cannot be combined with ('other' or 'other=value' / 'other!=value')."""
     out: dict[str, list[str]] = {}
-    for _owner, prefix, struct in _sections(_plugins(plugins)):
+    for _owner, prefix, struct in _sections(plugins):
         for rule in struct.__rules__:
             if rule.kind == "exclusive":
                 a, b = (f"{prefix}{f}" for f in rule.fields)
@@ -287,7 +284,7 @@ def get_mutual_exclusions(plugins: LlemPlugins | None = None) -> dict[str, list[
     return out
 
 
-def _gpu_requirements(plugins: LlemPlugins) -> list[tuple[str, float | None, bool, str]]:
+def _gpu_requirements(plugins: InstalledBackends) -> list[tuple[str, float | None, bool, str]]:
     """(param or param=value, min compute capability or None, needs CUDA, note) for every declared
     requirement."""
     out: list[tuple[str, float | None, bool, str]] = []
@@ -311,22 +308,20 @@ def _gpu_requirements(plugins: LlemPlugins) -> list[tuple[str, float | None, boo
 
 
 def get_params_requiring_gpu_capability(
-    min_compute_capability: float, plugins: LlemPlugins | None = None
+    min_compute_capability: float, plugins: InstalledBackends
 ) -> list[str]:
     """Settings gated on a compute capability at or below `min_compute_capability` (what that tier unlocks).
 
     get_params_requiring_gpu_capability(8.0) lists the Ampere tier; (9.0) adds the Hopper tier.
     """
-    reqs = _gpu_requirements(_plugins(plugins))
+    reqs = _gpu_requirements(plugins)
     return sorted({p for p, cc, _, _ in reqs if cc is not None and cc <= min_compute_capability})
 
 
-def get_params_unsupported_on(
-    compute_capability: float | None, plugins: LlemPlugins | None = None
-) -> dict[str, str]:
+def get_params_unsupported_on(compute_capability: float | None, plugins: InstalledBackends) -> dict[str, str]:
     """Settings that cannot run on a GPU of this capability (None: no GPU at all), with the reason."""
     out = {}
-    for p, cc, cuda, note in _gpu_requirements(_plugins(plugins)):
+    for p, cc, cuda, note in _gpu_requirements(plugins):
         if compute_capability is None and cuda:
             out[p] = "needs an NVIDIA GPU" + (f" (compute capability {cc})" if cc else "")
         elif cc is not None and compute_capability is not None and compute_capability < cc:
@@ -336,10 +331,9 @@ def get_params_unsupported_on(
     return out
 
 
-def get_param_skip_conditions(plugins: LlemPlugins | None = None) -> dict[str, str]:
+def get_param_skip_conditions(plugins: InstalledBackends) -> dict[str, str]:
     """Settings a sweep may have to skip, with why: GPU tiers, CUDA-only values, and cross-field
     requirements."""
-    plugins = _plugins(plugins)
     out: dict[str, str] = {}
     for p, cc, _cuda, note in _gpu_requirements(plugins):
         why = f"Requires compute capability {cc}+" if cc else "Requires an NVIDIA GPU (CUDA)"
@@ -349,48 +343,3 @@ def get_param_skip_conditions(plugins: LlemPlugins | None = None) -> dict[str, s
             for f in rule["fields"]:
                 out.setdefault(f, f"{rule['combination']} ({rule['reason']})")
     return out
-
-
-def get_backend_capabilities(plugins: LlemPlugins | None = None) -> dict[str, dict[str, Any]]:
-    """capability -> backend -> value, from each backend's `llem_capabilities`."""
-    plugins = _plugins(plugins)
-    caps = {name: plugins.backend(name).capabilities() for name in sorted(plugins.backends)}
-    table: dict[str, dict[str, Any]] = {}
-    for field in msgspec.structs.fields(next(iter(caps.values()))) if caps else ():
-        table[field.name] = {name: getattr(c, field.name) for name, c in caps.items()}
-    return table
-
-
-def get_decoder_param_support(plugins: LlemPlugins | None = None) -> dict[str, list[str]]:
-    return {k: list(v) for k, v in get_backend_capabilities(plugins).get("decoder_params", {}).items()}
-
-
-def get_precision_support(plugins: LlemPlugins | None = None) -> dict[str, list[str]]:
-    return {k: list(v) for k, v in get_backend_capabilities(plugins).get("precisions", {}).items()}
-
-
-def get_decoding_support(plugins: LlemPlugins | None = None) -> dict[str, list[str]]:
-    return {k: list(v) for k, v in get_backend_capabilities(plugins).get("decoding_strategies", {}).items()}
-
-
-def get_capability_matrix_markdown(plugins: LlemPlugins | None = None) -> str:
-    """The capability matrix as a Markdown table (one row per capability, one column per backend)."""
-    table = get_backend_capabilities(plugins)
-    backends = sorted({b for row in table.values() for b in row})
-    if not backends:
-        return "_No backends installed._\n"
-    lines = ["| Capability | " + " | ".join(backends) + " |", "|---|" + "---|" * len(backends)]
-    for cap, row in table.items():
-        cells = [_cell(row.get(b)) for b in backends]
-        lines.append(f"| {cap.replace('_', ' ')} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value: Any) -> str:
-    if value is True:
-        return "yes"
-    if value is False:
-        return "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value)) or "—"
-    return str(value)

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import msgspec
 import yaml
 
+from llem.config.introspect import allowed_values_at
 from llem.errors import ConfigError
 
 T = TypeVar("T")
@@ -87,9 +88,11 @@ def convert(data: Mapping[str, Any], type_: type[T], *, source: str | None = Non
     except msgspec.ValidationError as exc:
         message = format_validation_error(exc)
         path, _, text = message.partition(": ")
-        if text.startswith(("Invalid enum value", "Invalid value")) and isinstance(type_, type):
-            from llem.config.introspect import allowed_values_at
-
+        if (
+            text.startswith(("Invalid enum value", "Invalid value"))
+            and isinstance(type_, type)
+            and issubclass(type_, msgspec.Struct)
+        ):
             allowed = allowed_values_at(type_, path)
             if allowed:
                 message += f" (allowed: {', '.join(map(str, allowed))})"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from llem.config.introspect import ParamInfo, get_backend_params, get_shared_params, get_validation_rules
 
 if TYPE_CHECKING:
-    from llem.plugins.manager import LlemPlugins
+    from llem.config.installed import InstalledBackends
 
 HEADER = """# Config reference
 
@@ -58,7 +58,7 @@ def _table(params: list[ParamInfo]) -> list[str]:
     return lines
 
 
-def _rules(owner: str, plugins: LlemPlugins) -> list[str]:
+def _rules(owner: str, plugins: InstalledBackends) -> list[str]:
     rules = [r for r in get_validation_rules(plugins) if r["backend"] == owner]
     if not rules:
         return []
@@ -68,7 +68,7 @@ def _rules(owner: str, plugins: LlemPlugins) -> list[str]:
     return out
 
 
-def render_config_reference(plugins: LlemPlugins) -> str:
+def render_config_reference(plugins: InstalledBackends) -> str:
     """The whole reference: shared parameters, then one section per installed backend."""
     shared = list(get_shared_params(plugins).values())
     groups: dict[str, list[ParamInfo]] = {}

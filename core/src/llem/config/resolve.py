@@ -1,5 +1,5 @@
-"""Turn a config file (or dict) plus overrides into a validated ExperimentConfig for the
-installed backends."""
+"""Turn a config file (or dict) plus overrides into a validated ExperimentConfig for the installed
+backends."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from llem.config.load import apply_overrides, convert, parse_override, read_file
 from llem.errors import ConfigError
 
 if TYPE_CHECKING:
-    from llem.plugins.manager import LlemPlugins
+    from llem.config.installed import InstalledBackends
 
 # Fields that name, place or price a result but do not change what is measured: left out of the config hash.
 _NOT_HASHED = ("name", "output_dir", "carbon_intensity_g_per_kwh", "price_per_kwh", "currency")
@@ -25,13 +25,10 @@ def load_experiment(
     source: str | Path | Mapping[str, Any],
     *,
     overrides: Iterable[str] = (),
-    plugins: LlemPlugins | None = None,
+    plugins: InstalledBackends,
 ) -> ExperimentBase:
-    """Read, override and validate an experiment config; raises ConfigError with a one-line message."""
-    if plugins is None:
-        from llem.plugins.manager import get_plugin_manager
-
-        plugins = get_plugin_manager()
+    """Read, override and validate an experiment config against the installed backends (`plugins`, the
+    caller's plugin manager); raises ConfigError with a one-line message."""
     if isinstance(source, Mapping):
         data, where, base_dir = dict(source), None, Path.cwd()
     else:
@@ -54,9 +51,9 @@ def _switch_backend(before: dict[str, Any], after: dict[str, Any], overrides: li
     return {k: v for k, v in after.items() if k != old}
 
 
-def _check_backend_names(data: dict[str, Any], plugins: LlemPlugins, where: str | None) -> None:
-    """Say 'not installed' rather than msgspec's 'unknown field' for backends that exist but are
-    missing here."""
+def _check_backend_names(data: dict[str, Any], plugins: InstalledBackends, where: str | None) -> None:
+    """Say 'not installed' rather than msgspec's 'unknown field' for backends that exist but are missing
+    here."""
     installed = plugins.backends
     known = plugins.known_names()
     for key in data:
@@ -84,7 +81,7 @@ def to_dict(config: msgspec.Struct) -> dict[str, Any]:
     An experiment's sections for other backends are always null, and which of them exist depends on the
     plugins installed here: they are left out, so the same experiment reads the same on every machine.
     """
-    data = msgspec.to_builtins(config)
+    data: dict[str, Any] = msgspec.to_builtins(config)
     if isinstance(config, ExperimentBase):
         for name in config.__sections__:
             if name != config.backend and data.get(name) is None:

@@ -21,7 +21,7 @@ def experiment_type(sections: Mapping[str, type[Section]]) -> type[ExperimentBas
 @lru_cache(maxsize=16)
 def _experiment_type(items: tuple[tuple[str, type[Section]], ...]) -> type[ExperimentBase]:
     names = tuple(name for name, _ in items)
-    backend_type: Any = Literal[names] if names else str  # type: ignore[valid-type]
+    backend_type: Any = Literal[names] if names else str
     fields: list[tuple[str, Any, Any]] = [
         (
             "backend",
@@ -47,6 +47,7 @@ def _experiment_type(items: tuple[tuple[str, type[Section]], ...]) -> type[Exper
         forbid_unknown_fields=True,
         module=__name__,
     )
+    assert issubclass(cls, ExperimentBase)  # defstruct's return type does not say it keeps the base
     cls.__sections__ = dict(items)
     cls.__doc__ = ExperimentBase.__doc__
     return cls

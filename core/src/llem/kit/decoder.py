@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from llem.config.decoder import CORE_ONLY, SAMPLING_ONLY
+
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
     from llem.plugins.types import Capabilities
 
-# Shared decoder fields that only shape sampling: no effect under greedy decoding.
-SAMPLING_ONLY = ("temperature", "top_k", "top_p", "min_p")
-# Fields the core itself resolves (a preset expands into the others): never a backend's concern.
-CORE_ONLY = ("preset",)
+__all__ = ["CORE_ONLY", "SAMPLING_ONLY", "DecoderIntent", "decoder_intent"]
 
 
 class DecoderIntent(msgspec.Struct, kw_only=True, frozen=True):
@@ -31,10 +30,6 @@ class DecoderIntent(msgspec.Struct, kw_only=True, frozen=True):
     ignored: dict[str, str]
 
 
-def decoder_strategy(config: ExperimentBase) -> Literal["greedy", "sampling"]:
-    return "greedy" if config.decoder.greedy else "sampling"
-
-
 def decoder_intent(config: ExperimentBase, caps: Capabilities) -> DecoderIntent:
     """The shared decoder settings to apply (field -> value, in llem's names) and those ignored, with why.
 
@@ -42,7 +37,7 @@ def decoder_intent(config: ExperimentBase, caps: Capabilities) -> DecoderIntent:
     The output length is the batch's business (`batch.fixed_output_length`: exactly `batch.max_new_tokens`).
     """
     dec = config.decoder
-    strategy = decoder_strategy(config)
+    strategy = dec.strategy
     applied: dict[str, Any] = {"do_sample": strategy == "sampling"}
     ignored: dict[str, str] = {}
     for field in msgspec.structs.fields(dec):

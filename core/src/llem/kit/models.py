@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from llem.models.architectures import is_random, random_name
+from llem.models.build import random_checkpoint
 
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
@@ -17,9 +18,5 @@ def model_path(config: ExperimentBase) -> str:
     `config.random_seed` (safetensors and a tokenizer, loadable by any library); a hub id or a local path is
     passed as given. Building needs torch and transformers (a backend's dependencies)."""
     if is_random(config.model):
-        from llem.models.build import (
-            random_checkpoint,
-        )  # needs torch: imported only when a checkpoint is built
-
         return str(random_checkpoint(random_name(config.model), seed=config.random_seed))
     return config.model

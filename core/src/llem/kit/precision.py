@@ -15,6 +15,6 @@ def dtype_name(precision: str) -> str:
 
 def torch_dtype(precision: str) -> Any:
     """The torch dtype object of `precision` (imports torch)."""
-    import torch  # heavy: only backends that already use torch call this
+    import torch  # deferred: heavy; only backends that already use torch call this
 
     return getattr(torch, DTYPE_NAMES[precision])

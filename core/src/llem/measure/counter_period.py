@@ -52,6 +52,7 @@ def measure_read_cost(read: Callable[[], Any], *, n: int = 20) -> float:
 
 def measure_update_period(handle: Any, *, changes: int = 6, timeout_s: float = 3.0) -> float:
     """The NVML energy counter's update period for one GPU (about 0.1 s on an H100), by polling it."""
+    # deferred: pynvml is a large module; only machines with a GPU get here
     import pynvml
 
     return measure_period(

@@ -12,6 +12,7 @@ def detect_devices() -> DeviceInfo:
     if os.environ.get("LLEM_FORCE_NO_GPU", "") not in ("", "0"):
         return DeviceInfo()
     try:
+        # deferred: pynvml is a large module, imported only when GPUs are looked for
         import pynvml
     except ImportError:
         return DeviceInfo()
@@ -25,7 +26,8 @@ def detect_devices() -> DeviceInfo:
             h = pynvml.nvmlDeviceGetHandleByIndex(i)
             name = pynvml.nvmlDeviceGetName(h)
             try:
-                cc: tuple[int, int] | None = tuple(pynvml.nvmlDeviceGetCudaComputeCapability(h))  # type: ignore[assignment]
+                major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(h)
+                cc: tuple[int, int] | None = (int(major), int(minor))
             except Exception:
                 cc = None
             try:

@@ -9,10 +9,13 @@ from msgspec import Meta
 
 from llem.config.measurement import MeasurementConfig
 from llem.measure.devices import detect_devices
-from llem.measure.energy import open_meter
 from llem.measure.environment import GpuEnvironment, snapshot_environment
+from llem.measure.meters import open_meter
+from llem.measure.rapl import RaplMeter
+from llem.plugins.manager import get_plugin_manager
 
 if TYPE_CHECKING:
+    from llem.measure.energy import EnergyMeter
     from llem.plugins.manager import LlemPlugins
 
 
@@ -49,9 +52,6 @@ class DoctorReport(msgspec.Struct, kw_only=True):
 
 def diagnose(plugins: LlemPlugins | None = None) -> DoctorReport:
     """Probe this machine as `llem run` would; opening a meter measures its counter period (~1 s per GPU)."""
-    from llem.measure.rapl import RaplMeter
-    from llem.plugins.manager import get_plugin_manager
-
     env = snapshot_environment(None)
     device = detect_devices()
     with open_meter(MeasurementConfig(), device) as meter:
@@ -80,7 +80,7 @@ def diagnose(plugins: LlemPlugins | None = None) -> DoctorReport:
     )
 
 
-def _check(meter) -> CounterCheck:
+def _check(meter: EnergyMeter) -> CounterCheck:
     return CounterCheck(
         meter=meter.name,
         devices=list(meter.devices),

@@ -12,16 +12,10 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
-
-from llem.errors import ConfigError
-
-if TYPE_CHECKING:
-    from llem.config.measurement import MeasurementConfig
-    from llem.plugins.types import DeviceInfo
 
 
 class EnergyNotMeasured(RuntimeError):
@@ -416,47 +410,3 @@ def energy_bound_j(
     period = (meter.update_period_s or 0.0) + (meter.read_cost_s or 0.0)
     mean = abs(mean_power_w)
     return sum(period * max(mean, p if p is not None else 0.0) for p in edge_powers_w)
-
-
-def open_meter(
-    mc: MeasurementConfig, device: DeviceInfo, gpu_indices: list[int] | None = None
-) -> EnergyMeter:
-    """The meter `mc.energy_sampler` asks for.
-
-    auto: nvml if a GPU with a working energy counter is present, else rapl if /sys/class/powercap is
-    readable,
-    else none (with the reason). An explicit nvml or rapl that cannot work is a user error naming the field.
-    """
-    from llem.measure import rapl
-    from llem.measure.nvml_meter import NvmlMeter
-
-    choice = mc.energy_sampler
-    if choice == "none":
-        return NoneMeter("measurement.energy_sampler is 'none'")
-    indices = gpu_indices if gpu_indices is not None else mc.gpu_indices
-    if indices is None:
-        indices = [g.index for g in device.gpus]
-    gpu_problem: str | None = None
-    if choice in ("auto", "nvml"):
-        if not indices:
-            gpu_problem = "no NVIDIA GPU"
-        else:
-            meter = NvmlMeter(indices)
-            if meter.available:
-                return meter
-            meter.close()
-            gpu_problem = meter.reason
-        if choice == "nvml":
-            raise ConfigError(
-                f"'nvml' cannot measure here: {gpu_problem} (use auto or none)",
-                source="$.measurement.energy_sampler",
-            )
-    rapl_meter = rapl.RaplMeter()
-    if rapl_meter.available:
-        return rapl_meter
-    if choice == "rapl":
-        raise ConfigError(
-            f"'rapl' cannot measure here: {rapl_meter.reason} (use auto or none)",
-            source="$.measurement.energy_sampler",
-        )
-    return NoneMeter(f"{gpu_problem} and {rapl_meter.reason}")

@@ -167,9 +167,10 @@ def settle_temperature(
         while True:
             now = time.perf_counter()
             temps = [_temperature(nv, h) for h in handles]
-            if any(t is None for t in temps):
+            known = [t for t in temps if t is not None]
+            if len(known) < len(temps):
                 return False, now - t0
-            history.append((now, temps))  # type: ignore[arg-type]
+            history.append((now, known))
             if now - history[0][0] >= window_s:
                 recent = [temps_ for t, temps_ in history if t >= now - window_s]
                 spreads = [max(col) - min(col) for col in zip(*recent, strict=True)]

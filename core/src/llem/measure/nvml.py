@@ -19,6 +19,7 @@ def nvml_init() -> Any:
     NVML reference-counts init/shutdown, so nested users (a meter, the sampler, the snapshot) are independent.
     """
     try:
+        # deferred: pynvml is a large module, imported only when NVML is opened
         import pynvml
     except ImportError as exc:
         raise NvmlUnavailable("pynvml (nvidia-ml-py) is not installed") from exc

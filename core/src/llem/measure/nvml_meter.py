@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from llem.errors import ConfigError
@@ -63,7 +64,9 @@ class NvmlMeter(CounterMeter):
             periods = []
             for label, handle in zip(self.devices, self._handles, strict=True):
                 try:
-                    periods.append(measure_period(lambda h=handle: nv.nvmlDeviceGetTotalEnergyConsumption(h)))
+                    periods.append(
+                        measure_period(functools.partial(nv.nvmlDeviceGetTotalEnergyConsumption, handle))
+                    )
                 except CounterStuck as exc:
                     self.reason = f"{label}: {exc}"
                     return

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from llem.measure.nvml import NvmlUnavailable, nvml_init, nvml_shutdown
+
 
 def process_tree(root: int, proc: Path = Path("/proc")) -> set[int]:
     """`root` and every live descendant of it (read from /proc/<pid>/stat; just `root` elsewhere)."""
@@ -43,8 +45,6 @@ def process_tree(root: int, proc: Path = Path("/proc")) -> set[int]:
 
 def gpus_in_use(pids: Iterable[int]) -> set[int] | None:
     """NVML indices of the GPUs on which any of `pids` holds a compute context; None when NVML cannot say."""
-    from llem.measure.nvml import NvmlUnavailable, nvml_init, nvml_shutdown
-
     wanted = set(pids)
     try:
         nv = nvml_init()

@@ -9,7 +9,8 @@ from types import TracebackType
 from llem.config.measurement import MeasurementConfig
 from llem.errors import ConfigError
 from llem.measure.devices import detect_devices
-from llem.measure.energy import EnergyMeter, EnergyReading, NoneMeter, open_meter, window_energy
+from llem.measure.energy import EnergyMeter, EnergyReading, NoneMeter, window_energy
+from llem.measure.meters import open_meter
 
 
 class Measurement:

@@ -12,8 +12,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from llem.models.architectures import architecture
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 # Above this many parameters weights are stored in bf16 (half the disk); backends cast to the run's precision.
 _BF16_ABOVE = 100_000_000
@@ -46,6 +50,7 @@ def random_checkpoint(name: str, seed: int = 0) -> Path:
 
 
 def _build(name: str, seed: int, folder: Path) -> None:
+    # deferred: torch and transformers are heavy; only building a random checkpoint needs them
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -60,8 +65,9 @@ def _build(name: str, seed: int, folder: Path) -> None:
     _byte_tokenizer(cfg_dict).save_pretrained(folder)
 
 
-def _byte_tokenizer(cfg: dict):
+def _byte_tokenizer(cfg: dict[str, Any]) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer with no merges: any text encodes, ids fit every bundled vocabulary."""
+    # deferred: heavy; only building a random checkpoint needs them
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -77,11 +83,11 @@ def _byte_tokenizer(cfg: dict):
         next_id += 1
     for tok, idx in specials.items():
         vocab[tok] = idx
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token=None
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token=None
     )
     fast.model_max_length = cfg.get("max_position_embeddings", 2048)
     return fast

@@ -47,14 +47,17 @@ class ModelInfo(msgspec.Struct, kw_only=True, frozen=True):
 def info_from_config(cfg: dict[str, Any]) -> ModelInfo:
     heads = cfg.get("num_attention_heads") or cfg.get("n_head")
     hidden = cfg.get("hidden_size") or cfg.get("n_embd")
+    layers = cfg.get("num_hidden_layers") or cfg.get("n_layer")
     if not heads or not hidden:
         raise UserError("model config has no hidden_size/num_attention_heads: cannot estimate its shape")
+    if not layers:
+        raise UserError("model config has no num_hidden_layers: cannot estimate its shape")
     return ModelInfo(
         model_type=cfg.get("model_type", "unknown"),
         vocab_size=int(cfg["vocab_size"]),
         hidden_size=int(hidden),
         intermediate_size=int(cfg.get("intermediate_size") or cfg.get("n_inner") or 4 * hidden),
-        num_layers=int(cfg.get("num_hidden_layers") or cfg.get("n_layer")),
+        num_layers=int(layers),
         num_heads=int(heads),
         num_kv_heads=int(cfg.get("num_key_value_heads") or heads),
         head_dim=int(cfg.get("head_dim") or hidden // heads),
@@ -75,8 +78,9 @@ def read_model_config(model: str, revision: str | None = None, *, local_only: bo
         cfg = local / "config.json"
         if not cfg.is_file():
             raise UserError(f"{local}: no config.json in this model folder")
-        return json.loads(cfg.read_text(encoding="utf-8"))
+        return _json_object(cfg)
     try:
+        # deferred: optional and heavy; only a hub model id needs it
         from huggingface_hub import hf_hub_download
     except ImportError:
         raise UserError(
@@ -86,7 +90,14 @@ def read_model_config(model: str, revision: str | None = None, *, local_only: bo
         path = hf_hub_download(model, "config.json", revision=revision, local_files_only=local_only)
     except Exception as exc:
         raise UserError(f"$.model: cannot fetch config.json of {model!r} ({type(exc).__name__})") from None
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    return _json_object(Path(path))
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: config.json is not a JSON object")
+    return data
 
 
 def model_info(model: str, revision: str | None = None, *, local_only: bool = False) -> ModelInfo:

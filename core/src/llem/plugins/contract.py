@@ -1,12 +1,14 @@
 """The backend contract as a type: what a backend's plugin module provides, generic in its handle and engine.
 
-The core treats handles and engines as opaque (`object`); a backend names its own types and lets mypy check
-its plugin module against this protocol, e.g. at the end of `llem_mybackend/plugin.py`:
+The core never looks inside a handle or an engine; a backend names its own types and lets mypy check its
+plugin module against this protocol, e.g. at the end of `llem_mybackend/plugin.py`:
 
     if TYPE_CHECKING:
         import llem_mybackend.plugin as _this
 
         _contract: BackendHooks[MyHandle, None] = _this
+
+(a backend with a build step: `BuildsEngine[MyHandle, MyEngine]`).
 
 Required hooks are the methods below without a default in the docs (register, capabilities, load, generate);
 see docs/writing-a-backend.md for the table of what each must return.
@@ -44,10 +46,11 @@ class BackendHooks(Protocol[HandleT, EngineT_contra]):
     def llem_unload(self, handle: HandleT) -> None: ...
 
 
-class BuildsEngine(Protocol[EngineT]):
-    """A backend with an ahead-of-time build step: what `llem_build_engine` returns, `llem_load` receives.
-    Check such a module against both protocols."""
+class BuildsEngine(BackendHooks[HandleT, EngineT], Protocol[HandleT, EngineT]):
+    """A backend with an ahead-of-time build step: what its `llem_build_engine` returns (`EngineT`, or None
+    when nothing needs building) is what its `llem_load` receives, and `llem_load`'s `HandleT` is what
+    `llem_generate` and `llem_unload` receive."""
 
-    def llem_build_engine(self, config: ExperimentBase, cache_dir: Path) -> EngineT: ...
+    def llem_build_engine(self, config: ExperimentBase, cache_dir: Path) -> EngineT | None: ...
 
-    def llem_load(self, config: ExperimentBase, engine: EngineT) -> object: ...
+    def llem_load(self, config: ExperimentBase, engine: EngineT | None) -> HandleT: ...

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from llem.config.decoder import DecoderConfig
-from llem.kit.decoder import CORE_ONLY, SAMPLING_ONLY, decoder_strategy
+from llem.config.decoder import CORE_ONLY, SAMPLING_ONLY, DecoderConfig
 
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
@@ -27,7 +26,7 @@ def capability_problems(config: ExperimentBase, caps: Capabilities) -> list[str]
             f"precision: {config.precision} is not supported by backend {name!r} "
             f"(supported: {', '.join(caps.precisions)})"
         )
-    strategy = decoder_strategy(config)
+    strategy = config.decoder.strategy
     if strategy not in caps.decoding_strategies:
         fix = "set decoder.do_sample: false" if strategy == "sampling" else "set decoder.do_sample: true"
         problems.append(

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal
 
 import msgspec
 import pluggy
@@ -22,6 +23,7 @@ from llem.config.experiment import ExperimentBase
 from llem.config.schema import experiment_type
 from llem.errors import UserError, one_line
 from llem.plugins import hookspecs
+from llem.plugins.contract import EngineT, HandleT
 from llem.plugins.registry import BackendEntry, BackendRegistry, RegistrationError
 from llem.plugins.types import Batch, Capabilities, DeviceInfo
 
@@ -49,8 +51,12 @@ class PluginError(UserError):
     """A plugin failed in a hook the core calls before loading anything (the plugin's bug, not the config)."""
 
 
-class Backend:
-    """One registered backend; its hook calls reach only the plugin that registered it."""
+class Backend(Generic[HandleT, EngineT]):
+    """One registered backend; its hook calls reach only the plugin that registered it.
+
+    Generic in the backend's handle and engine types; the core holds them without looking inside
+    (`Backend[object, object]`, what `LlemPlugins.backend` returns), a backend's own code names them.
+    """
 
     def __init__(
         self, entry: BackendEntry, pm: pluggy.PluginManager, others: list[Any], caps: Capabilities
@@ -85,24 +91,28 @@ class Backend:
             problems.extend(result)
         return problems
 
+    def build_engine(self, config: ExperimentBase, cache_dir: Path) -> EngineT | None:
+        engine: EngineT | None = self._hook("llem_build_engine")(config=config, cache_dir=cache_dir)
+        return engine
+
     def prepare(self, config: ExperimentBase) -> None:
         """The backend's optional `llem_prepare` (imports ahead of time); nothing when it has none."""
         self._hook("llem_prepare")(config=config)
 
-    def build_engine(self, config: ExperimentBase, cache_dir: Path) -> object:
-        return self._hook("llem_build_engine")(config=config, cache_dir=cache_dir)
+    def load(self, config: ExperimentBase, engine: EngineT | None) -> HandleT:
+        handle: HandleT = self._hook("llem_load")(config=config, engine=engine)
+        return handle
 
-    def load(self, config: ExperimentBase, engine: object) -> object:
-        return self._hook("llem_load")(config=config, engine=engine)
-
-    def generate(self, handle: object, batch: Batch, config: ExperimentBase) -> object:
-        return self._hook("llem_generate")(handle=handle, batch=batch, config=config)
+    def generate(self, handle: HandleT, batch: Batch, config: ExperimentBase) -> object:
+        """What the plugin returned, unchecked (the core checks it: run.output_checks)."""
+        out: object = self._hook("llem_generate")(handle=handle, batch=batch, config=config)
+        return out
 
     def capabilities(self) -> Capabilities:
         """What the backend declared at discovery (checked then: a plugin whose answer was bad is broken)."""
         return self._caps
 
-    def unload(self, handle: object) -> None:
+    def unload(self, handle: HandleT) -> None:
         self._hook("llem_unload")(handle=handle)
 
 
@@ -291,14 +301,21 @@ class LlemPlugins:
             hint = f"; did you mean {close[0]!r}?" if close else ""
         return f"backend {name!r} is not installed (installed: {installed}){hint}"
 
-    def backend(self, name: str) -> Backend:
+    def backend(self, name: str) -> Backend[object, object]:
         """The backend `name`; a UserError saying why if it is missing, broken, disabled or conflicting."""
         entries = self.backends
         if name not in entries:
             raise UserError(self.unavailable_reason(name))
         entry = entries[name]
         others = [p for p in self.pm.get_plugins() if p is not entry.plugin]
-        return Backend(entry, self.pm, others, self._caps[entry.plugin_name])
+        return self.make_backend(entry, self.pm, others, self._caps[entry.plugin_name])
+
+    def make_backend(
+        self, entry: BackendEntry, pm: pluggy.PluginManager, others: list[Any], caps: Capabilities
+    ) -> Backend[object, object]:
+        """How `backend()` hands a registered backend out; a subclass may return a Backend subclass that
+        wraps some calls (a study worker's model reuse wraps load and unload)."""
+        return Backend(entry, pm, others, caps)
 
     def sections(self) -> dict[str, type[Section]]:
         return {name: e.config for name, e in self.backends.items()}
@@ -309,16 +326,21 @@ class LlemPlugins:
 
 
 def get_plugin_manager(
-    *, entry_points: bool = True, strict: bool | None = None, only: frozenset[str] | None = None
+    *,
+    entry_points: bool = True,
+    strict: bool | None = None,
+    only: frozenset[str] | None = None,
+    factory: Callable[..., LlemPlugins] = LlemPlugins,
 ) -> LlemPlugins:
     """A fresh plugin manager (no global): entry-point plugins loaded unless `entry_points=False`; with
-    `only`, just the entry points of those names (a backend's own tests load nothing else)."""
+    `only`, just the entry points of those names (a backend's own tests load nothing else). `factory`
+    builds the manager from `strict=` and `disabled=` (a LlemPlugins subclass, e.g. with model reuse)."""
     if strict is None:
         strict = os.environ.get("LLEM_STRICT_PLUGINS", "") not in ("", "0")
     disabled = frozenset(
         p.strip() for p in os.environ.get("LLEM_DISABLE_PLUGINS", "").split(",") if p.strip()
     )
-    plugins = LlemPlugins(strict=strict, disabled=disabled)
+    plugins = factory(strict=strict, disabled=disabled)
     if entry_points:
         plugins.load_entry_points(only)
     return plugins

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 def read_dataset(spec: DatasetPrompts, *, limit: int) -> list[str]:
     """Up to `limit` non-empty texts from `spec.column` (streamed: only what is needed is downloaded)."""
     try:
+        # deferred: optional and heavy; only dataset prompts need it
         import datasets
     except ImportError:
         raise UserError(

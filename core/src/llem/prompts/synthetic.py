@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
+from llem.models.info import info_from_config, read_model_config
 from llem.plugins.types import Prompt
+from llem.prompts.sets import PromptSet
 
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
     from llem.config.prompts import SyntheticPrompts
-    from llem.prompts.source import PromptSet
 
 
 def prompt_lengths(spec: SyntheticPrompts, max_tokens: int, n: int, rng: random.Random) -> list[int]:
@@ -27,8 +28,6 @@ def prompt_lengths(spec: SyntheticPrompts, max_tokens: int, n: int, rng: random.
 
 def token_pool(model: str) -> tuple[int, list[int]]:
     """(vocab size, special token ids to avoid) of `model`, from its config."""
-    from llem.models.info import info_from_config, read_model_config
-
     cfg = read_model_config(model)
     vocab = info_from_config(cfg).vocab_size
     special = set()
@@ -63,8 +62,6 @@ def random_prompts(
 
 def synthetic_prompt_set(config: ExperimentBase, spec: SyntheticPrompts) -> PromptSet:
     """Measured prompts from the run's seed; warm-up prompts from another stream, distinct first tokens."""
-    from llem.prompts.source import PromptSet
-
     vocab, avoid = token_pool(config.model)
     rng = random.Random(config.random_seed)
     lengths = prompt_lengths(spec, config.max_input_tokens, config.n_prompts, rng)

@@ -28,6 +28,7 @@ class Plot:
 
 def _figure(width: float = 7.5, height: float = 4.8) -> Any:
     try:
+        # deferred: matplotlib is an optional extra and heavy
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:

@@ -20,10 +20,12 @@ def read_timeseries(result_dir: Path) -> list[dict[str, Any]]:
             continue
         if path.suffix == ".parquet":
             try:
+                # deferred: pyarrow is optional and heavy
                 import pyarrow.parquet as pq
             except ImportError:
                 return []
-            return pq.read_table(path).to_pylist()
+            rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+            return rows
         with path.open(newline="") as f:
             return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
     return []

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+from llem.errors import UserError
+
 J_PER_KWH = 3.6e6
 
 
@@ -18,12 +20,8 @@ def rate(configured: float | None, env: str) -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        from llem.errors import UserError
-
         raise UserError(f"${env}: expected a number, got {raw!r}") from None
     if value < 0:
-        from llem.errors import UserError
-
         raise UserError(f"${env}: expected a number >= 0, got {raw!r}")
     return value
 

@@ -58,6 +58,7 @@ def load(folder: str | Path) -> Any:
             "neither a result folder (result.json) nor a study folder (study.json)", source=str(p)
         )
     try:
+        # deferred: pandas is optional and heavy; only a study folder needs it
         import pandas as pd
     except ImportError:
         raise UserError("loading a study needs pandas: pip install 'llem-core[report]'") from None

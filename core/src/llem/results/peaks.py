@@ -10,6 +10,8 @@ import os
 import re
 from dataclasses import dataclass
 
+from llem.errors import UserError
+
 
 @dataclass(frozen=True)
 class DevicePeak:
@@ -73,11 +75,7 @@ def _env_float(name: str) -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        from llem.errors import UserError
-
         raise UserError(f"{name}: expected a number, got {raw!r}") from None
     if value <= 0:
-        from llem.errors import UserError
-
         raise UserError(f"{name}: must be > 0, got {raw!r}")
     return value

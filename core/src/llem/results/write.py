@@ -38,6 +38,7 @@ def experiment_id(name: str | None, model: str, backend: str, config_hash: str, 
 def timeseries_bytes(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> tuple[str, bytes]:
     """(file name, content) of the timeseries: Parquet when pyarrow is importable, else CSV."""
     try:
+        # deferred: pyarrow is optional and heavy (CSV without it)
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:

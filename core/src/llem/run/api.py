@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llem.config.experiment import ExperimentBase
-from llem.config.resolve import load_experiment
+from llem.config.resolve import load_experiment, to_dict
+from llem.plugins.manager import LlemPlugins, get_plugin_manager
 from llem.run.lifecycle import run_experiment
 
 if TYPE_CHECKING:
-    from llem.plugins.manager import LlemPlugins
     from llem.results.schema import ExperimentResult
     from llem.run.progress import Progress
 
@@ -33,15 +33,11 @@ def run(
     here, before anything loads.
     """
     if plugins is None:
-        from llem.plugins.manager import get_plugin_manager
-
         plugins = get_plugin_manager()
     overrides = list(overrides)
     if isinstance(config_or_path, ExperimentBase):
         config = config_or_path
         if overrides:
-            from llem.config.resolve import to_dict
-
             config = load_experiment(to_dict(config), overrides=overrides, plugins=plugins)
     else:
         config = load_experiment(config_or_path, overrides=overrides, plugins=plugins)
@@ -54,5 +50,9 @@ def load_config(
     overrides: Iterable[str] = (),
     plugins: LlemPlugins | None = None,
 ) -> ExperimentBase:
-    """Read, override and validate an experiment config (a file or a dict); raises ConfigError (one line)."""
+    """Read, override and validate an experiment config (a file or a dict); raises ConfigError (one line).
+
+    Without `plugins`, the installed backends are discovered afresh."""
+    if plugins is None:
+        plugins = get_plugin_manager()
     return load_experiment(source, overrides=overrides, plugins=plugins)

@@ -9,17 +9,23 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-import llem
 from llem.config.resolve import config_hash, to_dict
+from llem.errors import UserError
 from llem.kit.decoder import decoder_intent
 from llem.kit.unvalidated import unvalidated_settings
+from llem.measure.energy import device_bounds_j, window_energy
 from llem.measure.environment import installed_versions
+from llem.measure.telemetry import TelemetrySample
+from llem.models.info import model_info
 from llem.results import metrics as m
+from llem.results.estimates import BYTES_PER_VALUE, batch_bytes, request_flops
 from llem.results.footprint import footprint, rate
+from llem.results.peaks import device_peak
 from llem.results.schema import DeviceEnergy, Energy, ExperimentResult, Metrics, Timings
 from llem.results.serving import ServingWindow, per_request_energy, serving_window
 from llem.results.window_checks import batch_spread_note, short_output_note
 from llem.results.write import experiment_id
+from llem.version import __version__
 
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
@@ -43,12 +49,12 @@ def assemble(state: RunState) -> ExperimentResult:
         environment["temperatures_end_c"] = {str(k): v for k, v in state.end_temperatures_c.items()}
     environment["throttle_events"] = state.throttle_events
     packages = dict(environment.get("packages", {}))
-    packages.setdefault("llem-core", llem.__version__)
+    packages.setdefault("llem-core", __version__)
     if state.backend_distribution and state.backend_version:
         packages.setdefault(state.backend_distribution, state.backend_version)
     packages.update(installed_versions(state.caps.engine_packages))
     return ExperimentResult(
-        llem_version=llem.__version__,
+        llem_version=__version__,
         experiment_id=experiment_id(config.name, config.model, config.backend, chash, state.started_at),
         name=config.name,
         config_hash=chash,
@@ -79,7 +85,7 @@ def refused_result(config: ExperimentBase, error: str, started_at: datetime) -> 
     what a study records for it, where a single `llem run` writes nothing and exits 2."""
     chash = config_hash(config)
     return ExperimentResult(
-        llem_version=llem.__version__,
+        llem_version=__version__,
         experiment_id=experiment_id(config.name, config.model, config.backend, chash, started_at),
         name=config.name,
         config_hash=chash,
@@ -90,7 +96,7 @@ def refused_result(config: ExperimentBase, error: str, started_at: datetime) -> 
         error=error,
         started_at=started_at.isoformat(timespec="seconds"),
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        packages={"llem-core": llem.__version__},
+        packages={"llem-core": __version__},
         energy=Energy(measured=False, not_measured_reason="the run was refused before it started"),
         notes=["refused before loading: nothing was measured"],
         unvalidated=unvalidated_settings(config),
@@ -224,9 +230,8 @@ def _per_device(
     state: RunState, rec: WindowRecord, per_device_j: tuple[float, ...], window_s: float
 ) -> list[DeviceEnergy]:
     """Each measured device's energy, bound, idle power, dynamic energy and mean utilisation in the window."""
-    from llem.measure.energy import device_bounds_j
-
-    bounds = device_bounds_j(state.meter, rec.edge_start, rec.edge_end)  # type: ignore[arg-type]
+    assert rec.edge_start is not None and rec.edge_end is not None  # a window with energy has both edges
+    bounds = device_bounds_j(state.meter, rec.edge_start, rec.edge_end)
     idle = state.baseline.per_device_w if state.baseline is not None else None
     out = []
     for i, (name, joules) in enumerate(zip(state.meter.devices, per_device_j, strict=True)):
@@ -272,11 +277,13 @@ def _serving(state: RunState, rec: WindowRecord, requests: list[Any]) -> Serving
     load, slo = state.config.load, state.config.slo
     assert load is not None and rec.serving_window is not None
     slo_ms = {k: v for k, v in msgspec.structs.asdict(slo).items() if v is not None} if slo else {}
+    offered = load.request_rate if load.arrival != "closed-loop" else None
+    assert not isinstance(offered, list)  # run.serving.rate_points gave each experiment one rate
     return serving_window(
         requests,
         *rec.serving_window,
         arrival=load.arrival,
-        offered_rate_per_s=load.request_rate if load.arrival != "closed-loop" else None,  # type: ignore[arg-type]
+        offered_rate_per_s=offered,
         max_concurrency=load.max_concurrency,
         slo_ms=slo_ms,
         fixed_output_tokens=state.config.max_output_tokens if state.config.fixed_output_length else None,
@@ -291,8 +298,6 @@ def _window_energy(
     output_tokens: int,
     notes: list[str],
 ) -> tuple[Energy, m.PerToken]:
-    from llem.measure.energy import window_energy
-
     mc = state.config.measurement
     if rec.edge_start is None or rec.edge_end is None:
         return energy, m.PerToken(None, None, None, None)
@@ -378,8 +383,6 @@ def _phase_split(
     notes: list[str],
 ) -> PhaseSplit:
     """Prefill/decode energy: measured by the prefill-only passes, else estimated by time share (labelled)."""
-    from llem.measure.energy import window_energy
-
     mc = state.config.measurement
     pre = rec.prefill
     if pre is not None:
@@ -447,11 +450,6 @@ def _utilisation(
     state: RunState, rec: WindowRecord, window_s: float, notes: list[str]
 ) -> tuple[float | None, float | None, float | None, float | None, str | None]:
     """(flops, bytes, mfu, mbu, peak source) from the architecture and the devices' datasheet peaks."""
-    from llem.errors import UserError
-    from llem.models.info import model_info
-    from llem.results.estimates import BYTES_PER_VALUE, batch_bytes, request_flops
-    from llem.results.peaks import device_peak
-
     config = state.config
     try:
         info = model_info(config.model, local_only=True)
@@ -500,10 +498,8 @@ def _nvml_peak_memory(samples: list[TelemetrySample]) -> tuple[float | None, str
 
 def timeseries_table(
     samples: list[TelemetrySample], rec: WindowRecord | None
-) -> tuple[list[dict], list[str]]:
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows and columns of the timeseries: one row per GPU sample, with time relative to the window start."""
-    from llem.measure.telemetry import TelemetrySample
-
     columns = ["t_rel_s", *(f.name for f in msgspec.structs.fields(TelemetrySample))]
     origin = rec.start_s if rec is not None and rec.start_s else (samples[0].t_s if samples else 0.0)
     rows = []

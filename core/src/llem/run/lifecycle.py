@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -24,11 +25,28 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from llem.errors import UserError, one_line
+from llem.files import writable_dir_problem
+from llem.measure.baseline import baseline_key, idle_baseline
+from llem.measure.devices import detect_devices
+from llem.measure.energy import at_time
+from llem.measure.environment import gpu_temperatures, settle_temperature, snapshot_environment
+from llem.measure.meters import open_meter
+from llem.measure.nvml import NvmlUnavailable
+from llem.measure.telemetry import TelemetrySampler, throttle_events
+from llem.measure.usage import gpus_in_use, place, this_process_tree
+from llem.models.build import cache_root
+from llem.plugins.contract import EngineT, HandleT
+from llem.plugins.manager import get_plugin_manager
 from llem.plugins.types import Batch, BatchOutput, Prompt
+from llem.plugins.validate import validate_experiment
+from llem.prompts import load_prompts
+from llem.results.write import write_experiment_or_fallback
+from llem.run.assemble import assemble, footprint_rates, timeseries_table
 from llem.run.batching import batch_size, split
 from llem.run.output_checks import check_batch_output
 from llem.run.prefill import PrefillRecord, measure_prefill
 from llem.run.progress import Progress, ProgressEvent, no_progress
+from llem.run.serving import rate_points, run_serving_window
 from llem.run.warmup import run_warmup
 
 if TYPE_CHECKING:
@@ -126,17 +144,7 @@ def run_experiments(
     backend (a server started once), each written as soon as it finishes. Raises UserError, writing nothing,
     when the config cannot run on this machine or output_dir cannot be written.
     """
-    from llem.files import writable_dir_problem
-    from llem.measure.devices import detect_devices
-    from llem.measure.energy import open_meter
-    from llem.plugins.validate import validate_experiment
-    from llem.prompts import load_prompts
-    from llem.run.assemble import footprint_rates
-    from llem.run.serving import rate_points
-
     if plugins is None:
-        from llem.plugins.manager import get_plugin_manager
-
         plugins = get_plugin_manager()
     emit = progress or no_progress
     started_at = datetime.now(UTC)
@@ -222,7 +230,7 @@ def _gpu_indices(config: ExperimentBase, device: DeviceInfo) -> list[int]:
 
 def _execute(
     states: list[RunState],
-    backend: Backend,
+    backend: Backend[HandleT, EngineT],
     batches: list[list[Prompt]],
     warmup_prompts: Any,
     emit: Progress,
@@ -234,9 +242,6 @@ def _execute(
     finished after the unload, so its result records the unload. A failure of build or load is recorded in
     every state and left for the caller to finish.
     """
-    from llem.measure.environment import snapshot_environment
-    from llem.models.build import cache_root
-
     first = states[0]
     config = first.config
     environment = msgspec.to_builtins(snapshot_environment(first.gpu_indices))
@@ -301,8 +306,8 @@ def _execute(
 
 def _measure_state(
     state: RunState,
-    backend: Backend,
-    handle: Any,
+    backend: Backend[HandleT, EngineT],
+    handle: HandleT,
     batches: list[list[Prompt]],
     warmup_prompts: Any,
     emit: Progress,
@@ -331,15 +336,13 @@ def _measure_state(
 
 def _measure_serving(
     state: RunState,
-    backend: Backend,
-    handle: Any,
+    backend: Backend[HandleT, EngineT],
+    handle: HandleT,
     prompts: list[Prompt],
     warmup_prompts: Any,
     rec: WindowRecord,
     emit: Progress,
 ) -> None:
-    from llem.run.serving import run_serving_window
-
     load = state.config.load
     assert load is not None
     rate = f"{load.request_rate:g} req/s" if isinstance(load.request_rate, float | int) else load.arrival
@@ -359,7 +362,12 @@ def _measure_serving(
 
 
 def _run_batch(
-    backend: Backend, handle: Any, config: ExperimentBase, batch: Batch, *, check: bool = True
+    backend: Backend[HandleT, EngineT],
+    handle: HandleT,
+    config: ExperimentBase,
+    batch: Batch,
+    *,
+    check: bool = True,
 ) -> tuple[Any, float]:
     """Run one batch; returns its output and wall time (perf_counter around the generate call only).
 
@@ -373,8 +381,8 @@ def _run_batch(
 
 def _warm_up(
     state: RunState,
-    backend: Backend,
-    handle: Any,
+    backend: Backend[HandleT, EngineT],
+    handle: HandleT,
     batches: list[list[Prompt]],
     warmup_prompts: Any,
     emit: Progress,
@@ -447,8 +455,6 @@ def _measure_used_gpus(states: list[RunState]) -> None:
     """Sum the counters of the GPUs the loaded run uses (its process tree's compute contexts), and say so.
 
     Once per loaded backend: every state (one per request rate) shares the meter and the placement."""
-    from llem.measure.usage import gpus_in_use, place, this_process_tree
-
     first = states[0]
     if not first.gpu_indices or not first.meter.available:
         return
@@ -462,8 +468,6 @@ def _measure_used_gpus(states: list[RunState]) -> None:
 
 
 def _baseline(state: RunState, emit: Progress) -> None:
-    from llem.measure.baseline import baseline_key, idle_baseline
-
     mc = state.config.measurement
     if not state.meter.available:
         return
@@ -486,8 +490,6 @@ def _baseline(state: RunState, emit: Progress) -> None:
 
 
 def _settle(state: RunState, emit: Progress) -> None:
-    from llem.measure.environment import settle_temperature
-
     mc = state.config.measurement
     if not mc.settle_temperature:
         return
@@ -504,8 +506,8 @@ def _settle(state: RunState, emit: Progress) -> None:
 
 def _measure(
     state: RunState,
-    backend: Backend,
-    handle: Any,
+    backend: Backend[HandleT, EngineT],
+    handle: HandleT,
     batches: list[list[Prompt]],
     rec: WindowRecord,
     emit: Progress,
@@ -515,8 +517,6 @@ def _measure(
     Nothing in it but the backend's generate calls: no counter reads, no synchronisation, no output checks
     (they run after the end edge), no progress work beyond a counter increment between batches.
     """
-    from llem.measure.energy import at_time
-
     config = state.config
     meter = state.meter
     n = len(batches) * rec.repetitions
@@ -569,9 +569,6 @@ def _measure(
 
 
 def _start_sampler(state: RunState, rec: WindowRecord) -> Any:
-    from llem.measure.nvml import NvmlUnavailable
-    from llem.measure.telemetry import TelemetrySampler
-
     mc = state.config.measurement
     if not state.gpu_indices:
         return None
@@ -584,8 +581,6 @@ def _start_sampler(state: RunState, rec: WindowRecord) -> Any:
 
 def _torch_cuda() -> Any:
     """torch.cuda if torch is already imported (by the backend) and CUDA is usable; never imports torch."""
-    import sys
-
     torch = sys.modules.get("torch")
     if torch is None:
         return None
@@ -596,11 +591,6 @@ def _torch_cuda() -> Any:
 
 
 def _finish(state: RunState, output_dir: str | Path | None, emit: Progress) -> ExperimentResult:
-    from llem.measure.environment import gpu_temperatures
-    from llem.measure.telemetry import throttle_events
-    from llem.results.write import write_experiment_or_fallback
-    from llem.run.assemble import assemble, timeseries_table
-
     if state.gpu_indices:
         state.end_temperatures_c = gpu_temperatures(state.gpu_indices)
     if state.window is not None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from llem.measure.energy import at_time
 from llem.plugins.types import Batch, BatchOutput, Prompt
 
 if TYPE_CHECKING:
@@ -65,8 +66,6 @@ def measure_prefill(
     generate: Callable[[Batch], BatchOutput],
 ) -> PrefillRecord:
     """Run prefill-only passes of `batches` between two counter edges; `first_pass` gives their length."""
-    from llem.measure.energy import at_time
-
     rec = PrefillRecord()
     prefill_s = one_pass_prefill_s(first_pass)
     if prefill_s is None or not meter.update_period_s:

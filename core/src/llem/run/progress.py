@@ -7,7 +7,9 @@ from typing import Literal
 
 import msgspec
 
-Stage = Literal["validate", "build", "load", "warmup", "baseline", "settle", "measure", "unload", "write"]
+Stage = Literal[
+    "validate", "build", "load", "warmup", "baseline", "settle", "measure", "prefill", "unload", "write"
+]
 
 
 class ProgressEvent(msgspec.Struct, kw_only=True, frozen=True):

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from llem.measure.energy import at_time
+from llem.plugins.contract import EngineT, HandleT
 from llem.plugins.types import Batch, BatchOutput, ServingWindow
 
 if TYPE_CHECKING:
@@ -48,8 +50,6 @@ class WindowEdges:
         self.opened = self.closed = False
 
     def open(self) -> None:
-        from llem.measure.energy import at_time
-
         with self._lock:
             if self.opened:
                 raise RuntimeError("ServingWindow.open() called twice")
@@ -83,8 +83,8 @@ class WindowEdges:
 
 
 def run_serving_window(
-    backend: Backend,
-    handle: Any,
+    backend: Backend[HandleT, EngineT],
+    handle: HandleT,
     config: ExperimentBase,
     prompts: list[Prompt],
     warmup_prompts: list[Prompt],

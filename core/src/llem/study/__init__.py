@@ -17,12 +17,14 @@ __all__ = ["StudyFrames", "load", "plan", "run"]
 
 
 def __getattr__(name: str) -> Any:
+    # deferred, both: `python -m llem.study.worker` imports this package first, and importing the runner
+    # from here would load the worker module twice (runpy warns); pandas-backed frames load on first use
     if name in ("load", "StudyFrames"):
         from llem.study import frames
 
         return getattr(frames, name)
     if name in ("plan", "run"):
-        from llem.study import api
+        from llem.study import api  # deferred: see above
 
         return getattr(api, name)
     raise AttributeError(f"module 'llem.study' has no attribute {name!r}")

@@ -8,15 +8,20 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from llem.config.load import convert
-from llem.errors import UserError
+from llem.errors import ConfigError, UserError
+from llem.files import writable_dir_problem
+from llem.measure.devices import detect_devices
+from llem.plugins.manager import get_plugin_manager
 from llem.plugins.types import DeviceInfo, GpuInfo
 from llem.study.config import StudyConfig, load_study_config
+from llem.study.lock import StudyLock
 from llem.study.manifest import StudyManifest, load_manifest, save_manifest
 from llem.study.planning import plan_study
+from llem.study.runner import new_study_dir, resume_dir_check, run_study
 
 if TYPE_CHECKING:
     from llem.plugins.manager import LlemPlugins
-    from llem.study.runner import StudyProgress
+    from llem.study.bookkeeping import StudyProgress
 
 
 def plan(
@@ -29,10 +34,6 @@ def plan(
     """Expand the study file at `path` for this machine, running nothing: points, pruned, duplicates, runs.
 
     A SLURM study (the file's executor, or `executor`) naming `slurm.node_gpus` is planned for those GPUs."""
-    from llem.errors import ConfigError
-    from llem.measure.devices import detect_devices
-    from llem.plugins.manager import get_plugin_manager
-
     study, base, _ = load_study_config(path)
     if executor is not None:
         study = msgspec.structs.replace(study, executor=executor)
@@ -81,9 +82,6 @@ def run(
     study file given with it must still expand to the same points. `executor` ("local" or "slurm") and `slurm`
     (settings of the study file's `slurm:` section) override the study file. The study folder is locked for
     the whole call: a second runner on it raises StudyLocked (a UserError naming the holder)."""
-    from llem.study.lock import StudyLock
-    from llem.study.runner import new_study_dir, resume_dir_check, run_study
-
     if resume is not None:
         study_dir = Path(resume)
         resume_dir_check(study_dir)
@@ -105,8 +103,6 @@ def run(
                 "no experiment left to run: every combination was pruned (llem study plan shows why)",
                 source=str(path),
             )
-        from llem.files import writable_dir_problem
-
         parent = (
             Path(output) if output is not None else Path(str(manifest.study.get("output_dir", "studies")))
         )
@@ -132,8 +128,6 @@ def run(
 
 def _with_executor(study: dict[str, Any], executor: str | None, slurm: dict[str, Any]) -> dict[str, Any]:
     """The study settings with the executor chosen on the command line (flags win over the study file)."""
-    from llem.study.config import StudyConfig
-
     merged = dict(study)
     if executor is not None:
         merged["executor"] = executor

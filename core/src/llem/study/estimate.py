@@ -9,7 +9,9 @@ from typing import Any
 
 import msgspec
 
+from llem.models.info import model_info
 from llem.study.manifest import MANIFEST, StudyManifest, load_manifest
+from llem.study.order import batch_size_field
 from llem.study.table import run_rows
 
 # Stated assumptions when nothing has been measured yet (said in the plan's output, never hidden).
@@ -24,8 +26,6 @@ ROUGH_OUTPUT_TOKENS_PER_S = 100.0
 def rough_overhead_s(config: Mapping[str, Any]) -> float:
     """The stated guess of a run's time outside generation: start-up plus weight loading where the model's
     size is known (bundled random: architectures), else ROUGH_OVERHEAD_S."""
-    from llem.models.info import model_info
-
     try:
         n_params = model_info(str(config.get("model")), local_only=True).n_params
     except Exception:  # a hub id or local path: its size is not known before loading
@@ -44,8 +44,6 @@ class Estimate(msgspec.Struct, kw_only=True):
 
 def work_tokens(config: Mapping[str, Any]) -> int:
     """Output tokens one run generates: measured prompts plus warm-up batches, at max_output_tokens each."""
-    from llem.study.order import batch_size_field
-
     backend = str(config.get("backend", ""))
     section = config.get(backend, None)
     field = batch_size_field(backend) if backend else None

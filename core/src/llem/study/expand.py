@@ -7,7 +7,10 @@ fail there is pruned here, with the reason, before anything runs."""
 from __future__ import annotations
 
 import copy
+import difflib
 import itertools
+import math
+import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +19,7 @@ import msgspec
 from llem.config.introspect import ParamInfo, get_backend_params, get_shared_params
 from llem.config.resolve import config_hash, load_experiment, to_dict
 from llem.errors import ConfigError, UserError
+from llem.plugins.validate import validate_experiment
 from llem.study.config import StudyConfig
 
 if TYPE_CHECKING:
@@ -88,8 +92,6 @@ def expand_study(
         except UserError as exc:
             pruned.append(PrunedPoint(label=label, overrides=overrides, origin=origin, reason=_reason(exc)))
             continue
-        from llem.plugins.validate import validate_experiment
-
         try:
             problems = validate_experiment(config, device, plugins)
         except UserError as exc:  # a broken backend: its points cannot run, the others still can
@@ -155,9 +157,6 @@ def _candidates(
 
 def _check_count(axes: list[list[dict[str, Any]]], n_explicit: int) -> None:
     """Refuse a grid too large to plan, before expanding it (counting is free, expanding is not)."""
-    import math
-    import os
-
     limit = int(os.environ.get("LLEM_MAX_STUDY_POINTS") or MAX_POINTS)
     count = math.prod(len(a) for a in axes) if axes else 0
     if count + n_explicit > limit:
@@ -229,8 +228,6 @@ def known_params(plugins: LlemPlugins) -> dict[str, ParamInfo]:
 
 
 def _closest(path: str, params: Mapping[str, ParamInfo]) -> str | None:
-    import difflib
-
     match = difflib.get_close_matches(path, list(params), n=1, cutoff=0.75)
     return match[0] if match else None
 

@@ -34,6 +34,7 @@ class StudyFrames:
 def load(study_dir: str | Path) -> StudyFrames:
     """The study in `study_dir` as pandas DataFrames, read from its manifest and each run's result.json."""
     try:
+        # deferred: pandas is optional and heavy
         import pandas as pd
     except ImportError:
         raise UserError(

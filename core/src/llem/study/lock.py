@@ -18,6 +18,7 @@ from types import TracebackType
 import msgspec
 
 from llem.errors import UserError
+from llem.study.manifest import now_iso
 
 LOCK_FILE = "study.lock"
 
@@ -85,8 +86,6 @@ class StudyLock:
 
     def acquire(self) -> StudyLock:
         """Take the lock or raise StudyLocked naming the holder (one line, exit status 2)."""
-        from llem.study.manifest import now_iso
-
         self.study_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if not _try_exclusive(fd):

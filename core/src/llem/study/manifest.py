@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from llem.errors import UserError
 from llem.files import write_bytes_atomic
 from llem.study.expand import DuplicatePoint, Point, PrunedPoint
 
@@ -85,8 +86,6 @@ def save_manifest(study_dir: Path, manifest: StudyManifest) -> None:
 
 def load_manifest(study_dir: str | Path) -> StudyManifest:
     """Read study.json of a study folder; a missing or unreadable one is a UserError naming the folder."""
-    from llem.errors import UserError
-
     path = Path(study_dir) / MANIFEST
     try:
         raw = path.read_bytes()

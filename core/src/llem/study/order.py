@@ -10,6 +10,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import msgspec
+import msgspec.structs
+
+from llem.plugins.manager import get_plugin_manager
+from llem.plugins.types import Capabilities
 
 Order = Literal["sequential", "interleaved", "shuffled"]
 
@@ -28,16 +32,12 @@ def batch_size_field(backend: str) -> str | None:
 
     A runtime setting: the core batches prompts by it. An unknown or broken backend gets the contract's
     default."""
-    import msgspec.structs
-
-    from llem.plugins.manager import get_plugin_manager  # deferred: discovery imports every plugin
-    from llem.plugins.types import Capabilities
-
     try:
         return get_plugin_manager().backend(backend).capabilities().batch_size_field
     except Exception:
         (default,) = [f.default for f in msgspec.structs.fields(Capabilities) if f.name == "batch_size_field"]
-        return default  # type: ignore[no-any-return]
+        field: str | None = default
+        return field
 
 
 class Run(msgspec.Struct, kw_only=True, frozen=True):
@@ -59,7 +59,7 @@ def order_runs(point_ids: Sequence[str], cycles: int, order: Order, seed: int = 
     seed)."""
     if order == "sequential":
         return [Run(point_id=p, cycle=c) for p in point_ids for c in range(1, cycles + 1)]
-    runs = []
+    runs: list[Run] = []
     for c in range(1, cycles + 1):
         ids = list(point_ids)
         if order == "shuffled":

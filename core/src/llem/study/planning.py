@@ -11,6 +11,7 @@ from llem.study.config import StudyConfig
 from llem.study.expand import expand_study
 from llem.study.manifest import RunRecord, StudyManifest, now_iso
 from llem.study.order import order_runs
+from llem.version import __version__
 
 if TYPE_CHECKING:
     from llem.plugins.manager import LlemPlugins
@@ -27,14 +28,12 @@ def plan_study(
 ) -> StudyManifest:
     """The study's manifest before anything runs: points, pruned combinations, duplicates and the ordered
     runs."""
-    import llem
-
     expansion = expand_study(study, base, plugins=plugins, device=device)
     runs = order_runs([p.id for p in expansion.points], study.cycles, study.order, study.seed)
     name = study.name or (Path(study_file).stem if study_file else "study")
     created = now_iso()
     return StudyManifest(
-        llem_version=llem.__version__,
+        llem_version=__version__,
         name=name,
         study_file=str(Path(study_file).resolve()) if study_file else None,
         created_at=created,

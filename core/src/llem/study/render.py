@@ -7,13 +7,14 @@ from typing import Any, TextIO
 
 import msgspec
 
+from llem.study.bookkeeping import StudyEvent
 from llem.study.config import StudyConfig
 from llem.study.estimate import Estimate
 from llem.study.expand import config_value
 from llem.study.manifest import StudyManifest
 from llem.study.order import Run, model_key, worker_batches
 from llem.study.resources import job_resources
-from llem.study.runner import StudyEvent
+from llem.text import table
 
 
 def duration(seconds: float | None) -> str:
@@ -30,8 +31,6 @@ def duration(seconds: float | None) -> str:
 
 def plan_text(manifest: StudyManifest, est: Estimate) -> str:
     """The plan as plain text: every point with its swept values, what was pruned and why, the duplicates."""
-    from llem.text import table
-
     study = manifest.study
     lines = [
         f"study {manifest.name}: {_count(len(manifest.points), 'experiment')} × "
@@ -122,6 +121,7 @@ class ProgressView:
         self._rich: Any = None
         self._task: Any = None
         if self.stream.isatty():
+            # deferred: rich costs ~0.1 s at start-up; only a terminal progress display needs it
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

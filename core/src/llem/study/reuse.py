@@ -8,11 +8,19 @@ loads it afresh."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
 from llem.config.resolve import to_dict
 from llem.plugins.manager import Backend, LlemPlugins, get_plugin_manager
 from llem.study.order import model_key
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from llem.config.experiment import ExperimentBase
+    from llem.plugins.registry import BackendEntry
+    from llem.plugins.types import Capabilities
 
 
 class ModelCache:
@@ -20,8 +28,8 @@ class ModelCache:
 
     def __init__(self) -> None:
         self.key: str | None = None
-        self.handle: Any = None
-        self.backend: Backend | None = None
+        self.handle: object = None
+        self.backend: Backend[object, object] | None = None
         self.hits = 0
         self.last_load_reused = False
 
@@ -34,18 +42,22 @@ class ModelCache:
         self.key, self.handle, self.backend = None, None, None
 
 
-class _ReusingBackend:
-    """A backend whose load/unload go through the ModelCache; every other call reaches the backend itself."""
+class _ReusingBackend(Backend[object, object]):
+    """A backend whose load/unload go through the ModelCache; every other call is the backend's own."""
 
-    def __init__(self, inner: Backend, cache: ModelCache) -> None:
-        self._inner = inner
+    def __init__(
+        self,
+        entry: BackendEntry,
+        pm: pluggy.PluginManager,
+        others: list[Any],
+        caps: Capabilities,
+        cache: ModelCache,
+    ) -> None:
+        super().__init__(entry, pm, others, caps)
         self._cache = cache
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def load(self, config: Any, engine: Any) -> Any:
-        key = f"{self._inner.name}:{model_key(to_dict(config))}"
+    def load(self, config: ExperimentBase, engine: object) -> object:
+        key = f"{self.name}:{model_key(to_dict(config))}"
         cache = self._cache
         if cache.key == key and cache.handle is not None:
             cache.hits += 1
@@ -53,30 +65,31 @@ class _ReusingBackend:
             return cache.handle
         cache.drop()
         cache.last_load_reused = False
-        handle = self._inner.load(config, engine)
-        cache.key, cache.handle, cache.backend = key, handle, self._inner
+        handle = super().load(config, engine)
+        cache.key, cache.handle, cache.backend = key, handle, self
         return handle
 
-    def unload(self, handle: Any) -> None:
+    def unload(self, handle: object) -> None:
         if handle is not None and handle is self._cache.handle:
             return  # kept for the next experiment; ModelCache.drop unloads it
-        self._inner.unload(handle)
+        super().unload(handle)
 
 
-class ReusingPlugins:
+class ReusingPlugins(LlemPlugins):
     """A plugin manager whose backends share one ModelCache (everything else is the manager's own)."""
 
-    def __init__(self, plugins: LlemPlugins, cache: ModelCache) -> None:
-        self._plugins = plugins
+    def __init__(
+        self, cache: ModelCache, *, strict: bool = False, disabled: frozenset[str] = frozenset()
+    ) -> None:
+        super().__init__(strict=strict, disabled=disabled)
         self.cache = cache
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._plugins, name)
+    def make_backend(
+        self, entry: BackendEntry, pm: pluggy.PluginManager, others: list[Any], caps: Capabilities
+    ) -> Backend[object, object]:
+        return _ReusingBackend(entry, pm, others, caps, self.cache)
 
-    def backend(self, name: str) -> Any:
-        return _ReusingBackend(self._plugins.backend(name), self.cache)
 
-
-def reusing_plugin_manager(cache: ModelCache) -> ReusingPlugins:
+def reusing_plugin_manager(cache: ModelCache) -> LlemPlugins:
     """Like llem.plugins.manager.get_plugin_manager(), with model reuse through `cache`."""
-    return ReusingPlugins(get_plugin_manager(), cache)
+    return get_plugin_manager(factory=functools.partial(ReusingPlugins, cache))

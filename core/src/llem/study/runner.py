@@ -12,24 +12,36 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from types import FrameType
+from typing import Any, Literal
 
 import msgspec
 
 from llem.errors import UserError
 from llem.files import write_bytes_atomic
 from llem.study.attempts import RUNS_DIR, adoptable, new_attempts_job, read_outcome
+from llem.study.bookkeeping import (
+    StudyEvent,
+    StudyProgress,
+    Tally,
+    adopt,
+    count,
+    relative,
+)
 from llem.study.config import StudyConfig
 from llem.study.estimate import estimate, previous_rows
 from llem.study.manifest import RunRecord, StudyManifest, now_iso, save_manifest
 from llem.study.order import Run, model_key, worker_batches
+from llem.study.slurm_runner import run_on_slurm
 from llem.study.spare import GATE_FILE, Spare, clear_gate, start_spare
 from llem.study.table import find_result, read_result, write_tables
 from llem.study.worker import Outcome
@@ -38,23 +50,6 @@ JOBS_DIR = "jobs"
 LOGS_DIR = "logs"
 POLL_S = 0.1
 KILL_GRACE_S = 3.0
-
-
-class StudyEvent(msgspec.Struct, kw_only=True):
-    """Progress of a study, for a progress display: run k of n started or finished, and the time left."""
-
-    kind: Literal["start", "finish"]
-    run_id: str
-    label: str
-    index: int
-    total: int
-    status: str | None = None
-    error: str | None = None
-    wall_s: float | None = None
-    eta_s: float | None = None
-
-
-StudyProgress = Callable[[StudyEvent], None]
 
 
 class StudyInterrupted(Exception):
@@ -112,14 +107,12 @@ def run_study(
     labels = {p.id: p.label for p in manifest.points}
     runs = [Run(point_id=r.point_id, cycle=r.cycle) for r in todo]
     queue = deque(worker_batches(runs, keys, study.reuse_model))
-    state = _State(total=len(runs), per_run_estimate=per_run)
+    state = Tally(total=len(runs), per_run_estimate=per_run)
 
     previous = _install_signal_handlers()
     spare: Spare | None = None
     try:
         if study.executor == "slurm":
-            from llem.study.slurm_runner import run_on_slurm
-
             queue.clear()
             run_on_slurm(manifest, study, study_dir, todo, state, progress, labels)
         while queue:
@@ -165,24 +158,6 @@ def run_study(
     return manifest
 
 
-class _State:
-    def __init__(self, total: int, per_run_estimate: dict[str, float]) -> None:
-        self.total = total
-        self.done = 0
-        self.n_started = 0  # runs started so far (SLURM runs start and finish in any order)
-        self.consecutive_failures = 0
-        self.walls: list[float] = []
-        self.per_run_estimate = per_run_estimate
-        self.started = time.monotonic()
-
-    def eta(self, remaining: list[str]) -> float | None:
-        """Seconds left: mean wall time of this session's runs so far, else the plan's per-point estimate."""
-        if self.walls:
-            return sum(self.walls) / len(self.walls) * len(remaining)
-        est = [self.per_run_estimate.get(p) for p in remaining]
-        return sum(e for e in est if e is not None) if est else None
-
-
 def _run_batch(
     batch: list[Run],
     manifest: StudyManifest,
@@ -190,7 +165,7 @@ def _run_batch(
     study_dir: Path,
     records: dict[str, RunRecord],
     labels: dict[str, str],
-    state: _State,
+    state: Tally,
     progress: StudyProgress | None,
     python: str,
     prepared: Spare | None = None,
@@ -215,7 +190,7 @@ def _run_batch(
         rec.status, rec.started_at, rec.attempts = "running", now_iso(), rec.attempts + 1
         rec.worker_pid = proc.pid
         rec.executor, rec.job_id, rec.node, rec.job_state = "local", None, _host(), None
-        rec.attempt_dir = _relative(job.runs[i].run_dir, study_dir)
+        rec.attempt_dir = relative(job.runs[i].run_dir, study_dir)
         rec.log = str(log_path.relative_to(study_dir))
         save_manifest(study_dir, manifest)
         _emit(progress, state, "start", batch, i, records, labels, batch_remaining=_remaining(records))
@@ -314,8 +289,6 @@ def runs_to_do(manifest: StudyManifest, retry_failed: bool) -> list[RunRecord]:
 
 
 def _host() -> str:
-    import socket
-
     return socket.gethostname()
 
 
@@ -333,45 +306,13 @@ def _refuse_live_slurm_jobs(todo: list[RunRecord]) -> None:
         )
 
 
-def _remaining_of(manifest: StudyManifest) -> list[str]:
-    return [r.point_id for r in manifest.runs if r.status in ("pending", "queued", "running")]
-
-
-def _emit_one(
-    progress: StudyProgress | None,
-    state: _State,
-    kind: Literal["start", "finish"],
-    rec: RunRecord,
-    labels: dict[str, str],
-    remaining: list[str],
-) -> None:
-    """A progress event for one run (the SLURM runner's runs finish in any order)."""
-    if kind == "start":
-        state.n_started += 1
-    if progress is None:
-        return
-    progress(
-        StudyEvent(
-            kind=kind,
-            run_id=rec.id,
-            label=labels[rec.point_id],
-            index=state.n_started if kind == "start" else state.done,
-            total=state.total,
-            status=rec.status if kind == "finish" else None,
-            error=rec.error if kind == "finish" else None,
-            wall_s=rec.wall_s if kind == "finish" else None,
-            eta_s=state.eta(remaining),
-        )
-    )
-
-
 def _remaining(records: dict[str, RunRecord]) -> list[str]:
     return [r.point_id for r in records.values() if r.status in ("pending", "queued", "running")]
 
 
 def _emit(
     progress: StudyProgress | None,
-    state: _State,
+    state: Tally,
     kind: Literal["start", "finish"],
     batch: list[Run],
     i: int,
@@ -399,24 +340,10 @@ def _emit(
     )
 
 
-def _finish(rec: RunRecord, outcome: Outcome, study_dir: Path, state: _State) -> None:
+def _finish(rec: RunRecord, outcome: Outcome, study_dir: Path, state: Tally) -> None:
     adopt(rec, outcome, study_dir)
     rec.finished_at = now_iso()
-    _count(rec, state)
-
-
-def adopt(rec: RunRecord, outcome: Outcome, study_dir: Path, attempt_dir: Path | None = None) -> None:
-    """Point the run's record at a finished attempt (the manifest write that follows makes it official)."""
-    rec.status = outcome.status
-    rec.error = outcome.error
-    rec.failure = None if outcome.status == "ok" else "error"
-    rec.result_dir = _relative(outcome.result_dir, study_dir)
-    rec.wall_s = round(outcome.finished_at - outcome.started_at, 3)
-    rec.model_reused = outcome.model_reused
-    rec.node = outcome.host or rec.node
-    rec.job_id = outcome.job_id or rec.job_id
-    if attempt_dir is not None:
-        rec.attempt_dir = _relative(str(attempt_dir), study_dir)
+    count(rec, state)
 
 
 def _fail(
@@ -424,7 +351,7 @@ def _fail(
     failure: Literal["crash", "timeout"],
     error: str,
     study_dir: Path,
-    state: _State,
+    state: Tally,
     wall_s: float,
     code: int | None,
 ) -> None:
@@ -434,24 +361,8 @@ def _fail(
     rec.exit_code = code
     attempt = study_dir / rec.attempt_dir if rec.attempt_dir else study_dir / RUNS_DIR / rec.id
     found = find_result(attempt)
-    rec.result_dir = _relative(str(found.parent), study_dir) if found else None
-    _count(rec, state)
-
-
-def _count(rec: RunRecord, state: _State) -> None:
-    state.done += 1
-    if rec.wall_s is not None:
-        state.walls.append(rec.wall_s)
-    state.consecutive_failures = 0 if rec.status == "ok" else state.consecutive_failures + 1
-
-
-def _relative(path: str | None, study_dir: Path) -> str | None:
-    if path is None:
-        return None
-    try:
-        return str(Path(path).resolve().relative_to(study_dir.resolve()))
-    except ValueError:
-        return path
+    rec.result_dir = relative(str(found.parent), study_dir) if found else None
+    count(rec, state)
 
 
 def _crash_message(code: int, log_path: Path) -> str:
@@ -521,7 +432,7 @@ def _reconcile(manifest: StudyManifest, study_dir: Path) -> None:
             continue
         result = _legacy_ok_result(study_dir, rec)
         if result is not None:
-            rec.status, rec.result_dir = "ok", _relative(str(result.parent), study_dir)
+            rec.status, rec.result_dir = "ok", relative(str(result.parent), study_dir)
             rec.finished_at = rec.finished_at or now_iso()
         elif rec.status == "running" and rec.executor != "slurm":
             rec.status = "pending"
@@ -535,25 +446,27 @@ def _legacy_ok_result(study_dir: Path, rec: RunRecord) -> Path | None:
     return found if result is not None and result.get("status") == "ok" else None
 
 
-def _install_signal_handlers() -> dict[int, object]:
-    """SIGINT/SIGTERM stop the study cleanly (worker killed, manifest saved). Main thread only."""
-    import threading
+# What signal.signal takes and returns (typeshed's own alias is private).
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
+
+def _install_signal_handlers() -> dict[int, _Handler]:
+    """SIGINT/SIGTERM stop the study cleanly (worker killed, manifest saved). Main thread only."""
     if threading.current_thread() is not threading.main_thread():
         return {}
 
     def _stop(signum: int, frame: object) -> None:
         raise StudyInterrupted(signal.Signals(signum).name)
 
-    previous = {}
+    previous: dict[int, _Handler] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, _stop)
     return previous
 
 
-def _restore_signal_handlers(previous: dict[int, object]) -> None:
+def _restore_signal_handlers(previous: dict[int, _Handler]) -> None:
     for sig, handler in previous.items():
-        signal.signal(sig, handler)  # type: ignore[arg-type]
+        signal.signal(sig, handler)
 
 
 def resume_dir_check(study_dir: Path) -> None:

@@ -25,14 +25,15 @@ import msgspec
 from llem.errors import UserError
 from llem.files import write_bytes_atomic
 from llem.study.attempts import new_attempts_job, read_outcome
+from llem.study.bookkeeping import StudyProgress, Tally, adopt, count, emit_one, remaining_of
 from llem.study.manifest import RunRecord, StudyManifest, now_iso, save_manifest
 from llem.study.order import Run, model_key, worker_batches
 from llem.study.resources import JobResources, job_resources
 from llem.study.slurm_jobs import JobState, cancel, local_states, slurm_states
+from llem.study.worker import run_job_file
 
 if TYPE_CHECKING:
     from llem.study.config import StudyConfig
-    from llem.study.runner import StudyProgress, _State
 
 JOBS_DIR = "jobs"
 
@@ -53,13 +54,11 @@ def run_on_slurm(
     study: StudyConfig,
     study_dir: Path,
     todo: list[RunRecord],
-    state: _State,
+    state: Tally,
     progress: StudyProgress | None,
     labels: dict[str, str],
 ) -> None:
     """Submit what `todo` needs, follow every job to its end, and record each run; mutates `manifest`."""
-    from llem.study import runner
-
     slurm = study.slurm
     query = local_states if slurm.cluster == "local" else slurm_states
     attached = _reattach(todo, query)
@@ -80,11 +79,11 @@ def run_on_slurm(
             for rec in job.unfinished():
                 outcome = read_outcome(study_dir / rec.attempt_dir) if rec.attempt_dir else None
                 if outcome is not None:
-                    runner.adopt(rec, outcome, study_dir)
+                    adopt(rec, outcome, study_dir)
                     rec.job_state = "COMPLETED" if outcome.status == "ok" else rec.job_state
                     rec.finished_at = now_iso()
-                    runner._count(rec, state)
-                    runner._emit_one(progress, state, "finish", rec, labels, runner._remaining_of(manifest))
+                    count(rec, state)
+                    emit_one(progress, state, "finish", rec, labels, remaining_of(manifest))
                     changed = True
         live = [j for j in tracked if j.unfinished()]
         if not live:
@@ -103,8 +102,8 @@ def run_on_slurm(
                 rec.status, rec.failure, rec.error = "failed", "job", st.describe()
                 rec.job_state, rec.node = st.state, st.node or rec.node
                 rec.finished_at = now_iso()
-                runner._count(rec, state)
-                runner._emit_one(progress, state, "finish", rec, labels, runner._remaining_of(manifest))
+                count(rec, state)
+                emit_one(progress, state, "finish", rec, labels, remaining_of(manifest))
             changed = True
         limit = study.max_consecutive_failures
         if limit is not None and state.consecutive_failures >= limit:
@@ -119,18 +118,16 @@ def run_on_slurm(
 def _mark_running(
     job: _Tracked,
     st: JobState,
-    state: _State,
+    state: Tally,
     progress: StudyProgress | None,
     labels: dict[str, str],
     manifest: StudyManifest,
 ) -> bool:
-    from llem.study import runner
-
     changed = False
     rec = job.unfinished()[0]  # a job runs its experiments in order
     if st.state == "RUNNING" and rec.status == "queued":
         rec.status, rec.started_at, rec.node = "running", now_iso(), st.node
-        runner._emit_one(progress, state, "start", rec, labels, runner._remaining_of(manifest))
+        emit_one(progress, state, "start", rec, labels, remaining_of(manifest))
         changed = True
     if rec.job_state != st.state:
         rec.job_state = st.state
@@ -169,7 +166,7 @@ def _submit(
     study: StudyConfig,
     study_dir: Path,
     fresh: list[RunRecord],
-    state: _State,
+    state: Tally,
     timed_out: set[str],
 ) -> list[_Tracked]:
     """One job per worker batch, grouped into one job array per distinct set of resources. A job re-queued
@@ -194,8 +191,6 @@ def _submit(
     for res, batches in groups.items():
         executor = _executor(manifest, study, study_dir, res)
         paths = [_job_file(manifest, study, study_dir, batch, records) for batch in batches]
-        from llem.study.worker import run_job_file
-
         try:
             with _quiet_stderr(), executor.batch():
                 jobs = [executor.submit(run_job_file, str(p)) for p in paths]
@@ -275,6 +270,7 @@ def _log_path(study_dir: Path, study: StudyConfig, job_id: str) -> str:
 def _executor(manifest: StudyManifest, study: StudyConfig, study_dir: Path, res: JobResources) -> Any:
     """A submitit executor for jobs of these resources (submitit imported here: only SLURM studies use it)."""
     try:
+        # deferred: optional and heavy; only SLURM studies use it
         import submitit
     except ImportError:
         raise UserError(

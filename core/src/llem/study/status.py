@@ -10,6 +10,7 @@ import msgspec
 from llem.study.attempts import read_outcome
 from llem.study.lock import LockHolder, is_locked, read_holder
 from llem.study.manifest import load_manifest
+from llem.study.slurm_jobs import local_states, slurm_states
 
 
 class RunStatusRow(msgspec.Struct, kw_only=True):
@@ -65,8 +66,6 @@ def study_status(study_dir: str | Path, *, query_scheduler: bool = True) -> Stud
     notes = []
     live = [r for r in rows if r.status in ("queued", "running") and r.executor == "slurm" and r.job_id]
     if live and query_scheduler:
-        from llem.study.slurm_jobs import local_states, slurm_states
-
         local = manifest.study.get("slurm", {}).get("cluster") == "local"
         states = (local_states if local else slurm_states)(r.job_id for r in live if r.job_id)
         for r in live:

@@ -254,6 +254,7 @@ def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def _parquet(rows: Sequence[Mapping[str, Any]]) -> bytes | None:
     try:
+        # deferred: pyarrow is optional and heavy (CSV without it)
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
@@ -264,7 +265,8 @@ def _parquet(rows: Sequence[Mapping[str, Any]]) -> bytes | None:
     table = pa.table({k: _column(pa, v) for k, v in columns.items()})
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 def _column(pa: Any, values: list[Any]) -> Any:

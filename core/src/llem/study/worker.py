@@ -9,18 +9,29 @@ study) learns what completed. If the runner dies (even by SIGKILL), the kernel s
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import sys
 import time
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
-from llem.errors import one_line
+from llem.config.resolve import load_experiment
+from llem.errors import UserError, one_line
+from llem.files import write_bytes_atomic
+from llem.plugins.manager import LlemPlugins, get_plugin_manager
+from llem.results.write import write_experiment
+from llem.run import run_experiment
+from llem.run.assemble import refused_result
+from llem.study.reuse import ModelCache, reusing_plugin_manager
+from llem.study.spare import Ready, SpareJob, WindowGate, wait_for_job
+from llem.study.table import find_result
 
 OUTCOME = "outcome.json"
 
@@ -69,15 +80,11 @@ def main(argv: list[str] | None = None) -> int:
 def run_spare(spare_path: str) -> int:
     """A spare worker (spare.py): prepare for the given config, say so, then run the job the runner hands over
     on stdin (none: the runner had no more work; exit)."""
-    from llem.study.spare import Ready, SpareJob, wait_for_job
-
     spare = msgspec.json.decode(Path(spare_path).read_bytes(), type=SpareJob)
     _die_with_parent(spare.parent_pid)
     t0 = time.perf_counter()
     problem = _prepare(spare.config)
     ready = Ready(pid=os.getpid(), prepare_s=time.perf_counter() - t0, problem=problem)
-    from llem.files import write_bytes_atomic
-
     write_bytes_atomic(Path(spare.ready_path), msgspec.json.encode(ready))
     _log(f"prepared in {ready.prepare_s:.2f} s" + (f" (preparation failed: {problem})" if problem else ""))
     job_path = wait_for_job(sys.stdin)
@@ -90,10 +97,6 @@ def _prepare(config: dict[str, Any]) -> str | None:
     """Import what running `config` needs, through its backend's `llem_prepare`; the problem in one line, if
     any (the job then runs as an unprepared worker would)."""
     try:
-        import llem.run  # noqa: F401  (the lifecycle and result writers: what every job imports)
-        from llem.config.resolve import load_experiment
-        from llem.plugins.manager import get_plugin_manager
-
         plugins = get_plugin_manager()
         resolved = load_experiment(config, plugins=plugins)
         plugins.backend(resolved.backend).prepare(resolved)
@@ -116,19 +119,9 @@ def run_job_file(job_path: str) -> int:
 
 def run_job(job: WorkerJob) -> int:
     """Run every experiment of the job; returns 0 when all ran (whatever their status), 1 on a worker bug."""
-    from llem.config.resolve import load_experiment
-    from llem.files import write_bytes_atomic
-    from llem.study.reuse import ModelCache, reusing_plugin_manager
-    from llem.study.spare import WindowGate
-
     gate = WindowGate(Path(job.gate) if job.gate else None, log=_log)
     cache = ModelCache()
-    if job.reuse_model:
-        plugins = reusing_plugin_manager(cache)
-    else:
-        from llem.plugins.manager import get_plugin_manager
-
-        plugins = get_plugin_manager()
+    plugins = reusing_plugin_manager(cache) if job.reuse_model else get_plugin_manager()
     try:
         for run in job.runs:
             run_dir = Path(run.run_dir)
@@ -141,7 +134,7 @@ def run_job(job: WorkerJob) -> int:
                 f"llem-study-worker: {run.run_id} starting (pid {os.getpid()})", file=sys.stderr, flush=True
             )
             try:
-                outcome = _run_one(run, run_dir, plugins, load_experiment, cache, gate)
+                outcome = _run_one(run, run_dir, plugins, cache, gate)
             finally:
                 gate.release()
             outcome.started_at, outcome.finished_at = started, time.time()
@@ -156,14 +149,8 @@ def run_job(job: WorkerJob) -> int:
 
 
 def _run_one(
-    run: JobRun, run_dir: Path, plugins: Any, load_experiment: Any, cache: Any, gate: Any
+    run: JobRun, run_dir: Path, plugins: LlemPlugins, cache: ModelCache, gate: WindowGate
 ) -> Outcome:
-    from datetime import UTC, datetime
-
-    from llem.errors import UserError
-    from llem.run import run_experiment
-    from llem.study.table import find_result
-
     cache.last_load_reused = False
     config = None
     try:
@@ -199,9 +186,6 @@ def _run_one(
 
 
 def _write_refused(config: Any, exc: Exception, started_at: Any, run_dir: Path) -> None:
-    from llem.results.write import write_experiment
-    from llem.run.assemble import refused_result
-
     write_experiment(run_dir, refused_result(config, str(exc), started_at), timeseries=None)
 
 
@@ -238,8 +222,6 @@ def _die_with_parent(parent_pid: int) -> None:
     signal.signal(signal.SIGTERM, _terminate)
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
-
             libc = ctypes.CDLL(None, use_errno=True)
             pr_set_pdeathsig = 1
             libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)

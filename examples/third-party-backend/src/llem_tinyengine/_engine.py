@@ -27,8 +27,7 @@ class TinyHandle:
 
 
 def load(config: ExperimentBase, intent: DecoderIntent) -> TinyHandle:
-    section = config.section()
-    assert isinstance(section, TinyEngineConfig)
+    section = config.section(TinyEngineConfig)
     model = read_model_config(
         config.model
     )  # random:NAME needs no download; a hub id or folder its config.json

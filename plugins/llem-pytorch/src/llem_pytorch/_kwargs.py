@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 from llem.kit.decoder import decoder_intent
 from llem.kit.precision import torch_dtype
 
+from llem_pytorch._config import PyTorchConfig
 from llem_pytorch.plugin import CAPABILITIES
 
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
 
-    from llem_pytorch._config import PyTorchConfig
 
 # Fields of the pytorch section passed to generate under their own name when set.
 _GENERATE_FIELDS = (
@@ -31,7 +31,7 @@ _GENERATE_FIELDS = (
 
 
 def _section(config: ExperimentBase) -> PyTorchConfig:
-    return config.section()  # type: ignore[return-value]
+    return config.section(PyTorchConfig)
 
 
 def placement(

@@ -11,6 +11,7 @@ from llem.kit.models import model_path
 from llem.kit.unvalidated import unvalidated_keys
 
 from llem_pytorch import _kwargs
+from llem_pytorch._config import PyTorchConfig
 
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
@@ -57,7 +58,7 @@ def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTor
 
     from llem_pytorch._steps import StepClock
 
-    pt = config.section()
+    pt = config.section(PyTorchConfig)
     has_cuda = torch.cuda.is_available()
     accel = has_accelerate()
     path = model_path(config)
@@ -77,7 +78,8 @@ def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTor
     )
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if move_to is not None:
-        model = model.to(move_to)
+        # transformers wraps PreTrainedModel.to with functools.wraps, which types `self` as its first argument
+        model = model.to(move_to)  # type: ignore[arg-type]
     model.eval()
 
     handle.model = model

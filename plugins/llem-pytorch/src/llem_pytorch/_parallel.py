@@ -151,11 +151,12 @@ def _worker_main(conn: Connection, data: dict[str, Any], rank: int, n: int) -> N
     try:
         import torch
         from llem.config.resolve import load_experiment
+        from llem.plugins.manager import get_plugin_manager
 
         from llem_pytorch._generate import run_batch
         from llem_pytorch._load import load
 
-        config = load_experiment(data)
+        config = load_experiment(data, plugins=get_plugin_manager())
         if torch.cuda.is_available():
             torch.cuda.set_device(rank)
             device = f"cuda:{rank}"

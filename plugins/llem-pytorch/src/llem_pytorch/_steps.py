@@ -16,7 +16,8 @@ import torch
 from transformers import LogitsProcessor
 
 
-def _signature(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor: ...
+def _signature(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    raise NotImplementedError  # only its signature is used
 
 
 _CALL_SIGNATURE = inspect.signature(_signature)
@@ -48,6 +49,7 @@ class StepClock(LogitsProcessor):
         def call(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
             return StepClock.__call__(self, input_ids, scores)
 
+        # inspect reads __signature__ off any function; typeshed does not declare the attribute
         call.__signature__ = _CALL_SIGNATURE  # type: ignore[attr-defined]
         self.__dict__["__call__"] = call
 

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 from llem.kit.parallel import world_size_problems
 
+from llem_pytorch._config import PyTorchConfig
+
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
     from llem.plugins.types import DeviceInfo
 
-    from llem_pytorch._config import PyTorchConfig
 
 # attn_implementation value -> (module transformers imports, pip package that provides it)
 _FLASH_PACKAGES = {
@@ -34,7 +35,7 @@ def installed(module: str) -> bool:
 
 def problems(config: ExperimentBase, device: DeviceInfo) -> list[str]:
     """Every reason this config cannot run as asked on this machine (empty when it can)."""
-    pt: PyTorchConfig = config.section()  # type: ignore[assignment]
+    pt = config.section(PyTorchConfig)
     out: list[str] = []
     out += _package_problems(pt)
     out += _parallel_problems(pt, device)

@@ -6,7 +6,7 @@ torch and transformers are imported inside the hooks only: `llem backends list` 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llem.plugins import hookimpl
 from llem.plugins.types import Capabilities
@@ -48,7 +48,7 @@ CAPABILITIES = Capabilities(
 
 
 def _is_parallel(config: ExperimentBase) -> bool:
-    return (config.section().num_processes or 1) > 1  # type: ignore[attr-defined]
+    return (config.section(PyTorchConfig).num_processes or 1) > 1
 
 
 @hookimpl
@@ -80,18 +80,18 @@ def llem_prepare(config: ExperimentBase) -> None:
 
 
 @hookimpl
-def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> Any:
+def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> None:
     return None  # nothing is built ahead of time; torch.compile happens at load
 
 
 @hookimpl
-def llem_load(config: ExperimentBase, engine: Any) -> PyTorchHandle:
+def llem_load(config: ExperimentBase, engine: None) -> PyTorchHandle:
     from llem_pytorch._load import PyTorchHandle, load
 
     if _is_parallel(config):
         from llem_pytorch._parallel import WorkerPool
 
-        pool = WorkerPool(config, config.section().num_processes)  # type: ignore[attr-defined]
+        pool = WorkerPool(config, config.section(PyTorchConfig).num_processes or 1)
         return PyTorchHandle(pool=pool)
     return load(config)
 
@@ -123,3 +123,11 @@ def llem_unload(handle: PyTorchHandle) -> None:
 
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+if TYPE_CHECKING:  # mypy checks this module against the typed contract, with this backend's handle type
+    from llem.plugins.contract import BackendHooks
+
+    import llem_pytorch.plugin as _this
+
+    _contract: BackendHooks[PyTorchHandle, None] = _this

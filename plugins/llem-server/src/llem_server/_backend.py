@@ -8,13 +8,13 @@ import urllib.parse
 import urllib.request
 from typing import TYPE_CHECKING
 
+from llem_server._config import ServerConfig
 from llem_server._handle import ServerHandle, request_format
 from llem_server._process import ServerNotReady, start_server
 
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
 
-    from llem_server._config import ServerConfig
 
 _CHECK_TIMEOUT_S = 10.0
 
@@ -31,7 +31,9 @@ def served_model(base_url: str, headers: dict[str, str]) -> str:
     url = base_url.rstrip("/") + "/v1/models"
     try:
         data = get_json(url, headers=headers)
-        return str(data["data"][0]["id"])  # type: ignore[index]
+        if not isinstance(data, dict):
+            raise TypeError(f"not a JSON object: {type(data).__name__}")
+        return str(data["data"][0]["id"])
     except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise ServerNotReady(
             f"could not learn the model name from {url} ({type(exc).__name__}: {exc}); set server.model"
@@ -39,7 +41,7 @@ def served_model(base_url: str, headers: dict[str, str]) -> str:
 
 
 def load(config: ExperimentBase) -> ServerHandle:
-    sc: ServerConfig = config.section()  # type: ignore[assignment]
+    sc = config.section(ServerConfig)
     base = sc.url.rstrip("/")
     child = None
     if sc.start_command:

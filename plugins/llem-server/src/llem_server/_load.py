@@ -85,11 +85,14 @@ class Phases:
             window_s = self.load.window_s()
             if self.phase == "window":
                 full = self.load.n_requests is not None and self.sent_in_window >= self.load.n_requests
-                elapsed = time.perf_counter() - self.opened_at  # type: ignore[operator]
+                assert self.opened_at is not None  # set on entering the window
+                elapsed = time.perf_counter() - self.opened_at
                 if full or (window_s is not None and elapsed >= window_s):
                     await self._to("cooldown")
-            if self.phase == "cooldown" and time.perf_counter() - self.closed_at >= self.load.cooldown_s:  # type: ignore[operator]
-                await self._to("stop")
+            if self.phase == "cooldown":
+                assert self.closed_at is not None  # set on entering the cool-down
+                if time.perf_counter() - self.closed_at >= self.load.cooldown_s:
+                    await self._to("stop")
 
     async def claim(self) -> tuple[str, float]:
         """The phase a request about to be sent belongs to ("stop": send nothing more), and its arrival time.
@@ -113,9 +116,11 @@ class Phases:
             return self.start + self.load.warmup_s
         if self.phase == "window":
             window_s = self.load.window_s()
-            return self.opened_at + window_s if window_s is not None else None  # type: ignore[operator]
+            assert self.opened_at is not None
+            return self.opened_at + window_s if window_s is not None else None
         if self.phase == "cooldown":
-            return self.closed_at + self.load.cooldown_s  # type: ignore[operator]
+            assert self.closed_at is not None
+            return self.closed_at + self.load.cooldown_s
         return None
 
     async def timer(self) -> None:
@@ -195,8 +200,10 @@ async def _drive(handle: ServerHandle, batch: Batch, config: ExperimentBase, t0:
                     error="unfinished after the drain",
                 )
             )
-        elif task.exception() is not None:  # stream_request turns request failures into errors: a bug
-            raise task.exception()  # type: ignore[misc]
+        elif (
+            exc := task.exception()
+        ) is not None:  # stream_request turns request failures into errors: a bug
+            raise exc
         else:
             outputs.append(task.result())
     notes = list(handle.notes)

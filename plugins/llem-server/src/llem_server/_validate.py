@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from llem.config.prompts import SyntheticPrompts
 
+from llem_server._config import ServerConfig
+
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
 
@@ -28,9 +30,9 @@ def serving_problems(config: ExperimentBase, api: str, backend: str) -> list[str
 
 
 def problems(config: ExperimentBase) -> list[str]:
-    sc = config.section()
-    out = serving_problems(config, sc.api, "server")  # type: ignore[attr-defined]
-    for key, value in (sc.headers or {}).items():  # type: ignore[attr-defined]
+    sc = config.section(ServerConfig)
+    out = serving_problems(config, sc.api, "server")
+    for key, value in (sc.headers or {}).items():
         if value.startswith("env:") and not value[4:]:
             out.append(f"server.headers.{key}: 'env:' needs a variable name, e.g. env:OPENAI_API_KEY")
         elif value.startswith("env:") and value[4:] not in os.environ:

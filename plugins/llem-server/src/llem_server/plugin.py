@@ -6,7 +6,7 @@ aiohttp is imported inside the hooks only: `llem backends list` imports this mod
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llem.plugins import hookimpl
 from llem.plugins.types import Capabilities
@@ -59,12 +59,12 @@ def llem_validate(config: ExperimentBase, device: DeviceInfo) -> list[str]:
 
 
 @hookimpl
-def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> Any:
+def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> None:
     return None
 
 
 @hookimpl
-def llem_load(config: ExperimentBase, engine: Any) -> ServerHandle:
+def llem_load(config: ExperimentBase, engine: None) -> ServerHandle:
     from llem_server._backend import load
 
     return load(config)
@@ -89,3 +89,11 @@ def llem_unload(handle: ServerHandle) -> None:
     from llem_server._backend import unload
 
     unload(handle)
+
+
+if TYPE_CHECKING:  # mypy checks this module against the typed contract, with this backend's handle type
+    from llem.plugins.contract import BackendHooks
+
+    import llem_server.plugin as _this
+
+    _contract: BackendHooks[ServerHandle, None] = _this

@@ -5,8 +5,8 @@ Field names, choices and defaults follow the TensorRT-LLM sources read for this 
 SchedulerConfig, DynamicBatchConfig, ExtendedRuntimePerfKnobConfig, the *DecodingConfig classes),
 `tensorrt_llm/builder.py` (BuildConfig), `tensorrt_llm/plugin/plugin.py` (PluginConfig),
 `tensorrt_llm/quantization/mode.py` (QuantAlgo, KV_CACHE_QUANT_ALGO_LIST) and
-`tensorrt_llm/sampling_params.py`. None means "TensorRT-LLM's own default" and produces no argument, except
-where seed 000 sets a default.
+`tensorrt_llm/sampling_params.py`.
+None means "TensorRT-LLM's own default" and produces no argument, except where seed 000 sets a default.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from llem.config.base import escape_hatch, gpu
 from llem.config.rules import conflicts, custom, requires
 from msgspec import Meta
 
-# llem name -> tensorrt_llm QuantAlgo member (tensorrt_llm/quantization/mode.py). Only algorithms the LLM
-# API can apply to a Hugging Face checkpoint at build time (ModelOpt calibration or weight-only
-# conversion) are offered.
+# llem name -> tensorrt_llm QuantAlgo member (tensorrt_llm/quantization/mode.py). Only algorithms the LLM API
+# can apply to a Hugging Face checkpoint at build time (ModelOpt calibration or weight-only conversion) are
+# offered.
 QUANT_ALGOS: dict[str, str] = {
     "fp8": "FP8",
     "fp8_per_channel_per_token": "FP8_PER_CHANNEL_PER_TOKEN",
@@ -46,9 +46,9 @@ Quantization = Literal[
 SpeculativeMode = Literal["draft_target", "eagle", "eagle3", "medusa", "lookahead", "ngram", "mtp"]
 PluginDtype = Literal["auto", "float16", "bfloat16", "float32", "disable"]
 
-# Which runtime each speculative mode runs on: DecodingBaseConfig.supports_backend() in llm_args.py
-# (Medusa and Lookahead: not pytorch; NGram, MTP, DraftTarget: pytorch only; Eagle3 raises on TRT, Eagle
-# v1/v2 is TRT-only).
+# Which runtime each speculative mode runs on: DecodingBaseConfig.supports_backend() in llm_args.py (Medusa
+# and Lookahead: not pytorch; NGram, MTP, DraftTarget: pytorch only; Eagle3 raises on TRT, Eagle v1/v2 is
+# TRT-only).
 SPEC_MODE_BACKEND: dict[str, str] = {
     "draft_target": "pytorch",
     "eagle": "trt",
@@ -62,13 +62,8 @@ SPEC_MODE_BACKEND: dict[str, str] = {
 SPEC_MODES_NEEDING_MODEL = ("draft_target", "eagle", "eagle3")
 
 
-def _opt_int(description: str, ge: int = 1, le: int | None = None, **meta: Any) -> Any:
-    inner = Annotated[int, Meta(ge=ge, le=le)] if le is not None else Annotated[int, Meta(ge=ge)]
-    return Annotated[inner | None, Meta(description=description, **meta)]
-
-
-def _opt_bool(description: str, **meta: Any) -> Any:
-    return Annotated[bool | None, Meta(description=description, **meta)]
+_PosInt = Annotated[int, Meta(ge=1)]
+_NonNegInt = Annotated[int, Meta(ge=0)]
 
 
 # Settings that only exist in the TensorRT engine flow: BuildConfig / PluginConfig (build_config is a
@@ -207,8 +202,8 @@ class TensorRTConfig(Section):
                 and o.use_fused_mlp is False
             ),
             message="gemm_swiglu_plugin / low_latency_gemm_swiglu_plugin need use_fused_mlp",
-            reason="builder.optimize_model_with_config raises 'GemmSwiGLU plugin requires "
-            "--use_fused_mlp flag'",
+            reason="builder.optimize_model_with_config raises 'GemmSwiGLU plugin requires --use_fused_mlp "
+            "flag'",
             resolution="remove use_fused_mlp: false, or remove gemm_swiglu_plugin",
         ),
         conflicts(
@@ -262,44 +257,72 @@ class TensorRTConfig(Section):
             "because the engine build is what this backend adds over the others."
         ),
     ] = "trt"
-    max_batch_size: _opt_int(
-        "Most requests scheduled together (BaseLlmArgs.max_batch_size; engine build limit "
-        "on trt). TensorRT-LLM default 2048."
-    ) = None
-    max_input_len: _opt_int("Longest prompt in tokens the engine accepts (TensorRT-LLM default 1024).") = None
-    max_seq_len: _opt_int(
-        "Longest prompt + output in tokens (default: from the model's max_position_embeddings)."
-    ) = None
-    max_num_tokens: _opt_int(
-        "Most tokens (after padding removal) in one engine step; bounds prefill chunking and "
-        "activation memory (TensorRT-LLM default 8192)."
-    ) = None
-    opt_num_tokens: _opt_int(
-        "Token count the TensorRT optimisation profile is tuned for (BuildConfig; trt only)."
-    ) = None
-    opt_batch_size: _opt_int(
-        "Batch size the TensorRT optimisation profile is tuned for (BuildConfig, default 8; trt only)."
-    ) = None
-    tensor_parallel_size: _opt_int("GPUs per tensor-parallel group (default 1).") = None
-    pipeline_parallel_size: _opt_int("Pipeline-parallel stages (default 1).") = None
-    context_parallel_size: _opt_int(
-        "Context-parallel size (splits long sequences across GPUs; default 1)."
-    ) = None
-    moe_cluster_parallel_size: _opt_int(
-        "Cluster-parallel size for MoE expert weights (default: derived)."
-    ) = None
-    moe_expert_parallel_size: _opt_int("Expert-parallel size for MoE expert weights (default: derived).") = (
-        None
-    )
-    moe_tensor_parallel_size: _opt_int("Tensor-parallel size for MoE expert weights (default: derived).") = (
-        None
-    )
-    max_beam_width: _opt_int(
-        "Beams reserved per request (BaseLlmArgs.max_beam_width, default 1; on trt also "
-        "BuildConfig.max_beam_width, an engine build limit the runtime must match). Each beam "
-        "holds its own KV cache and decoder state, so a width above 1 shrinks the batch that "
-        "fits even when no request searches; beam_search uses the full width."
-    ) = None
+    max_batch_size: Annotated[
+        _PosInt | None,
+        Meta(
+            description="Most requests scheduled together (BaseLlmArgs.max_batch_size; engine build limit "
+            "on trt). TensorRT-LLM default 2048."
+        ),
+    ] = None
+    max_input_len: Annotated[
+        _PosInt | None,
+        Meta(description="Longest prompt in tokens the engine accepts (TensorRT-LLM default 1024)."),
+    ] = None
+    max_seq_len: Annotated[
+        _PosInt | None,
+        Meta(
+            description="Longest prompt + output in tokens (default: from the model's "
+            "max_position_embeddings)."
+        ),
+    ] = None
+    max_num_tokens: Annotated[
+        _PosInt | None,
+        Meta(
+            description="Most tokens (after padding removal) in one engine step; bounds prefill chunking and "
+            "activation memory (TensorRT-LLM default 8192)."
+        ),
+    ] = None
+    opt_num_tokens: Annotated[
+        _PosInt | None,
+        Meta(
+            description="Token count the TensorRT optimisation profile is tuned for (BuildConfig; trt only)."
+        ),
+    ] = None
+    opt_batch_size: Annotated[
+        _PosInt | None,
+        Meta(
+            description="Batch size the TensorRT optimisation profile is tuned for (BuildConfig, default 8; "
+            "trt only)."
+        ),
+    ] = None
+    tensor_parallel_size: Annotated[
+        _PosInt | None, Meta(description="GPUs per tensor-parallel group (default 1).")
+    ] = None
+    pipeline_parallel_size: Annotated[
+        _PosInt | None, Meta(description="Pipeline-parallel stages (default 1).")
+    ] = None
+    context_parallel_size: Annotated[
+        _PosInt | None,
+        Meta(description="Context-parallel size (splits long sequences across GPUs; default 1)."),
+    ] = None
+    moe_cluster_parallel_size: Annotated[
+        _PosInt | None, Meta(description="Cluster-parallel size for MoE expert weights (default: derived).")
+    ] = None
+    moe_expert_parallel_size: Annotated[
+        _PosInt | None, Meta(description="Expert-parallel size for MoE expert weights (default: derived).")
+    ] = None
+    moe_tensor_parallel_size: Annotated[
+        _PosInt | None, Meta(description="Tensor-parallel size for MoE expert weights (default: derived).")
+    ] = None
+    max_beam_width: Annotated[
+        _PosInt | None,
+        Meta(
+            description="Beams reserved per request (BaseLlmArgs.max_beam_width, default 1; on trt also "
+            "BuildConfig.max_beam_width, an engine build limit the runtime must match). Each beam "
+            "holds its own KV cache and decoder state, so a width above 1 shrinks the batch that "
+            "fits even when no request searches; beam_search uses the full width."
+        ),
+    ] = None
     beam_search: Annotated[
         bool,
         Meta(
@@ -310,9 +333,10 @@ class TensorRTConfig(Section):
             "disable_overlap_scheduler and cuda_graphs: false on the pytorch runtime for beam search."
         ),
     ] = False
-    enable_attention_dp: _opt_bool(
-        "Attention data parallelism across the tensor-parallel GPUs (default false)."
-    ) = None
+    enable_attention_dp: Annotated[
+        bool | None,
+        Meta(description="Attention data parallelism across the tensor-parallel GPUs (default false)."),
+    ] = None
 
     # -- quantisation ----------------------------------------------------------------------------------------
     quantization: Annotated[
@@ -322,8 +346,8 @@ class TensorRTConfig(Section):
             "(QuantConfig.quant_algo; trt only: the 1.2 PyTorch runtime reads quantisation from a "
             "pre-quantised checkpoint instead). fp8*: Ada/Hopper (compute capability 8.9+), "
             "fp8_block_scales: Hopper 9.0+, w4a8_awq: FP8 activations (8.9+), nvfp4: Blackwell 10.0+. "
-            "int8_sq, int4_awq, fp8 and w4a8_awq calibrate with ModelOpt (a calibration dataset is read "
-            "at build time).",
+            "int8_sq, int4_awq, fp8 and w4a8_awq calibrate with ModelOpt (a calibration dataset is read at "
+            "build time).",
             extra=gpu(
                 values={
                     "fp8": 8.9,
@@ -344,50 +368,87 @@ class TensorRTConfig(Section):
             extra=gpu(values={"fp8": 8.9, "nvfp4": 10.0}),
         ),
     ] = None
-    quant_group_size: _opt_int(
-        "Group size of group-wise weight quantisation (QuantConfig.group_size, default 128; "
-        "int4_awq / gptq / w4a8_awq)."
-    ) = None
+    quant_group_size: Annotated[
+        _PosInt | None,
+        Meta(
+            description="Group size of group-wise weight quantisation (QuantConfig.group_size, default 128; "
+            "int4_awq / gptq / w4a8_awq)."
+        ),
+    ] = None
 
     # -- KV cache (KvCacheConfig) ----------------------------------------------------------------------------
     free_gpu_memory_fraction: Annotated[
         Annotated[float, Meta(ge=0.0, le=1.0)] | None,
         Meta(description="Fraction of free GPU memory (after weights) given to the KV cache (default 0.9)."),
     ] = None
-    kv_cache_max_tokens: _opt_int(
-        "Cap on tokens held in the KV cache (KvCacheConfig.max_tokens; the smaller of this "
-        "and free_gpu_memory_fraction wins)."
-    ) = None
-    enable_block_reuse: _opt_bool(
-        "Reuse KV cache blocks across requests sharing a prefix (default true). Warm-up "
-        "prompts that equal measured ones would make measured prefill nearly free."
-    ) = None
-    enable_partial_reuse: _opt_bool("Reuse partially matched KV blocks (default true).") = None
-    copy_on_partial_reuse: _opt_bool("Copy partially matched KV blocks that are in use so they can be reused "
-                                      "(default true).") = None  # fmt: skip
-    kv_cache_max_gpu_bytes: _opt_int(
-        "Cap on GPU bytes for the KV cache (KvCacheConfig.max_gpu_total_bytes; the "
-        "smaller of this and free_gpu_memory_fraction wins; default none).",
-        ge=0,
-    ) = None
-    kv_cache_host_cache_size: _opt_int(
-        "Bytes of host memory for offloaded KV blocks (KvCacheConfig.host_cache_size; default none).", ge=0
-    ) = None
-    tokens_per_block: _opt_int("Tokens per paged KV cache block (PluginConfig.tokens_per_block on trt, "
-                               "KvCacheConfig.tokens_per_block on pytorch; default 32).") = None  # fmt: skip
-    kv_cache_use_uvm: _opt_bool(
-        "Allocate the KV cache in CUDA unified (managed) memory (KvCacheConfig.use_uvm, "
-        "default false): pages can migrate between GPU and host over the host link, which "
-        "changes throughput and energy per token."
-    ) = None
-    kv_cache_sink_token_length: _opt_int(
-        "StreamingLLM sink tokens: the first tokens always kept in the sliding "
-        "attention window (KvCacheConfig.sink_token_length; also builds the engine "
-        "with PluginConfig.streamingllm). Needs max_attention_window. trt only.",
-        ge=0,
-    ) = None
-    max_attention_window: _opt_int("Sliding attention window in tokens for every layer (KvCacheConfig."
-                                   "max_attention_window; default: full sequence).") = None  # fmt: skip
+    kv_cache_max_tokens: Annotated[
+        _PosInt | None,
+        Meta(
+            description="Cap on tokens held in the KV cache (KvCacheConfig.max_tokens; the smaller of this "
+            "and free_gpu_memory_fraction wins)."
+        ),
+    ] = None
+    enable_block_reuse: Annotated[
+        bool | None,
+        Meta(
+            description="Reuse KV cache blocks across requests sharing a prefix (default true). Warm-up "
+            "prompts that equal measured ones would make measured prefill nearly free."
+        ),
+    ] = None
+    enable_partial_reuse: Annotated[
+        bool | None, Meta(description="Reuse partially matched KV blocks (default true).")
+    ] = None
+    copy_on_partial_reuse: Annotated[
+        bool | None,
+        Meta(
+            description="Copy partially matched KV blocks that are in use so they can be reused "
+            "(default true)."
+        ),
+    ] = None
+    kv_cache_max_gpu_bytes: Annotated[
+        _NonNegInt | None,
+        Meta(
+            description="Cap on GPU bytes for the KV cache (KvCacheConfig.max_gpu_total_bytes; the "
+            "smaller of this and free_gpu_memory_fraction wins; default none)."
+        ),
+    ] = None
+    kv_cache_host_cache_size: Annotated[
+        _NonNegInt | None,
+        Meta(
+            description="Bytes of host memory for offloaded KV blocks (KvCacheConfig.host_cache_size; "
+            "default none)."
+        ),
+    ] = None
+    tokens_per_block: Annotated[
+        _PosInt | None,
+        Meta(
+            description="Tokens per paged KV cache block (PluginConfig.tokens_per_block on trt, "
+            "KvCacheConfig.tokens_per_block on pytorch; default 32)."
+        ),
+    ] = None
+    kv_cache_use_uvm: Annotated[
+        bool | None,
+        Meta(
+            description="Allocate the KV cache in CUDA unified (managed) memory (KvCacheConfig.use_uvm, "
+            "default false): pages can migrate between GPU and host over the host link, which "
+            "changes throughput and energy per token."
+        ),
+    ] = None
+    kv_cache_sink_token_length: Annotated[
+        _NonNegInt | None,
+        Meta(
+            description="StreamingLLM sink tokens: the first tokens always kept in the sliding "
+            "attention window (KvCacheConfig.sink_token_length; also builds the engine "
+            "with PluginConfig.streamingllm). Needs max_attention_window. trt only."
+        ),
+    ] = None
+    max_attention_window: Annotated[
+        _PosInt | None,
+        Meta(
+            description="Sliding attention window in tokens for every layer (KvCacheConfig."
+            "max_attention_window; default: full sequence)."
+        ),
+    ] = None
 
     # -- scheduling (SchedulerConfig, batching) --------------------------------------------------------------
     capacity_scheduler_policy: Annotated[
@@ -402,18 +463,23 @@ class TensorRTConfig(Section):
         Literal["first_come_first_served", "equal_progress"] | None,
         Meta(description="Order of prefill chunks when chunked prefill is on (default: none)."),
     ] = None
-    enable_chunked_prefill: _opt_bool(
-        "Split long prefills into chunks of max_num_tokens (default false)."
-    ) = None
-    dynamic_batch_size_tuning: _opt_bool(
-        "DynamicBatchConfig.enable_batch_size_tuning: tune the batch size at runtime (trt only)."
-    ) = None
-    dynamic_max_num_tokens_tuning: _opt_bool(
-        "DynamicBatchConfig.enable_max_num_tokens_tuning (trt only)."
-    ) = None
-    dynamic_batch_window: _opt_int(
-        "DynamicBatchConfig.dynamic_batch_moving_average_window (default 128; trt only)."
-    ) = None
+    enable_chunked_prefill: Annotated[
+        bool | None, Meta(description="Split long prefills into chunks of max_num_tokens (default false).")
+    ] = None
+    dynamic_batch_size_tuning: Annotated[
+        bool | None,
+        Meta(
+            description="DynamicBatchConfig.enable_batch_size_tuning: tune the batch size at "
+            "runtime (trt only)."
+        ),
+    ] = None
+    dynamic_max_num_tokens_tuning: Annotated[
+        bool | None, Meta(description="DynamicBatchConfig.enable_max_num_tokens_tuning (trt only).")
+    ] = None
+    dynamic_batch_window: Annotated[
+        _PosInt | None,
+        Meta(description="DynamicBatchConfig.dynamic_batch_moving_average_window (default 128; trt only)."),
+    ] = None
     batching_type: Annotated[
         Literal["inflight", "static"],
         Meta(
@@ -433,8 +499,8 @@ class TensorRTConfig(Section):
     gpt_attention_plugin: Annotated[
         PluginDtype | None,
         Meta(
-            description="GPT attention plugin precision (PluginConfig default 'auto'); 'disable' turns "
-            "it off. trt only."
+            description="GPT attention plugin precision (PluginConfig default 'auto'); 'disable' turns it "
+            "off. trt only."
         ),
     ] = None
     gemm_swiglu_plugin: Annotated[
@@ -461,13 +527,20 @@ class TensorRTConfig(Section):
             extra=gpu(values={"fp8": 9.0}),
         ),
     ] = None
-    paged_kv_cache: _opt_bool(
-        "Paged KV cache in the engine (PluginConfig.paged_kv_cache; default true, false = one "
-        "contiguous cache per request). trt only."
-    ) = None
-    context_fmha: _opt_bool(
-        "Fused multi-head attention for the context phase (PluginConfig, default true). trt only."
-    ) = None
+    paged_kv_cache: Annotated[
+        bool | None,
+        Meta(
+            description="Paged KV cache in the engine (PluginConfig.paged_kv_cache; default true, false = "
+            "one contiguous cache per request). trt only."
+        ),
+    ] = None
+    context_fmha: Annotated[
+        bool | None,
+        Meta(
+            description="Fused multi-head attention for the context phase (PluginConfig, default true). trt "
+            "only."
+        ),
+    ] = None
     use_paged_context_fmha: Annotated[
         bool,
         Meta(
@@ -484,17 +557,26 @@ class TensorRTConfig(Section):
             extra=gpu(min_cc=9.0),
         ),
     ] = False
-    remove_input_padding: _opt_bool(
-        "Pack tokens of different requests without padding (default true). trt only."
-    ) = None
-    multiple_profiles: _opt_bool(
-        "Several TensorRT optimisation profiles (better kernels per shape, longer build; "
-        "default false). trt only."
-    ) = None
-    use_fused_mlp: _opt_bool("Fuse the two gated-MLP GEMMs (default true). trt only.") = None
-    reduce_fusion: _opt_bool(
-        "Fuse ResidualAdd + norm after all-reduce (multi-GPU Llama; default false). trt only."
-    ) = None
+    remove_input_padding: Annotated[
+        bool | None,
+        Meta(description="Pack tokens of different requests without padding (default true). trt only."),
+    ] = None
+    multiple_profiles: Annotated[
+        bool | None,
+        Meta(
+            description="Several TensorRT optimisation profiles (better kernels per shape, longer build; "
+            "default false). trt only."
+        ),
+    ] = None
+    use_fused_mlp: Annotated[
+        bool | None, Meta(description="Fuse the two gated-MLP GEMMs (default true). trt only.")
+    ] = None
+    reduce_fusion: Annotated[
+        bool | None,
+        Meta(
+            description="Fuse ResidualAdd + norm after all-reduce (multi-GPU Llama; default false). trt only."
+        ),
+    ] = None
     weight_sparsity: Annotated[
         bool,
         Meta(
@@ -525,9 +607,13 @@ class TensorRTConfig(Section):
             "SHARDING_ALONG_VOCAB). trt only."
         ),
     ] = None
-    fast_build: _opt_bool(
-        "Skip some build-time optimisations for a faster build (TrtLlmArgs.fast_build). trt only."
-    ) = None
+    fast_build: Annotated[
+        bool | None,
+        Meta(
+            description="Skip some build-time optimisations for a faster build (TrtLlmArgs.fast_build). trt "
+            "only."
+        ),
+    ] = None
     use_custom_all_reduce: Annotated[
         bool,
         Meta(
@@ -538,26 +624,40 @@ class TensorRTConfig(Section):
     ] = True
 
     # -- engine runtime knobs (ExtendedRuntimePerfKnobConfig; trt only) --------------------------------------
-    multi_block_mode: _opt_bool(
-        "Split long-sequence decode attention across thread blocks (default true). trt only."
-    ) = None
-    enable_context_fmha_fp32_acc: _opt_bool(
-        "FP32 accumulation in context FMHA (default false). trt only."
-    ) = None
-    cuda_graph_mode: _opt_bool(
-        "Replay decode steps as CUDA graphs in the engine runtime (default false). trt only."
-    ) = None
-    cuda_graph_cache_size: _opt_int("CUDA graphs kept by the engine runtime (default 0). trt only.", ge=0) = (
-        None
-    )
+    multi_block_mode: Annotated[
+        bool | None,
+        Meta(
+            description="Split long-sequence decode attention across thread blocks (default true). trt only."
+        ),
+    ] = None
+    enable_context_fmha_fp32_acc: Annotated[
+        bool | None, Meta(description="FP32 accumulation in context FMHA (default false). trt only.")
+    ] = None
+    cuda_graph_mode: Annotated[
+        bool | None,
+        Meta(
+            description="Replay decode steps as CUDA graphs in the engine runtime (default false). trt only."
+        ),
+    ] = None
+    cuda_graph_cache_size: Annotated[
+        _NonNegInt | None, Meta(description="CUDA graphs kept by the engine runtime (default 0). trt only.")
+    ] = None
 
     # -- PyTorch runtime (TorchLlmArgs; pytorch only) --------------------------------------------------------
-    cuda_graphs: _opt_bool(
-        "CUDA graphs for decode steps (TorchLlmArgs.cuda_graph_config; default on). pytorch only."
-    ) = None
-    cuda_graph_max_batch_size: _opt_int(
-        "Largest batch captured as a CUDA graph (CudaGraphConfig.max_batch_size, default 128). pytorch only."
-    ) = None
+    cuda_graphs: Annotated[
+        bool | None,
+        Meta(
+            description="CUDA graphs for decode steps (TorchLlmArgs.cuda_graph_config; default on). pytorch "
+            "only."
+        ),
+    ] = None
+    cuda_graph_max_batch_size: Annotated[
+        _PosInt | None,
+        Meta(
+            description="Largest batch captured as a CUDA graph (CudaGraphConfig.max_batch_size, "
+            "default 128). pytorch only."
+        ),
+    ] = None
     cuda_graph_batch_sizes: Annotated[
         list[Annotated[int, Meta(ge=1)]] | None,
         Meta(
@@ -566,26 +666,35 @@ class TensorRTConfig(Section):
             examples=[[1, 2, 4, 8]],
         ),
     ] = None
-    cuda_graph_padding: _opt_bool(
-        "Pad batches up to a captured size (CudaGraphConfig.enable_padding). pytorch only."
-    ) = None
-    disable_overlap_scheduler: _opt_bool(
-        "Turn off overlapping host scheduling with GPU work (default false). pytorch only."
-    ) = None
+    cuda_graph_padding: Annotated[
+        bool | None,
+        Meta(description="Pad batches up to a captured size (CudaGraphConfig.enable_padding). pytorch only."),
+    ] = None
+    disable_overlap_scheduler: Annotated[
+        bool | None,
+        Meta(description="Turn off overlapping host scheduling with GPU work (default false). pytorch only."),
+    ] = None
     attn_backend: Annotated[
         Literal["TRTLLM", "FLASHINFER", "VANILLA"] | None,
         Meta(description="Attention kernels of the PyTorch runtime (default TRTLLM). pytorch only."),
     ] = None
-    torch_compile: _opt_bool("torch.compile the model (TorchCompileConfig defaults). pytorch only.") = None
-    enable_autotuner: _opt_bool("Autotune tunable kernels at start-up (default true). pytorch only.") = None
+    torch_compile: Annotated[
+        bool | None, Meta(description="torch.compile the model (TorchCompileConfig defaults). pytorch only.")
+    ] = None
+    enable_autotuner: Annotated[
+        bool | None, Meta(description="Autotune tunable kernels at start-up (default true). pytorch only.")
+    ] = None
     batch_wait_timeout_ms: Annotated[
         Annotated[float, Meta(ge=0.0)] | None,
         Meta(description="Wait up to this long to fill max_batch_size (default 0). pytorch only."),
     ] = None
-    batch_wait_timeout_iters: _opt_int(
-        "Scheduler iterations to wait for more requests before running a batch (default 0). pytorch only.",
-        ge=0,
-    ) = None
+    batch_wait_timeout_iters: Annotated[
+        _NonNegInt | None,
+        Meta(
+            description="Scheduler iterations to wait for more requests before running a batch "
+            "(default 0). pytorch only."
+        ),
+    ] = None
     batch_wait_max_tokens_ratio: Annotated[
         Annotated[float, Meta(ge=0.0, le=1.0)] | None,
         Meta(
@@ -600,21 +709,27 @@ class TensorRTConfig(Section):
             "search). pytorch only."
         ),
     ] = None
-    stream_interval: _opt_int(
-        "Iterations between streamed responses (default 1); larger values cut host work per "
-        "token but coarsen per-token timing. pytorch only."
-    ) = None
-    enable_min_latency: _opt_bool(
-        "Min-latency mode of the PyTorch runtime (TorchLlmArgs.enable_min_latency, "
-        "default false): 1.2 uses it only in Llama 4 models (min-latency kernels); other "
-        "models ignore it. pytorch only."
-    ) = None
+    stream_interval: Annotated[
+        _PosInt | None,
+        Meta(
+            description="Iterations between streamed responses (default 1); larger values cut host work per "
+            "token but coarsen per-token timing. pytorch only."
+        ),
+    ] = None
+    enable_min_latency: Annotated[
+        bool | None,
+        Meta(
+            description="Min-latency mode of the PyTorch runtime (TorchLlmArgs.enable_min_latency, "
+            "default false): 1.2 uses it only in Llama 4 models (min-latency kernels); other "
+            "models ignore it. pytorch only."
+        ),
+    ] = None
     moe_backend: Annotated[
         Literal["AUTO", "CUTLASS", "TRTLLM", "DEEPGEMM", "TRITON", "VANILLA"] | None,
         Meta(description="MoE kernels (MoeConfig.backend, default AUTO; MoE models only). pytorch only."),
     ] = None
 
-    # -- speculative decoding ------------------------------------------------------------------------------
+    # -- speculative decoding --------------------------------------------------------------------------------
     speculative_mode: Annotated[
         SpeculativeMode | None,
         Meta(
@@ -632,14 +747,20 @@ class TensorRTConfig(Section):
             "Used only when speculative_mode is set.",
         ),
     ] = 5
-    eagle_dynamic_tree_top_k: _opt_int(
-        "EAGLE-2 dynamic draft tree: candidates expanded per draft layer "
-        "(EagleDecodingConfig.use_dynamic_tree + dynamic_tree_max_topK)."
-    ) = None
-    speculative_max_concurrency: _opt_int(
-        "Turn speculation off above this many concurrent requests "
-        "(DecodingBaseConfig.max_concurrency, PyTorch backend only)."
-    ) = None
+    eagle_dynamic_tree_top_k: Annotated[
+        _PosInt | None,
+        Meta(
+            description="EAGLE-2 dynamic draft tree: candidates expanded per draft layer "
+            "(EagleDecodingConfig.use_dynamic_tree + dynamic_tree_max_topK)."
+        ),
+    ] = None
+    speculative_max_concurrency: Annotated[
+        _PosInt | None,
+        Meta(
+            description="Turn speculation off above this many concurrent requests "
+            "(DecodingBaseConfig.max_concurrency, PyTorch backend only)."
+        ),
+    ] = None
     speculative_model: Annotated[
         str | None,
         Meta(
@@ -647,11 +768,16 @@ class TensorRTConfig(Section):
             examples=["/models/eagle-draft"],
         ),
     ] = None
-    lookahead_window_size: _opt_int(
-        "LookaheadDecodingConfig.max_window_size (n-grams per lookahead branch)."
-    ) = None
-    lookahead_ngram_size: _opt_int("LookaheadDecodingConfig.max_ngram_size (tokens per n-gram).") = None
-    lookahead_verification_set_size: _opt_int("LookaheadDecodingConfig.max_verification_set_size.") = None
+    lookahead_window_size: Annotated[
+        _PosInt | None,
+        Meta(description="LookaheadDecodingConfig.max_window_size (n-grams per lookahead branch)."),
+    ] = None
+    lookahead_ngram_size: Annotated[
+        _PosInt | None, Meta(description="LookaheadDecodingConfig.max_ngram_size (tokens per n-gram).")
+    ] = None
+    lookahead_verification_set_size: Annotated[
+        _PosInt | None, Meta(description="LookaheadDecodingConfig.max_verification_set_size.")
+    ] = None
 
     # -- escape hatches --------------------------------------------------------------------------------------
     extra_build_args: Annotated[

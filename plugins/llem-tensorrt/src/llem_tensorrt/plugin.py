@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llem.kit.parallel import world_size, world_size_problems
 from llem.plugins import Capabilities, hookimpl
@@ -14,7 +14,10 @@ from llem_tensorrt._config import QUANT_ALGOS, TensorRTConfig
 
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
+    from llem.plugins.registry import BackendRegistry
     from llem.plugins.types import Batch, BatchOutput, DeviceInfo
+
+    from llem_tensorrt._engine import EngineArtifact, Handle
 
 TARGET_VERSION = "1.2"
 
@@ -50,7 +53,7 @@ CAPABILITIES = Capabilities(
 
 
 @hookimpl
-def llem_register_backends(register: Any) -> None:
+def llem_register_backends(register: BackendRegistry) -> None:
     register.add_backend(
         "tensorrt",
         config=TensorRTConfig,
@@ -91,28 +94,28 @@ def llem_validate(config: ExperimentBase, device: DeviceInfo) -> list[str]:
 
 
 @hookimpl
-def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> Any:
+def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> EngineArtifact | None:
     from llem_tensorrt._engine import build_engine
 
     return build_engine(config, cache_dir)
 
 
 @hookimpl
-def llem_load(config: ExperimentBase, engine: Any) -> Any:
+def llem_load(config: ExperimentBase, engine: EngineArtifact | None) -> Handle:
     from llem_tensorrt._engine import load
 
     return load(config, engine)
 
 
 @hookimpl
-def llem_generate(handle: Any, batch: Batch, config: ExperimentBase) -> BatchOutput:
+def llem_generate(handle: Handle, batch: Batch, config: ExperimentBase) -> BatchOutput:
     from llem_tensorrt._engine import generate
 
     return generate(handle, batch, config)
 
 
 @hookimpl
-def llem_unload(handle: Any) -> None:
+def llem_unload(handle: Handle | None) -> None:
     from llem_tensorrt._engine import Handle, unload
 
     if isinstance(handle, Handle):
@@ -122,3 +125,11 @@ def llem_unload(handle: Any) -> None:
 @hookimpl
 def llem_capabilities() -> Capabilities:
     return CAPABILITIES
+
+
+if TYPE_CHECKING:  # mypy checks this module against the typed contract, with this backend's handle and engine
+    from llem.plugins.contract import BuildsEngine
+
+    import llem_tensorrt.plugin as _this
+
+    _contract: BuildsEngine[Handle, EngineArtifact] = _this

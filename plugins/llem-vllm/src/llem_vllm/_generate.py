@@ -16,6 +16,7 @@ from llem.kit.timing import times_from_arrivals
 from llem.plugins.types import BatchOutput, RequestOutput
 
 from llem_vllm import _kwargs
+from llem_vllm._config import VLLMConfig
 
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
@@ -47,7 +48,7 @@ def sampling_params(config: ExperimentBase, batch: Batch, *, stream: bool = Fals
 
 
 def run_batch(handle: VLLMHandle, batch: Batch, config: ExperimentBase) -> BatchOutput:
-    stream = bool(config.section().per_token_timestamps)  # type: ignore[attr-defined]
+    stream = bool(config.section(VLLMConfig).per_token_timestamps)
     params = sampling_params(config, batch, stream=stream)
     prompts = [vllm_prompt(p) for p in batch.prompts]
     out = _streamed(handle.llm, prompts, params) if stream else _whole(handle.llm, prompts, params)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 from llem.kit.decoder import decoder_intent
 from llem.kit.precision import dtype_name
 
+from llem_vllm._config import VLLMConfig
 from llem_vllm.plugin import CAPABILITIES
 
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
     from llem.plugins.types import Batch
 
-    from llem_vllm._config import VLLMConfig
 
 # section field -> vllm.LLM / EngineArgs keyword, passed as given when set.
 ENGINE_FIELDS = {
@@ -67,7 +67,7 @@ LLEM_FIELDS = (
 
 
 def _section(config: ExperimentBase) -> VLLMConfig:
-    return config.section()  # type: ignore[return-value]
+    return config.section(VLLMConfig)
 
 
 def engine_kwargs(

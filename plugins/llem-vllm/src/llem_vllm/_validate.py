@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING
 
 from llem.kit.parallel import world_size, world_size_problems
 
+from llem_vllm._config import VLLMConfig
+
 if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
     from llem.plugins.types import DeviceInfo
 
-    from llem_vllm._config import VLLMConfig
-
 
 def problems(config: ExperimentBase, device: DeviceInfo) -> list[str]:
-    vc: VLLMConfig = config.section()  # type: ignore[assignment]
+    vc = config.section(VLLMConfig)
     out: list[str] = []
     if vc.mode == "server":
         try:

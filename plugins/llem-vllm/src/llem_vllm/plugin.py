@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, get_args
 
 from llem.plugins import hookimpl
 from llem.plugins.types import Capabilities
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from llem.config.experiment import ExperimentBase
     from llem.plugins.registry import BackendRegistry
     from llem.plugins.types import Batch, BatchOutput, DeviceInfo
+    from llem_server import ServerHandle
+
+    from llem_vllm._engine import VLLMHandle
 
 
 NAME = "vllm"
@@ -34,7 +37,7 @@ CAPABILITIES = Capabilities(
         "temperature", "do_sample", "top_k", "top_p", "repetition_penalty", "min_p", "min_new_tokens",
         "preset",
     ),
-    quantization=Quantization.__args__,  # type: ignore[attr-defined]
+    quantization=get_args(Quantization),
     torch_compile=True,  # compilation_mode
     cuda_graphs=True,  # cudagraph_mode, on by default on GPUs unless enforce_eager
     beam_search=False,  # vLLM has LLM.beam_search, a separate API outside generate: not wired
@@ -80,13 +83,13 @@ def llem_prepare(config: ExperimentBase) -> None:
 
 
 @hookimpl
-def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> Any:
+def llem_build_engine(config: ExperimentBase, cache_dir: Path) -> None:
     return None  # vLLM compiles and captures graphs while it starts, inside load
 
 
 @hookimpl
-def llem_load(config: ExperimentBase, engine: Any) -> Any:
-    if config.section().mode == "server":  # type: ignore[attr-defined]
+def llem_load(config: ExperimentBase, engine: None) -> VLLMHandle | ServerHandle:
+    if config.section(VLLMConfig).mode == "server":
         from llem_vllm import _server
 
         return _server.load(config)
@@ -96,13 +99,17 @@ def llem_load(config: ExperimentBase, engine: Any) -> Any:
 
 
 @hookimpl
-def llem_generate(handle: Any, batch: Batch, config: ExperimentBase) -> BatchOutput:
+def llem_generate(handle: VLLMHandle | ServerHandle, batch: Batch, config: ExperimentBase) -> BatchOutput:
+    from llem_vllm._engine import VLLMHandle
+
     if batch.window is not None:  # a serving run (vllm.mode: server)
         from llem_vllm import _server
 
+        assert not isinstance(handle, VLLMHandle), "a serving run reached an offline engine"
         return _server.generate(handle, batch, config)
     from llem_vllm._generate import run_batch
 
+    assert isinstance(handle, VLLMHandle), "an offline batch reached a server"
     return run_batch(handle, batch, config)
 
 
@@ -112,7 +119,7 @@ def llem_capabilities() -> Capabilities:
 
 
 @hookimpl
-def llem_unload(handle: Any) -> None:
+def llem_unload(handle: VLLMHandle | ServerHandle | None) -> None:
     if handle is None:
         return
     from llem_vllm._engine import VLLMHandle, unload
@@ -123,3 +130,11 @@ def llem_unload(handle: Any) -> None:
         from llem_vllm import _server
 
         _server.unload(handle)
+
+
+if TYPE_CHECKING:  # mypy checks this module against the typed contract, with this backend's handle type
+    from llem.plugins.contract import BackendHooks
+
+    import llem_vllm.plugin as _this
+
+    _contract: BackendHooks[VLLMHandle | ServerHandle, None] = _this
