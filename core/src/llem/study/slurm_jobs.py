@@ -13,6 +13,8 @@ from collections.abc import Iterable
 
 import msgspec
 
+from llem.study.processes import pid_alive
+
 # States in which the job may still produce a result. UNKNOWN: the scheduler could not be asked (squeue
 # failed, slurmctld restarting): nothing is concluded from it, the runner asks again later.
 ACTIVE = frozenset(
@@ -82,7 +84,7 @@ def local_states(job_ids: Iterable[str]) -> dict[str, JobState]:
     """States of submitit local-executor jobs, whose ids are process ids on this machine."""
     out = {}
     for job_id in set(job_ids):
-        alive = _pid_alive(int(job_id)) if job_id.isdigit() else False
+        alive = pid_alive(int(job_id)) if job_id.isdigit() else False
         out[job_id] = JobState(
             job_id=job_id,
             state="RUNNING" if alive else "COMPLETED",
@@ -166,17 +168,3 @@ def _sacct(job_id: str) -> JobState | None:
 
 def _node(text: str | None) -> str | None:
     return None if not text or text in ("(null)", "None assigned") else text
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except OSError:
-        return True

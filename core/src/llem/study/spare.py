@@ -26,6 +26,7 @@ import msgspec
 
 from llem.files import write_bytes_atomic
 from llem.run.progress import ProgressEvent
+from llem.study.processes import pid_alive
 
 GATE_FILE = "spare.json"
 #: the lifecycle stages that measure something (time or energy): no preparation may run during them
@@ -127,21 +128,6 @@ def wait_for_job(stdin: IO[str]) -> str | None:
     return line or None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie (exited, not yet reaped by the runner) still answers signal 0
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 @dataclass
 class WindowGate:
     """A worker's progress hook: at its first measuring stage, a spare (named in the gate file) that is still
@@ -153,7 +139,7 @@ class WindowGate:
 
     gate_path: Path | None
     log: Callable[[str], None]
-    alive: Callable[[int], bool] = _alive
+    alive: Callable[[int], bool] = pid_alive
     kill: Callable[[int, int], None] = os.killpg
     measuring: bool = False
     done: bool = False
