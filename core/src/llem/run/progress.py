@@ -11,6 +11,9 @@ Stage = Literal[
     "validate", "build", "load", "warmup", "baseline", "settle", "measure", "prefill", "unload", "write"
 ]
 
+#: the stages that measure something (time or energy): nothing else of llem's may run beside them
+MEASURING_STAGES: frozenset[Stage] = frozenset({"baseline", "settle", "warmup", "measure", "prefill"})
+
 
 class ProgressEvent(msgspec.Struct, kw_only=True, frozen=True):
     """One step of the lifecycle: a stage starts, advances (batch k of n) or is done."""

@@ -80,8 +80,8 @@ class StudyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         bool,
         Meta(
             description="Start the next experiment's worker process while the current one loads, so that "
-            "its interpreter start-up and library imports overlap that load; it waits, idle, through every "
-            "measured stage (local executor)."
+            "its interpreter start-up and library imports overlap that load; it is stopped through every "
+            "measured stage of the current experiment (local executor)."
         ),
     ] = True
     timeout_s: Annotated[

@@ -1,8 +1,13 @@
-"""Whether a process still runs (for the runner's view of workers and scheduler jobs)."""
+"""The runner's hold on processes: whether one still runs, and ending a worker's whole process group."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
+
+KILL_GRACE_S = 3.0
 
 
 def pid_alive(pid: int) -> bool:
@@ -19,3 +24,20 @@ def pid_alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group `proc` leads, then SIGKILL whatever is left after a grace period."""
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    # the group may outlive its leader (a child ignored SIGTERM)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -41,6 +41,7 @@ from llem.study.config import StudyConfig
 from llem.study.estimate import estimate, previous_rows
 from llem.study.manifest import RunRecord, StudyManifest, now_iso, save_manifest
 from llem.study.order import Run, model_key, worker_batches
+from llem.study.processes import kill_group
 from llem.study.slurm_runner import run_on_slurm
 from llem.study.spare import GATE_FILE, Spare, clear_gate, start_spare
 from llem.study.table import find_result, read_result, write_tables
@@ -49,7 +50,6 @@ from llem.study.worker import Outcome
 JOBS_DIR = "jobs"
 LOGS_DIR = "logs"
 POLL_S = 0.1
-KILL_GRACE_S = 3.0
 
 
 class StudyInterrupted(Exception):
@@ -246,7 +246,7 @@ def _run_batch(
                     )
                     break
                 if time.monotonic() - t0 > study.timeout_s:
-                    _kill_group(proc)
+                    kill_group(proc)
                     _fail(
                         records[run.id],
                         "timeout",
@@ -259,7 +259,7 @@ def _run_batch(
                     )
                     break
         except StudyInterrupted:
-            _kill_group(proc)
+            kill_group(proc)
             rec = records[batch[i].id]
             rec.status, rec.started_at = "pending", None
             raise
@@ -389,29 +389,11 @@ def _last_line(path: Path) -> str | None:
     return lines[-1].strip()[:300] if lines else None
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the worker's process group, then SIGKILL whatever is left after a grace period."""
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    with contextlib.suppress(
-        ProcessLookupError
-    ):  # the group may outlive its leader (a child ignored SIGTERM)
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def _reap(proc: subprocess.Popen[bytes]) -> None:
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        kill_group(proc)
 
 
 def _reconcile(manifest: StudyManifest, study_dir: Path) -> None:

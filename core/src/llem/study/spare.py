@@ -25,12 +25,10 @@ from typing import IO, Any
 import msgspec
 
 from llem.files import write_bytes_atomic
-from llem.run.progress import ProgressEvent
-from llem.study.processes import pid_alive
+from llem.run.progress import MEASURING_STAGES, ProgressEvent
+from llem.study.processes import kill_group, pid_alive
 
 GATE_FILE = "spare.json"
-#: the lifecycle stages that measure something (time or energy): no preparation may run during them
-MEASURING_STAGES = frozenset({"baseline", "settle", "warmup", "measure", "prefill"})
 
 
 class SpareJob(msgspec.Struct, kw_only=True):
@@ -62,7 +60,6 @@ class Spare:
 
     proc: subprocess.Popen[bytes]
     log_path: Path
-    ready_path: Path
 
     def hand(self, job_path: Path) -> subprocess.Popen[bytes] | None:
         """Give the spare its job; None if it is gone (the runner then starts a worker the usual way)."""
@@ -90,9 +87,7 @@ class Spare:
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+            kill_group(self.proc)
 
 
 def start_spare(python: str, jobs_dir: Path, log_path: Path, config: dict[str, Any]) -> Spare:
@@ -114,11 +109,11 @@ def start_spare(python: str, jobs_dir: Path, log_path: Path, config: dict[str, A
         )
     gate = Gate(pid=proc.pid, ready_path=str(ready_path))
     write_bytes_atomic(jobs_dir / GATE_FILE, msgspec.json.encode(gate))
-    return Spare(proc=proc, log_path=log_path, ready_path=ready_path)
+    return Spare(proc=proc, log_path=log_path)
 
 
 def clear_gate(jobs_dir: Path) -> None:
-    """No spare is being prepared: a worker need not wait for one."""
+    """No spare is being prepared: a worker has none to stop while it measures."""
     (jobs_dir / GATE_FILE).unlink(missing_ok=True)
 
 
