@@ -1,7 +1,8 @@
 """Does `llem run` change what it measures? Its window against a plain `model.generate` loop, side by side.
 
 For each mode (eager; static KV cache; static cache + torch_compile) and batch size, one loaded model serves
-both sides, in one process, interleaved and repeated (medians):
+both sides, in one process, in ABBA order and repeated (the ratio is the median of the paired runs' ratios,
+with a bootstrap 95 % confidence interval):
 
 - plain: `model.generate` over the batches with the same generate settings, `torch.cuda.synchronize()` around
   it, ids copied to the host (as any user of the output must); on a GPU its energy is read with the same
@@ -20,6 +21,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+
+from _ratios import paired  # bench/ is the script's folder, so first on sys.path
 
 MODES = {
     "eager": {},
@@ -45,11 +48,8 @@ def main() -> None:
 
     import torch
     from llem.config.resolve import load_experiment
-    from llem.measure.energy import at_time, window_energy
     from llem.plugins import get_plugin_manager
-    from llem.run.lifecycle import run_experiment
     from llem.study.reuse import ModelCache, reusing_plugin_manager
-    from llem_pytorch import _kwargs
 
     cuda = torch.cuda.is_available()
     precision = args.precision or ("bf16" if cuda else "fp32")
@@ -75,42 +75,31 @@ def main() -> None:
                 },
                 plugins=get_plugin_manager(),
             )  # fmt: skip
-            # llem first (it loads the model into the reuse cache), then the plain loop on that model
-            results = []
-            plain_tps: list[float] = []
-            plain_jpt: list[float] = []
-            for r in range(args.runs + 1):
-                res = run_experiment(config, plugins=plugins, output_dir=args.out)
-                if res.status != "ok":
-                    raise SystemExit(f"{mode} batch {bs}: llem run failed: {res.error}")
-                handle = cache.handle
-                if r == 0:  # warm-up of both sides (compilation, allocator)
-                    _plain(handle, config, _kwargs, torch, cuda, bs, args)
-                    continue
-                results.append(res)
-                edge = meter.read_edge() if meter else None
-                t0 = time.perf_counter()
-                tokens = _plain(handle, config, _kwargs, torch, cuda, bs, args)
-                t1 = time.perf_counter()
-                plain_tps.append(tokens / (t1 - t0))
-                if meter is not None:
-                    start = at_time(edge, t0)
-                    we = window_energy(meter, start, meter.window_end(start, t1))
-                    plain_jpt.append(we.energy_j / tokens)
-            llem_tps = statistics.median(x.metrics.output_tokens_per_s for x in results)
-            jpts = [
-                x.metrics.energy_per_output_token_j for x in results if x.metrics.energy_per_output_token_j
-            ]
-            llem_jpt = statistics.median(jpts) if jpts else None
+            side = _Sides(config, plugins, cache, meter, args, mode, bs)
+            side.llem()  # warm-up of both sides (loads the model into the reuse cache, compiles)
+            side.plain()
+            side.results.clear()
+            side.plain_tps.clear()
+            side.plain_jpt.clear()
+            for r in range(args.runs):  # ABBA: drift within a pair hits both sides alike
+                first, second = (side.llem, side.plain) if r % 2 == 0 else (side.plain, side.llem)
+                first()
+                second()
+            results, plain_tps, plain_jpt = side.results, side.plain_tps, side.plain_jpt
+            llem_tps_runs = [x.metrics.output_tokens_per_s for x in results]
+            tps = paired(llem_tps_runs, plain_tps)
+            llem_jpt_runs = [x.metrics.energy_per_output_token_j or 0.0 for x in results]
+            jpt = paired(llem_jpt_runs, plain_jpt) if plain_jpt and all(llem_jpt_runs) else None
+            llem_tps = statistics.median(llem_tps_runs)
+            llem_jpt = statistics.median(llem_jpt_runs) if jpt else None
             p_tps = statistics.median(plain_tps)
             p_jpt = statistics.median(plain_jpt) if plain_jpt else None
             notes = sorted({n for x in results for n in x.notes if "compile" in n})
-            rows.append(
-                (mode, bs, p_tps, llem_tps, p_jpt, llem_jpt, results[-1].metrics.window_repetitions, notes)
-            )
+            reps = results[-1].metrics.window_repetitions
+            rows.append((mode, bs, p_tps, llem_tps, tps, p_jpt, llem_jpt, jpt, reps, notes))
             print(
                 f"{mode:15s} batch {bs:3d}: plain {p_tps:9.1f} tok/s, llem {llem_tps:9.1f} tok/s, "
-                f"ratio {llem_tps / p_tps:.3f}; J/out-tok plain {_f(p_jpt)} llem {_f(llem_jpt)}",
+                f"ratio {_r(tps)}; J/out-tok plain {_f(p_jpt)} llem {_f(llem_jpt)} ratio {_r(jpt)}",
                 flush=True,
             )
         cache.drop()
@@ -119,18 +108,53 @@ def main() -> None:
     dev = torch.cuda.get_device_name(0) if cuda else f"CPU ({torch.get_num_threads()} threads)"
     print(f"\ndevice: {dev}; torch {torch.__version__}; model {args.model} {precision}; "
           f"{args.input_tokens} in / {args.output_tokens} out; {args.batches} batches per side; "
-          f"{args.runs} interleaved runs, medians")  # fmt: skip
+          f"{args.runs} runs in ABBA order; ratio: median of paired ratios [95 % bootstrap CI]")  # fmt: skip
     print(
-        "| mode | batch | plain tok/s | llem tok/s | ratio | plain J/out-tok | llem J/out-tok | J ratio "
-        "| window passes |"
+        "| mode | batch | plain tok/s | llem tok/s | ratio [CI] | plain J/out-tok | llem J/out-tok "
+        "| J ratio [CI] | window passes |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for mode, bs, p, q, pj, qj, reps, _ in rows:
-        jr = f"{qj / pj:.3f}" if pj and qj else "n/a"
-        print(f"| {mode} | {bs} | {p:.1f} | {q:.1f} | {q / p:.3f} | {_f(pj)} | {_f(qj)} | {jr} | {reps} |")
+    for mode, bs, p, q, tps, pj, qj, jpt, reps, _ in rows:
+        print(f"| {mode} | {bs} | {p:.1f} | {q:.1f} | {_r(tps)} | {_f(pj)} | {_f(qj)} | {_r(jpt)} | {reps} |")
     for mode, bs, *_, notes in rows:
         for n in notes:
             print(f"note ({mode}, batch {bs}): {n}")
+
+
+class _Sides:
+    """One (mode, batch) cell: each call of `llem` or `plain` adds one run of that side."""
+
+    def __init__(self, config, plugins, cache, meter, args, mode, bs) -> None:
+        self.config, self.plugins, self.cache, self.meter = config, plugins, cache, meter
+        self.args, self.mode, self.bs = args, mode, bs
+        self.results: list = []
+        self.plain_tps: list[float] = []
+        self.plain_jpt: list[float] = []
+
+    def llem(self) -> None:
+        from llem.run.lifecycle import run_experiment
+
+        res = run_experiment(self.config, plugins=self.plugins, output_dir=self.args.out)
+        if res.status != "ok":
+            raise SystemExit(f"{self.mode} batch {self.bs}: llem run failed: {res.error}")
+        self.results.append(res)
+
+    def plain(self) -> None:
+        import torch
+        from llem.measure.energy import at_time, window_energy
+        from llem_pytorch import _kwargs
+
+        meter = self.meter
+        edge = meter.read_edge() if meter else None
+        t0 = time.perf_counter()
+        tokens = _plain(
+            self.cache.handle, self.config, _kwargs, torch, torch.cuda.is_available(), self.bs, self.args
+        )
+        t1 = time.perf_counter()
+        self.plain_tps.append(tokens / (t1 - t0))
+        if meter is not None:
+            start = at_time(edge, t0)
+            self.plain_jpt.append(window_energy(meter, start, meter.window_end(start, t1)).energy_j / tokens)
 
 
 def _plain(handle, config, _kwargs, torch, cuda, bs, args) -> int:
@@ -152,6 +176,10 @@ def _plain(handle, config, _kwargs, torch, cuda, bs, args) -> int:
     if cuda:
         torch.cuda.synchronize()
     return n
+
+
+def _r(r: tuple[float, float, float] | None) -> str:
+    return f"{r[0]:.3f} [{r[1]:.3f}–{r[2]:.3f}]" if r else "n/a"
 
 
 def _f(x: float | None) -> str:

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _ratios import paired  # bench/ is the script's folder, so first on sys.path
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -136,8 +138,7 @@ def main() -> None:
         if plain_llm is not llm:
             del plain_llm
     p, m = statistics.median(rates["plain"]), statistics.median(rates["llem"])
-    ratios = [b / a for a, b in zip(rates["plain"], rates["llem"], strict=True)]
-    lo, hi = _bootstrap_median_ci(ratios)
+    ratio, lo, hi = paired(rates["llem"], rates["plain"])
     path = (
         "per_token_timestamps (DELTA streaming)" if args.per_token_timestamps else "request metrics (default)"
     )
@@ -145,7 +146,7 @@ def main() -> None:
           f"{args.output_tokens} out, llem path: {path}")  # fmt: skip
     print(f"median tokens/s: plain LLM.generate {p:.1f}, llem generate hook {m:.1f}")
     print(
-        f"ratio llem / plain = {statistics.median(ratios):.4f} (median of {len(ratios)} paired runs; "
+        f"ratio llem / plain = {ratio:.4f} (median of {args.runs} paired runs; "
         f"95% CI {lo:.4f}–{hi:.4f}; ratio of medians {m / p:.4f}); plain engine: "
         f"{args.plain_engine}; goal >= 0.99"
     )
@@ -180,15 +181,6 @@ def _own_code_share(run: Callable[[], float], n: int) -> str:
         f"llem's own code: {own_s * 1e3 / n:.2f} ms of {total * 1e3 / n:.1f} ms per generate under cProfile "
         f"({100 * own_s / total:.3f} %); largest: {top}"
     )
-
-
-def _bootstrap_median_ci(values: list[float], n: int = 5000, seed: int = 0) -> tuple[float, float]:
-    """95 % bootstrap confidence interval of the median."""
-    import random
-
-    rng = random.Random(seed)
-    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(n))
-    return meds[int(0.025 * n)], meds[int(0.975 * n) - 1]
 
 
 if __name__ == "__main__":
