@@ -7,7 +7,7 @@ with a bootstrap 95 % confidence interval):
 - plain: `model.generate` over the batches with the same generate settings, `torch.cuda.synchronize()` around
   it, ids copied to the host (as any user of the output must); on a GPU its energy is read with the same
   counter edges llem uses, so J/output-token is compared too;
-- llem: the whole lifecycle (`run_experiment`: warm-up, window, prefill passes) with the model reused, and the
+- llem: the whole lifecycle (`run_experiment`: one warm-up batch, window, prefill passes) with the model reused, and the
   window's own tokens/s and J/output-token from its result.
 
 Prints one row per (mode, batch) with the ratios llem ÷ plain (goal: >= 0.97 tokens/s; J/token within 3 %).
@@ -71,10 +71,11 @@ def main() -> None:
                     "n_prompts": bs * args.batches, "max_input_tokens": args.input_tokens,
                     "max_output_tokens": args.output_tokens, "fixed_output_length": True,
                     "decoder": {"preset": "deterministic"}, "pytorch": {"batch_size": bs, **MODES[mode]},
-                    "measurement": {"baseline": "none", "timeseries": False},
+                    "measurement": {"baseline": "none", "timeseries": False, "warmup_batches": 1},
                 },
                 plugins=get_plugin_manager(),
             )  # fmt: skip
+            cell_t0 = time.perf_counter()
             side = _Sides(config, plugins, cache, meter, args, mode, bs)
             side.llem()  # warm-up of both sides (loads the model into the reuse cache, compiles)
             side.plain()
@@ -99,7 +100,8 @@ def main() -> None:
             rows.append((mode, bs, p_tps, llem_tps, tps, p_jpt, llem_jpt, jpt, reps, notes))
             print(
                 f"{mode:15s} batch {bs:3d}: plain {p_tps:9.1f} tok/s, llem {llem_tps:9.1f} tok/s, "
-                f"ratio {_r(tps)}; J/out-tok plain {_f(p_jpt)} llem {_f(llem_jpt)} ratio {_r(jpt)}",
+                f"ratio {_r(tps)}; J/out-tok plain {_f(p_jpt)} llem {_f(llem_jpt)} ratio {_r(jpt)} "
+                f"({time.perf_counter() - cell_t0:.0f} s)",
                 flush=True,
             )
         cache.drop()
