@@ -7,8 +7,8 @@ with a bootstrap 95 % confidence interval):
 - plain: `model.generate` over the batches with the same generate settings, `torch.cuda.synchronize()` around
   it, ids copied to the host (as any user of the output must); on a GPU its energy is read with the same
   counter edges llem uses, so J/output-token is compared too;
-- llem: the whole lifecycle (`run_experiment`: one warm-up batch, window, prefill passes) with the model reused, and the
-  window's own tokens/s and J/output-token from its result.
+- llem: the whole lifecycle (`run_experiment`: one warm-up batch, window, prefill passes) with the model
+  reused, and the window's own tokens/s and J/output-token from its result.
 
 Prints one row per (mode, batch) with the ratios llem ÷ plain (goal: >= 0.97 tokens/s; J/token within 3 %).
 
