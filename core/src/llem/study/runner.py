@@ -390,10 +390,11 @@ def _last_line(path: Path) -> str | None:
 
 
 def _reap(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    """Wait for a worker that has written its last outcome, then end what is left of its process group (a
+    worker skips the interpreter's teardown, so helpers such as inductor's compile workers may remain)."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        kill_group(proc)
+    kill_group(proc)
 
 
 def _reconcile(manifest: StudyManifest, study_dir: Path) -> None:

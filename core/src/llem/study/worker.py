@@ -9,6 +9,7 @@ study) learns what completed. If the runner dies (even by SIGKILL), the kernel s
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -18,7 +19,7 @@ import time
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import msgspec
 
@@ -231,5 +232,19 @@ def _die_with_parent(parent_pid: int) -> None:
         _terminate(signal.SIGTERM, None)
 
 
+def exit_now(code: int) -> NoReturn:
+    """End the process once its work is on disk, skipping the interpreter's teardown.
+
+    Every outcome and result is written atomically before this runs. Tearing down an interpreter that holds
+    torch, a model and a CUDA context takes seconds (1.5 s on a 2-core CPU with a tiny model), and the
+    runner hands the next experiment over only when this process has gone: that time is pure study
+    overhead. The output streams are flushed first, so no log line is lost.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
