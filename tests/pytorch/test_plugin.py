@@ -113,3 +113,23 @@ def test_run_experiment_end_to_end(llem_plugins, tmp_path, monkeypatch):
     assert result.config["pytorch"]["num_beams"] == 2
     written = list(tmp_path.rglob("result.json"))
     assert len(written) == 1 and load_result(written[0].parent).experiment_id == result.experiment_id
+
+
+def test_prepare_imports_the_compile_stack_only_for_a_config_that_compiles():
+    """A study's spare worker runs llem_prepare while the current experiment loads: for a static cache it also
+    imports what torch.compile's first call would (seconds of the next experiment's warm-up otherwise)."""
+    code = (
+        "import sys\n"
+        "from llem.config.resolve import load_experiment\n"
+        "from llem.plugins import get_plugin_manager\n"
+        "pm = get_plugin_manager()\n"
+        "base = {'model': 'random:tiny-llama', 'backend': 'pytorch', 'precision': 'fp32'}\n"
+        "backend = pm.backend('pytorch')\n"
+        "backend.prepare(load_experiment(base, plugins=pm))\n"
+        "eager = 'torch._inductor.compile_fx' in sys.modules\n"
+        "static = {**base, 'pytorch': {'cache_implementation': 'static'}}\n"
+        "backend.prepare(load_experiment(static, plugins=pm))\n"
+        "print(eager, 'torch._inductor.compile_fx' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

@@ -262,3 +262,16 @@ def test_a_malformed_rate_is_refused_before_anything_loads(fake_run, monkeypatch
     with pytest.raises(UserError, match=r"^\$LLEM_PRICE_PER_KWH: expected a number, got 'cheap'$"):
         run_experiment(config, plugins=plugins, output_dir=out)
     assert backend.loaded == 0 and folders(out) == []
+
+
+def test_the_window_length_is_predicted_from_warm_batches_not_the_compiling_first_one(fake_run):
+    # The first warm-up batch compiles (5 s here); the second shows the real speed (4 ms per batch).
+    # Predicting from both (median 2.5 s per batch) would run one short pass and withhold J/token.
+    config, plugins, _backend, out = fake_run(
+        ["measurement.baseline=none", "measurement.warmup_batches=2"],
+        meter={"period_s": 0.01},
+        latencies=[5.0, 0.004],
+    )
+    result = run_experiment(config, plugins=plugins, output_dir=out)
+    assert result.metrics.window_repetitions > 1
+    assert not result.energy.short_window and result.metrics.energy_per_output_token_j is not None

@@ -50,8 +50,28 @@ def test_a_spare_still_preparing_is_stopped_through_the_measuring_stages_only(tm
     gate(start("write"))
     gate.release()
     assert len(signals) == 2
-    assert "still preparing: stopped until the measurement ends" in lines[0]
-    assert lines[1] == "measurement over; the spare worker 4242 continues"
+    assert "still preparing: stopped while this experiment measures" in lines[0]
+    assert lines[1] == "not measuring; the spare worker 4242 continues"
+
+
+def test_a_spare_prepares_beside_the_compiling_first_of_several_warmup_batches_only(tmp_path):
+    gate, _, _, signals = gate_for(tmp_path)
+    stop, cont = (4242, signal.SIGSTOP), (4242, signal.SIGCONT)
+    gate(start("baseline"))
+    gate(ProgressEvent(stage="warmup", state="start", current=0, total=2))  # the first batch compiles
+    assert signals == [stop, cont]
+    gate(ProgressEvent(stage="warmup", state="advance", current=1, total=2))  # the second one is timed
+    assert signals == [stop, cont, stop]
+    for event in (ProgressEvent(stage="warmup", state="advance", current=2, total=2), start("measure")):
+        gate(event)
+    gate(start("prefill"))
+    assert signals == [stop, cont, stop]
+    gate(start("unload"))
+    assert signals == [stop, cont, stop, cont]
+    (tmp_path / "single").mkdir()
+    single, _, _, one = gate_for(tmp_path / "single")
+    single(ProgressEvent(stage="warmup", state="start", current=0, total=1))  # its time predicts the window
+    assert one == [stop]
 
 
 def test_an_experiment_that_fails_while_measuring_still_continues_the_spare(tmp_path):
@@ -127,7 +147,7 @@ def test_each_next_worker_is_prepared_while_the_previous_one_runs_and_waits_for_
         log = log_of(folder, run)
         assert f"measuring; the spare worker {nxt} is prepared and idle" in log or (
             f"measuring; the spare worker {nxt} is still preparing: stopped" in log
-            and f"measurement over; the spare worker {nxt} continues" in log
+            and f"not measuring; the spare worker {nxt} continues" in log
         )
     assert "measuring;" not in log_of(folder, final.runs[2])
     assert not (folder / "jobs" / GATE_FILE).exists()

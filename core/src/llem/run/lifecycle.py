@@ -427,8 +427,9 @@ def _warm_up(
 def _repetitions(state: RunState, warm_latencies_s: list[float], n_batches: int) -> int:
     """Passes over the measured batches needed for a window of min_window_periods counter periods.
 
-    Predicted from the warm-up batches (they have the measured batches' size and output length), with a 25 %
-    margin. One pass when energy is not measured, extension is off, or there was no warm-up to predict from.
+    Predicted from the warm-up batches after the first (they have the measured batches' size and output
+    length), with a 25 % margin. One pass when energy is not measured, extension is off, or there was no
+    warm-up to predict from.
     """
     mc = state.config.measurement
     period = state.meter.update_period_s
@@ -437,7 +438,9 @@ def _repetitions(state: RunState, warm_latencies_s: list[float], n_batches: int)
     if not warm_latencies_s:
         state.notes.append("window length not predicted (no warm-up batches): the measured batches ran once")
         return 1
-    one_pass_s = statistics.median(warm_latencies_s) * n_batches
+    # The first warm-up batch carries compilation, CUDA-graph capture and allocator growth: predict from the
+    # later ones where there are any.
+    one_pass_s = statistics.median(warm_latencies_s[1:] or warm_latencies_s) * n_batches
     target_s = 1.25 * mc.min_window_periods * period
     if one_pass_s >= target_s:
         return 1

@@ -5,10 +5,10 @@ A study's experiments each run in a fresh worker process, and each pays interpre
 of its engine (torch and transformers: seconds) before it can load. With `prepare_next` the runner starts the
 next worker (a *spare*) as soon as the current one starts. The spare imports llem and calls its backend's
 optional `llem_prepare` hook, then says it is ready (a file) and waits on its stdin for a job. The runner
-names the spare in the study's gate file. At its first measuring stage (baseline, settle, warm-up, window,
-prefill) the current worker stops a spare that is still preparing (SIGSTOP to its process group) and continues
-it (SIGCONT) when the measurement is over. So no preparation runs during a measurement, and the spare's
-imports overlap the current experiment's load, result writing and exit.
+names the spare in the study's gate file. Through every measuring stage (baseline, settle, warm-up after its
+first batch, window, prefill) the current worker stops a spare that is still preparing (SIGSTOP to its process
+group) and continues it (SIGCONT) in between. So no preparation runs during a measurement, and the spare's
+imports overlap the current experiment's load, its compiling first warm-up batch, result writing and exit.
 """
 
 from __future__ import annotations
@@ -123,31 +123,47 @@ def wait_for_job(stdin: IO[str]) -> str | None:
     return line or None
 
 
+def holds(event: ProgressEvent) -> bool | None:
+    """Whether a spare must be stopped from `event` on: True through the stages that measure time or energy,
+    False outside them, None for an event that changes nothing.
+
+    The first of several warm-up batches is the exception: it compiles and captures graphs, and nothing
+    reads its time (the window length is predicted from the later ones), so a spare may prepare beside it.
+    A single warm-up batch is held like the rest: its time is all there is to predict from.
+    """
+    if event.stage == "warmup":
+        if event.state == "start":
+            return event.total is None or event.total < 2
+        return True if event.state == "advance" else None
+    if event.state != "start":
+        return None
+    return event.stage in MEASURING_STAGES
+
+
 @dataclass
 class WindowGate:
-    """A worker's progress hook: at its first measuring stage, a spare (named in the gate file) that is still
-    preparing is stopped (SIGSTOP to its process group), and continued (SIGCONT) once the measurement is over.
+    """A worker's progress hook: a spare (named in the gate file) that is still preparing is stopped (SIGSTOP
+    to its process group) while the experiment measures (`holds`), and continued (SIGCONT) in between.
 
     Stopping instead of waiting lets the spare go on preparing through the rest of the current experiment
-    (its load, result writing, exit) without holding the measurement back. `log` receives one line per
-    decision (the worker's log); `alive` and `kill` are injectable for tests."""
+    (its load, first warm-up batch, result writing, exit) without holding the measurement back. `log`
+    receives one line per decision (the worker's log); `alive` and `kill` are injectable for tests."""
 
     gate_path: Path | None
     log: Callable[[str], None]
     alive: Callable[[int], bool] = pid_alive
     kill: Callable[[int, int], None] = os.killpg
-    measuring: bool = False
-    done: bool = False
     stopped: list[int] = field(default_factory=list)
+    holding: bool = False
 
     def __call__(self, event: ProgressEvent) -> None:
-        if event.state != "start" or self.done:
+        hold = holds(event)
+        if hold is None or hold == self.holding:
             return
-        if event.stage in MEASURING_STAGES and not self.measuring:
-            self.measuring = True
+        self.holding = hold
+        if hold:
             self._stop_spare()
-        elif event.stage not in MEASURING_STAGES and self.measuring:  # unload, write: the measurement is over
-            self.done = True
+        else:
             self._continue_spares()
 
     def _stop_spare(self) -> None:
@@ -163,8 +179,8 @@ class WindowGate:
                 self.kill(gate.pid, signal.SIGSTOP)
                 self.stopped.append(gate.pid)
             self.log(
-                f"measuring; the spare worker {gate.pid} is still preparing: stopped until the "
-                "measurement ends"
+                f"measuring; the spare worker {gate.pid} is still preparing: stopped while this experiment "
+                "measures"
             )
 
     def _continue_spares(self) -> None:
@@ -172,7 +188,7 @@ class WindowGate:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 self.kill(pid, signal.SIGCONT)
         if self.stopped:
-            self.log(f"measurement over; the spare worker {', '.join(map(str, self.stopped))} continues")
+            self.log(f"not measuring; the spare worker {', '.join(map(str, self.stopped))} continues")
         self.stopped.clear()
 
     def _gate(self) -> Gate | None:
@@ -186,4 +202,4 @@ class WindowGate:
     def release(self) -> None:
         """The experiment ended (also by an error): continue any spare still stopped; the next gates again."""
         self._continue_spares()
-        self.measuring = self.done = False
+        self.holding = False

@@ -88,7 +88,7 @@ def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTor
     handle.pad_token_id = tokenizer.pad_token_id
     handle.eos_token_ids = _eos_ids(model, tokenizer)
     handle.clock = StepClock(handle.device, capacity=config.max_output_tokens + 8)
-    static_on_gpu = handle.device.type == "cuda" and pt.cache_implementation in _STATIC_CACHES
+    static_on_gpu = handle.device.type == "cuda" and pt.cache_implementation in STATIC_CACHES
     handle.auto_compile_expected = static_on_gpu and pt.torch_compile is not False
     if pt.torch_compile and static_on_gpu:
         settings = _kwargs.compile_kwargs(pt)
@@ -113,7 +113,7 @@ def load(config: ExperimentBase, *, device_override: str | None = None) -> PyTor
 
 
 # cache_implementation values whose cache transformers compiles the decode step for (on a GPU)
-_STATIC_CACHES = frozenset({"static", "offloaded_static", "sliding_window", "hybrid", "hybrid_chunked"})
+STATIC_CACHES = frozenset({"static", "offloaded_static", "sliding_window", "hybrid", "hybrid_chunked"})
 
 
 def check_auto_compile(handle: PyTorchHandle) -> None:

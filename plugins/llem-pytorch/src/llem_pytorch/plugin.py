@@ -72,11 +72,18 @@ def llem_prepare(config: ExperimentBase) -> None:
     # deferred here, not at module import: torch and transformers take seconds to import, which a study's next
     # worker pays while the current experiment loads instead of after it (no CUDA call: importing creates no
     # context)
-    import torch  # noqa: F401
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401  (resolves the lazy modules)
 
     import llem_pytorch._generate
-    import llem_pytorch._load  # noqa: F401
+    import llem_pytorch._load
+
+    pt = config.section(PyTorchConfig)
+    if pt.torch_compile or pt.cache_implementation in llem_pytorch._load.STATIC_CACHES:
+        # What torch.compile imports at its first call (dynamo's backend wrapper, inductor's compiler): 2.2 s
+        # of the warm-up of a static-cache experiment on an H200 host, profiled with py-spy.
+        import torch._dynamo.repro.after_dynamo
+        import torch._inductor.compile_fx  # noqa: F401
 
 
 @hookimpl
