@@ -93,6 +93,7 @@ def run_mode(folder: Path, mode: str, args: argparse.Namespace) -> dict:
         "ratio": wall / part["window_s"],
         "energy": "measured" if measured else f"not measured ({ok[0]['energy_not_measured_reason']})",
         "j_per_tok": [r["energy_per_output_token_j"] for r in ok],
+        "per_point": [(r["load_s"], r["warmup_s"], r["window_s"], r["wall_s"]) for r in ok],
     }
 
 
@@ -141,6 +142,11 @@ def main() -> int:
             f"{r['worker_other_s']:>14.1f} "
             f"{r['study_other_s']:>9.1f}"
         )
+    for r in results:
+        shown = "; ".join(
+            "/".join("—" if v is None else f"{v:.1f}" for v in point) for point in r["per_point"]
+        )
+        print(f"{r['mode']}: load / warm-up / window / run wall s by point: {shown}")
     for r in results:
         if any(v is not None for v in r["j_per_tok"]):
             shown = ", ".join("—" if v is None else f"{v:.4g}" for v in r["j_per_tok"])
