@@ -236,9 +236,9 @@ def exit_now(code: int) -> NoReturn:
     """End the process once its work is on disk, skipping the interpreter's teardown.
 
     Every outcome and result is written atomically before this runs. Tearing down an interpreter that holds
-    torch, a model and a CUDA context takes seconds (1.5 s on a 2-core CPU with a tiny model), and the
-    runner hands the next experiment over only when this process has gone: that time is pure study
-    overhead. The output streams are flushed first, so no log line is lost.
+    torch and a model takes time (1.5 s on a 2-core CPU with a tiny model), and the runner hands the next
+    experiment over only when this process has gone: that time is pure study overhead. The output streams
+    are flushed first, so no log line is lost.
     """
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
