@@ -171,3 +171,36 @@ def test_prepare_next_false_starts_each_worker_after_the_previous_one(tmp_path, 
     assert [r.status for r in final.runs] == ["ok", "ok", "ok"]
     assert not prepared.exists()
     assert all("prepared in" not in log_of(folder, r) for r in final.runs)
+
+
+def test_runs_left_over_by_a_crash_never_take_the_spare_prepared_for_the_next_batch(tmp_path, monkeypatch):
+    # Two models, reused within each: worker batches [m1 b1, m1 b2] and [m2 b1, m2 b2]. The first worker
+    # crashes in m1 b1, so m1 b2 runs next, while the spare was prepared (and logs) for m2's batch.
+    crash = (
+        "def llem_generate(handle, batch, config):\n"
+        "    import os\n"
+        "    if config.model == 'random:tiny-llama' and len(batch.prompts) == 1:\n"
+        "        os._exit(3)\n"
+    )
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("LLEM_DISABLE_PLUGINS", "pytorch,vllm,tensorrt,server")
+    source = count_plugin(**{"def llem_generate(handle, batch, config):\n": crash})
+    make_plugin_dist(site, "llem-count", {"llem_count": source}, {"count": "llem_count"})
+    base = {"backend": "count", "n_prompts": 2, "max_output_tokens": 4}
+    sweep = {"model": ["random:tiny-llama", "random:llama-3.2-1b"], "count.batch_size": [1, 2]}
+    cfg, base = study_from_dict({"base": base, "sweep": sweep, "reuse_model": True, "order": "sequential"})
+    manifest = plan_study(cfg, base, plugins=get_plugin_manager(), device=DeviceInfo())
+    folder = tmp_path / "study"
+    folder.mkdir()
+    save_manifest(folder, manifest)
+    final = run_study(manifest, folder)
+    assert [(r.status, r.failure) for r in final.runs] == [("failed", "crash")] + [("ok", None)] * 3
+    workers_by_log: dict[str, set[int | None]] = {}
+    for run in final.runs:  # each run's log names it, and a log belongs to one worker only
+        assert run.log is not None and f"{run.id} starting" in (folder / run.log).read_text()
+        workers_by_log.setdefault(run.log, set()).add(run.worker_pid)
+    assert all(len(pids) == 1 for pids in workers_by_log.values()), workers_by_log
+    assert final.runs[1].log == f"logs/{final.runs[1].id}.log"  # the left-over run has a log of its own

@@ -179,11 +179,14 @@ def _run_batch(
     write_bytes_atomic(job_path, msgspec.json.encode(job))
     log_path = study_dir / LOGS_DIR / f"{first}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    handed = prepared.hand(job_path) if prepared is not None else None
-    if handed is None and prepared is not None:
-        prepared.discard()
-    if handed is not None and prepared is not None:
-        log_path = prepared.log_path
+    handed = None
+    if prepared is not None:
+        # A spare writes to the log of the batch it was prepared for; after a crash the runs left over from
+        # the previous batch come first, and they get a worker (and a log) of their own.
+        if prepared.log_path == log_path:
+            handed = prepared.hand(job_path)
+        if handed is None:
+            prepared.discard()
 
     def start(i: int) -> float:
         rec = records[batch[i].id]
