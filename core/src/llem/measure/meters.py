@@ -20,8 +20,8 @@ def open_meter(
     """The meter `mc.energy_sampler` asks for.
 
     auto: nvml if a GPU with a working energy counter is present, else rapl if /sys/class/powercap is
-    readable,
-    else none (with the reason). An explicit nvml or rapl that cannot work is a user error naming the field.
+    readable, else none (with the reason). An explicit nvml or rapl that cannot work is a user error naming
+    the field.
     """
     choice = mc.energy_sampler
     if choice == "none":

@@ -3,7 +3,6 @@ and adopting a finished attempt into its run's record."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -40,7 +39,6 @@ class Tally:
         self.consecutive_failures = 0
         self.walls: list[float] = []
         self.per_run_estimate = per_run_estimate
-        self.started = time.monotonic()
 
     def eta(self, remaining: list[str]) -> float | None:
         """Seconds left: mean wall time of this session's runs so far, else the plan's per-point estimate."""

@@ -29,14 +29,7 @@ import msgspec
 from llem.errors import UserError
 from llem.files import write_bytes_atomic
 from llem.study.attempts import RUNS_DIR, adoptable, new_attempts_job, read_outcome
-from llem.study.bookkeeping import (
-    StudyEvent,
-    StudyProgress,
-    Tally,
-    adopt,
-    count,
-    relative,
-)
+from llem.study.bookkeeping import StudyProgress, Tally, adopt, count, emit_one, relative, remaining_of
 from llem.study.config import StudyConfig
 from llem.study.estimate import estimate, previous_rows
 from llem.study.manifest import RunRecord, StudyManifest, now_iso, save_manifest
@@ -177,7 +170,7 @@ def _run_batch(
     job.gate = str(study_dir / JOBS_DIR / GATE_FILE)
     job_path = study_dir / JOBS_DIR / f"{first}.json"
     write_bytes_atomic(job_path, msgspec.json.encode(job))
-    log_path = study_dir / LOGS_DIR / f"{first}.log"
+    log_path = _log_path(study_dir, batch)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     handed = None
     if prepared is not None:
@@ -196,7 +189,7 @@ def _run_batch(
         rec.attempt_dir = relative(job.runs[i].run_dir, study_dir)
         rec.log = str(log_path.relative_to(study_dir))
         save_manifest(study_dir, manifest)
-        _emit(progress, state, "start", batch, i, records, labels, batch_remaining=_remaining(records))
+        emit_one(progress, state, "start", rec, labels, remaining_of(manifest))
         return time.monotonic()
 
     with open(log_path, "ab") as log:
@@ -217,16 +210,7 @@ def _run_batch(
                 if outcome is not None:
                     _finish(records[run.id], outcome, study_dir, state)
                     save_manifest(study_dir, manifest)
-                    _emit(
-                        progress,
-                        state,
-                        "finish",
-                        batch,
-                        i,
-                        records,
-                        labels,
-                        batch_remaining=_remaining(records),
-                    )
+                    emit_one(progress, state, "finish", records[run.id], labels, remaining_of(manifest))
                     i += 1
                     if i == len(batch):
                         _reap(proc)
@@ -267,7 +251,7 @@ def _run_batch(
             rec.status, rec.started_at = "pending", None
             raise
     save_manifest(study_dir, manifest)
-    _emit(progress, state, "finish", batch, i, records, labels, batch_remaining=_remaining(records))
+    emit_one(progress, state, "finish", records[batch[i].id], labels, remaining_of(manifest))
     for unused in job.runs[i + 1 :]:  # never started: an empty folder, not an attempt
         with contextlib.suppress(OSError):
             os.rmdir(unused.run_dir)
@@ -277,7 +261,12 @@ def _run_batch(
 def _start_spare(python: str, study_dir: Path, manifest: StudyManifest, batch: list[Run]) -> Spare:
     """A spare worker preparing for `batch` (its log is that batch's, should it run it)."""
     config = manifest.point(batch[0].point_id).config
-    return start_spare(python, study_dir / JOBS_DIR, study_dir / LOGS_DIR / f"{batch[0].id}.log", config)
+    return start_spare(python, study_dir / JOBS_DIR, _log_path(study_dir, batch), config)
+
+
+def _log_path(study_dir: Path, batch: list[Run]) -> Path:
+    """The log of the worker that runs `batch` (named after its first run)."""
+    return study_dir / LOGS_DIR / f"{batch[0].id}.log"
 
 
 def runs_to_do(manifest: StudyManifest, retry_failed: bool) -> list[RunRecord]:
@@ -307,40 +296,6 @@ def _refuse_live_slurm_jobs(todo: list[RunRecord]) -> None:
             "--executor slurm (it follows them), or scancel them and resume with --executor slurm once",
             source="--executor",
         )
-
-
-def _remaining(records: dict[str, RunRecord]) -> list[str]:
-    return [r.point_id for r in records.values() if r.status in ("pending", "queued", "running")]
-
-
-def _emit(
-    progress: StudyProgress | None,
-    state: Tally,
-    kind: Literal["start", "finish"],
-    batch: list[Run],
-    i: int,
-    records: dict[str, RunRecord],
-    labels: dict[str, str],
-    *,
-    batch_remaining: list[str],
-) -> None:
-    if progress is None:
-        return
-    rec = records[batch[i].id]
-    index = state.done + (1 if kind == "start" else 0)
-    progress(
-        StudyEvent(
-            kind=kind,
-            run_id=rec.id,
-            label=labels[rec.point_id],
-            index=index,
-            total=state.total,
-            status=rec.status if kind == "finish" else None,
-            error=rec.error if kind == "finish" else None,
-            wall_s=rec.wall_s if kind == "finish" else None,
-            eta_s=state.eta(batch_remaining),
-        )
-    )
 
 
 def _finish(rec: RunRecord, outcome: Outcome, study_dir: Path, state: Tally) -> None:

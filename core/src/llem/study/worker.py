@@ -49,7 +49,7 @@ class WorkerJob(msgspec.Struct, kw_only=True):
     parent_pid: int
     reuse_model: bool = False
     runs: list[JobRun]
-    gate: str | None = None  # the study's gate file: a spare worker to wait for before measuring (spare.py)
+    gate: str | None = None  # the study's gate file: a spare worker to stop while measuring (spare.py)
 
 
 class Outcome(msgspec.Struct, kw_only=True):
@@ -128,12 +128,10 @@ def run_job(job: WorkerJob) -> int:
             run_dir = Path(run.run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             if _finished_ok(run_dir):  # a requeued scheduler job: what is done stays done, never run twice
-                print(f"llem-study-worker: {run.run_id} already ok, skipped", file=sys.stderr, flush=True)
+                _log(f"{run.run_id} already ok, skipped")
                 continue
             started = time.time()
-            print(
-                f"llem-study-worker: {run.run_id} starting (pid {os.getpid()})", file=sys.stderr, flush=True
-            )
+            _log(f"{run.run_id} starting (pid {os.getpid()})")
             try:
                 outcome = _run_one(run, run_dir, plugins, cache, gate)
             finally:
@@ -143,7 +141,7 @@ def run_job(job: WorkerJob) -> int:
             if outcome.status != "ok" and job.reuse_model:
                 cache.drop()
             write_bytes_atomic(run_dir / OUTCOME, msgspec.json.encode(outcome))
-            print(f"llem-study-worker: {run.run_id} {outcome.status}", file=sys.stderr, flush=True)
+            _log(f"{run.run_id} {outcome.status}")
     finally:
         cache.drop()
     return 0
