@@ -41,7 +41,8 @@ def test_idle_power_is_measured_from_the_counter(trace: Trace, replay) -> None:
 def test_cached_baseline_is_reused_after_a_quick_check(replay, cache) -> None:
     _fake, clock = replay([synthetic_trace()], start_s=0.3)
     meter = NvmlMeter([0])
-    mc = MeasurementConfig(baseline="cached", baseline_duration_s=2.0)  # idle lasts until t = 5 s
+    # idle lasts until t = 5 s; recheck 0: every reuse is checked
+    mc = MeasurementConfig(baseline="cached", baseline_duration_s=2.0, baseline_recheck_s=0)
     key = baseline_key(["GPU-synthetic-0"], STATE)
     first = idle_baseline(meter, mc, key, STATE)
     assert first.source == "fresh" and first.power_w == pytest.approx(120.0, rel=0.02)
@@ -53,11 +54,60 @@ def test_cached_baseline_is_reused_after_a_quick_check(replay, cache) -> None:
     assert clock.t - t0 < 1.5  # a ~1 s check, not another 2 s measurement
 
 
+def _age_entry(cache, key: str, field: str, seconds: float) -> None:
+    stored = json.loads(cache.read_text())
+    when = datetime.now(UTC) - timedelta(seconds=seconds)
+    stored[f"nvml:{key}"][field] = when.isoformat(timespec="seconds")
+    cache.write_text(json.dumps(stored))
+
+
+def test_a_baseline_confirmed_moments_ago_is_reused_without_reading_the_counter_again(replay, cache) -> None:
+    _fake, clock = replay([synthetic_trace()], start_s=0.3)
+    meter = NvmlMeter([0])
+    mc = MeasurementConfig(baseline="cached", baseline_duration_s=2.0, baseline_recheck_s=300)
+    key = baseline_key(["GPU-synthetic-0"], STATE)
+    first = idle_baseline(meter, mc, key, STATE)
+    assert first.checked_at == first.measured_at
+    t0 = clock.t
+    second = idle_baseline(meter, mc, key, STATE)
+    assert clock.t == t0  # no idle time spent: the fake clock only moves when the counter is polled
+    assert (second.source, second.power_w, second.check_power_w) == ("cached", first.power_w, None)
+    assert second.checked_at == first.measured_at  # the result says what the reuse rests on
+
+
+def test_a_baseline_confirmed_too_long_ago_is_checked_and_the_check_renews_it(replay, cache) -> None:
+    _fake, clock = replay([synthetic_trace()], start_s=0.3)
+    meter = NvmlMeter([0])
+    mc = MeasurementConfig(baseline="cached", baseline_duration_s=1.0, baseline_recheck_s=300)
+    key = baseline_key(["GPU-synthetic-0"], STATE)
+    first = idle_baseline(meter, mc, key, STATE)
+    _age_entry(cache, key, "checked_at", 301)
+    t0 = clock.t
+    checked = idle_baseline(meter, mc, key, STATE)
+    assert clock.t - t0 >= 1.0 and checked.check_power_w == pytest.approx(120.0, rel=0.05)
+    assert checked.measured_at == first.measured_at and checked.source == "cached"
+    t1 = clock.t
+    again = idle_baseline(meter, mc, key, STATE)  # the check counts as a confirmation
+    assert clock.t == t1 and again.check_power_w is None
+
+
+def test_a_recent_check_never_stretches_the_ttl(replay, cache) -> None:
+    _fake, _clock = replay([synthetic_trace()], start_s=0.3)
+    meter = NvmlMeter([0])
+    mc = MeasurementConfig(baseline="cached", baseline_duration_s=1.0, baseline_ttl_s=600)
+    key = baseline_key(["GPU-synthetic-0"], STATE)
+    idle_baseline(meter, mc, key, STATE)
+    _age_entry(cache, key, "measured_at", 601)  # checked moments ago, but measured past its TTL
+    assert idle_baseline(meter, mc, key, STATE).source == "fresh"
+
+
 def test_drift_triggers_a_new_measurement(replay, cache) -> None:
     trace = synthetic_trace()
     _fake, clock = replay([trace], start_s=0.3)
     meter = NvmlMeter([0])
-    mc = MeasurementConfig(baseline="cached", baseline_duration_s=2.0, baseline_tolerance=0.1)
+    mc = MeasurementConfig(
+        baseline="cached", baseline_duration_s=2.0, baseline_tolerance=0.1, baseline_recheck_s=0
+    )
     key = baseline_key(["GPU-synthetic-0"], STATE)
     first = idle_baseline(meter, mc, key, STATE)
     clock.t = trace.phase("sustained")[0] + 0.5  # the GPU is no longer at the cached idle power

@@ -275,3 +275,18 @@ def test_the_window_length_is_predicted_from_warm_batches_not_the_compiling_firs
     result = run_experiment(config, plugins=plugins, output_dir=out)
     assert result.metrics.window_repetitions > 1
     assert not result.energy.short_window and result.metrics.energy_per_output_token_j is not None
+
+
+def test_a_baseline_reused_without_a_check_says_so_in_the_result(fake_run):
+    config, plugins, _backend, out = fake_run(
+        ["measurement.baseline=cached", "measurement.baseline_duration_s=0.3"], meter={"period_s": 0.001}
+    )
+    first = run_experiment(config, plugins=plugins, output_dir=out)
+    second = run_experiment(config, plugins=plugins, output_dir=out)
+    assert first.energy.baseline_source == "fresh"
+    assert not any("without a check" in n for n in first.notes)
+    assert second.energy.baseline_source == "cached"
+    assert second.energy.idle_power_w == first.energy.idle_power_w
+    assert second.energy.baseline_checked_at == first.energy.baseline_measured_at
+    assert second.timings.baseline_s == 0.0  # the fake clock did not move: no idle time was spent
+    assert any("idle baseline reused from the cache without a check" in n for n in second.notes)

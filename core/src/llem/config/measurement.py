@@ -71,6 +71,15 @@ class MeasurementConfig(Section):
     baseline_ttl_s: Annotated[
         float, Meta(ge=0.0, description="How long a cached baseline stays valid (seconds).")
     ] = 3600.0
+    baseline_recheck_s: Annotated[
+        float,
+        Meta(
+            ge=0.0,
+            description="A cached baseline measured or confirmed by a quick check less than this many "
+            "seconds ago is reused without a new check (a study's experiments follow each other within "
+            "seconds); 0 checks every run.",
+        ),
+    ] = 300.0
     baseline_tolerance: Annotated[
         float,
         Meta(

@@ -49,7 +49,14 @@ class Baseline(msgspec.Struct, kw_only=True, frozen=True):
     meter: Annotated[str | None, Meta(description="Energy meter it was measured with (nvml, rapl).")] = None
     check_power_w: Annotated[
         float | None,
-        Meta(description="Idle power of the quick re-validation check, when the cache was used (W)."),
+        Meta(description="Idle power of the quick re-validation check, when this run made one (W)."),
+    ] = None
+    checked_at: Annotated[
+        str | None,
+        Meta(
+            description="When it was last measured or confirmed by a quick check (ISO 8601, UTC); a cached "
+            "baseline checked less than measurement.baseline_recheck_s before is reused without a check."
+        ),
     ] = None
 
 
@@ -93,22 +100,27 @@ def baseline_key(device_ids: list[str], state: str, *, host: str | None = None) 
 def idle_baseline(meter: EnergyMeter, mc: MeasurementConfig, key: str, state: str) -> Baseline | None:
     """The idle baseline `mc.baseline` asks for: None for none, a new measurement for fresh.
 
-    cached: reuse the stored baseline for `key` if it is younger than baseline_ttl_s and a quick idle check
-    (about
-    1 s) agrees with it within baseline_tolerance; otherwise measure again and store it. The cache file is
-    $LLEM_CACHE_DIR/baselines.json, written atomically.
+    cached: reuse the stored baseline for `key` if it is younger than baseline_ttl_s and either it was
+    measured or checked less than baseline_recheck_s ago (a study's experiments follow each other within
+    seconds) or a quick idle check (about 1 s) agrees with it within baseline_tolerance; otherwise measure
+    again and store it. The cache file is $LLEM_CACHE_DIR/baselines.json, written atomically.
     """
     if mc.baseline == "none":
         return None
-    full_key = f"{meter.name}:{key}"
+    path, full_key = cache_dir() / CACHE_FILE, f"{meter.name}:{key}"
     if mc.baseline == "cached":
-        cached = _load(cache_dir() / CACHE_FILE).get(full_key)
-        if cached is not None and _age_s(cached) <= mc.baseline_ttl_s:
+        cached = _load(path).get(full_key)
+        if cached is not None and _age_s(cached.measured_at) <= mc.baseline_ttl_s:
+            if _age_s(cached.checked_at or cached.measured_at) < mc.baseline_recheck_s:
+                return msgspec.structs.replace(cached, source="cached", check_power_w=None)
             check = measure_idle(meter, _quick_check_s(meter, mc), state=state)
             if abs(check.power_w - cached.power_w) <= mc.baseline_tolerance * cached.power_w:
-                return msgspec.structs.replace(cached, source="cached", check_power_w=check.power_w)
+                confirmed = msgspec.structs.replace(cached, checked_at=check.measured_at)
+                _store(path, full_key, confirmed)
+                return msgspec.structs.replace(confirmed, source="cached", check_power_w=check.power_w)
     fresh = measure_idle(meter, mc.baseline_duration_s, state=state)
-    _store(cache_dir() / CACHE_FILE, full_key, fresh)  # fresh runs refresh the cache for later cached ones
+    fresh = msgspec.structs.replace(fresh, checked_at=fresh.measured_at)
+    _store(path, full_key, fresh)  # fresh runs refresh the cache for later cached ones
     return fresh
 
 
@@ -117,9 +129,9 @@ def _quick_check_s(meter: EnergyMeter, mc: MeasurementConfig) -> float:
     return min(mc.baseline_duration_s, floor)
 
 
-def _age_s(baseline: Baseline) -> float:
+def _age_s(when: str) -> float:
     try:
-        measured = datetime.fromisoformat(baseline.measured_at)
+        measured = datetime.fromisoformat(when)
     except ValueError:
         return float("inf")
     return (datetime.now(UTC) - measured).total_seconds()

@@ -96,6 +96,10 @@ class Energy(_Block):
     baseline_source: Annotated[str | None, Meta(description="'measured' or 'cached' (and how old).")] = None
     baseline_state: str | None = None
     baseline_measured_at: str | None = None
+    baseline_checked_at: Annotated[
+        str | None,
+        Meta(description="When the idle baseline was last measured or confirmed by a quick idle check."),
+    ] = None
     dynamic_j: Annotated[
         float | None, Meta(description="total_j − idle_power_w × energy window: the energy the work added.")
     ] = None

@@ -345,6 +345,7 @@ def _window_energy(
         baseline_source=baseline.source if baseline is not None else None,
         baseline_state=baseline.state if baseline is not None else None,
         baseline_measured_at=baseline.measured_at if baseline is not None else None,
+        baseline_checked_at=baseline.checked_at if baseline is not None else None,
         dynamic_j=dynamic,
         prefill_j=split.prefill_j,
         decode_j=split.decode_j,

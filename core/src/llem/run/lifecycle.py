@@ -489,6 +489,12 @@ def _baseline(state: RunState, emit: Progress) -> None:
         state.meter, mc, baseline_key(list(state.meter.devices), idle_state), idle_state
     )
     state.timings["baseline_s"] = time.perf_counter() - t
+    b = state.baseline
+    if b is not None and b.source == "cached" and b.check_power_w is None:
+        state.baseline_note = (
+            f"idle baseline reused from the cache without a check: measured {b.measured_at}, last confirmed "
+            f"{b.checked_at}, less than measurement.baseline_recheck_s ({mc.baseline_recheck_s:g} s) before"
+        )
     emit(ProgressEvent(stage="baseline", state="done"))
 
 
