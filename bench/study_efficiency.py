@@ -1,11 +1,11 @@
-"""Study efficiency: wall time of a 6-point study ÷ the sum of its measured windows (goal: <= 1.5).
+"""Study efficiency: wall time of a study ÷ the sum of its measured windows (goal: <= 1.5).
 
     python bench/study_efficiency.py [--out DIR] [--model random:tiny-llama] [--precision fp32]
                                      [--n-prompts 128] [--max-output-tokens 128] [--modes isolated,reuse]
                                      [--batch-sizes 4,8] [--set KEY=VALUE ...] [--no-prepare-next]
                                      [--screenshot]
 
-Runs the same 6-point study (pytorch.batch_size [4, 8] × decoder.preset [deterministic, standard, factual],
+Runs the same study (pytorch.batch_size [4, 8] × decoder.preset [deterministic, standard, factual]: 6 points,
 one cycle) twice: `isolated` (every experiment in a fresh worker process: start-up and model load each time)
 and `reuse` (reuse_model: true: one worker loads the model once, the six experiments differ only in runtime
 settings). Prints, per mode, the wall time, the sum of the measured windows, their ratio, where the rest of
@@ -40,7 +40,6 @@ def study_file(folder: Path, mode: str, args: argparse.Namespace) -> Path:
             "n_prompts": args.n_prompts,
             "max_input_tokens": 32,
             "max_output_tokens": args.max_output_tokens,
-            "measurement": {"warmup_batches": 1},
         },
         "sweep": {
             "pytorch.batch_size": [int(b) for b in args.batch_sizes.split(",")],
@@ -125,7 +124,7 @@ def main() -> int:
     folder.mkdir(parents=True, exist_ok=True)
     results = [run_mode(folder, m.strip(), args) for m in args.modes.split(",") if m.strip()]
     print(
-        f"6-point study: {args.model} {args.precision}, "
+        f"{results[0]['points']}-point study: {args.model} {args.precision}, "
         f"{args.n_prompts} prompts × {args.max_output_tokens} tokens, "
         f"pytorch.batch_size [{args.batch_sizes}] × decoder.preset [deterministic, standard, factual]"
         + "".join(f", {item}" for item in args.set)

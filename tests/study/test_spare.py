@@ -14,6 +14,7 @@ from llem.run.progress import ProgressEvent
 from llem.study.config import study_from_dict
 from llem.study.manifest import save_manifest
 from llem.study.planning import plan_study
+from llem.study.processes import pid_alive
 from llem.study.runner import run_study
 from llem.study.spare import GATE_FILE, Gate, WindowGate
 
@@ -110,7 +111,9 @@ PREPARE = (
 )
 
 
-def count_study(tmp_path: Path, monkeypatch, body: str = "pass", **study):
+def count_study(
+    tmp_path: Path, monkeypatch, body: str = "pass", replace: dict[str, str] | None = None, **study
+):
     site = tmp_path / "site"
     site.mkdir()
     monkeypatch.syspath_prepend(str(site))
@@ -118,7 +121,9 @@ def count_study(tmp_path: Path, monkeypatch, body: str = "pass", **study):
     monkeypatch.setenv("LLEM_DISABLE_PLUGINS", "pytorch,vllm,tensorrt,server")
     prepared = tmp_path / "prepared.txt"
     monkeypatch.setenv("LLEM_TEST_PREPARED", str(prepared))
-    source = count_plugin(**{"@hookimpl\ndef llem_unload(handle):": PREPARE.replace("BODY", body)})
+    source = count_plugin(
+        **{"@hookimpl\ndef llem_unload(handle):": PREPARE.replace("BODY", body)}, **(replace or {})
+    )
     make_plugin_dist(site, "llem-count", {"llem_count": source}, {"count": "llem_count"})
     base = {"model": "random:tiny-llama", "backend": "count", "n_prompts": 2, "max_output_tokens": 4}
     cfg, base = study_from_dict({"base": base, "sweep": {"count.batch_size": [1, 2, 3]}, **study})
@@ -133,24 +138,48 @@ def log_of(folder: Path, run) -> str:
     return (folder / run.log).read_text()
 
 
-def test_each_next_worker_is_prepared_while_the_previous_one_runs_and_waits_for_it(tmp_path, monkeypatch):
+def test_later_workers_are_forked_from_one_spare_worker_that_imported_once(tmp_path, monkeypatch):
     final, folder, prepared = count_study(tmp_path, monkeypatch)
     assert [r.status for r in final.runs] == ["ok", "ok", "ok"]
     pids = [r.worker_pid for r in final.runs]
     assert len(set(pids)) == 3  # still one process per experiment
-    # runs 2 and 3 ran in the spares that prepared for them (the count backend's llem_prepare ran there)
-    assert sorted(int(x) for x in prepared.read_text().split()) == sorted(pids[1:])
+    # llem_prepare ran in one spare worker, never in a worker: once per config still to run (points 2 and 3)
+    calls = [int(x) for x in prepared.read_text().split()]
+    assert len(set(calls)) == 1 and len(calls) == 2 and calls[0] not in pids
+    spare = calls[0]
+    assert "llem-study-worker: prepared in" in (folder / "logs" / "spare-worker.log").read_text()
+    for run in final.runs[1:]:  # forked from it, each logging to its own run's log
+        assert f"forked from the spare worker {spare}, prepared in" in log_of(folder, run)
+    # the first worker ran while the spare prepared: it found it prepared (then idle) or stopped it while it
+    # measured; the later ones found it prepared
+    first = log_of(folder, final.runs[0])
+    assert f"measuring; the spare worker {spare} is prepared and idle" in first or (
+        f"measuring; the spare worker {spare} is still preparing: stopped" in first
+        and f"not measuring; the spare worker {spare} continues" in first
+    )
     for run in final.runs[1:]:
-        assert "llem-study-worker: prepared in" in log_of(folder, run)
-    # each worker saw the next one, prepared (then idle) or stopped while it measured; the last saw none
-    for run, nxt in zip(final.runs, pids[1:], strict=False):
-        log = log_of(folder, run)
-        assert f"measuring; the spare worker {nxt} is prepared and idle" in log or (
-            f"measuring; the spare worker {nxt} is still preparing: stopped" in log
-            and f"not measuring; the spare worker {nxt} continues" in log
-        )
-    assert "measuring;" not in log_of(folder, final.runs[2])
+        assert f"measuring; the spare worker {spare} is prepared and idle" in log_of(folder, run)
     assert not (folder / "jobs" / GATE_FILE).exists()
+    assert not pid_alive(spare)  # ended with the study
+
+
+def test_a_forked_worker_that_crashes_is_recorded_and_the_next_one_is_forked_again(tmp_path, monkeypatch):
+    crash = (
+        "def llem_generate(handle, batch, config):\n"
+        "    import os\n"
+        "    if config.section(CountConfig).batch_size == 2:\n"
+        "        print('about to die', flush=True)\n"
+        "        os._exit(3)\n"
+    )
+    final, folder, prepared = count_study(
+        tmp_path, monkeypatch, replace={"def llem_generate(handle, batch, config):\n": crash}
+    )
+    assert [(r.status, r.failure) for r in final.runs] == [("ok", None), ("failed", "crash"), ("ok", None)]
+    error = final.runs[1].error or ""
+    assert "exited with status 3 before writing a result" in error and "about to die" in error
+    assert final.runs[1].exit_code == 3
+    spare = int(prepared.read_text().split()[0])
+    assert f"forked from the spare worker {spare}" in log_of(folder, final.runs[2])
 
 
 def test_a_failed_preparation_is_logged_and_the_job_still_runs(tmp_path, monkeypatch):
@@ -160,10 +189,11 @@ def test_a_failed_preparation_is_logged_and_the_job_still_runs(tmp_path, monkeyp
 
 
 def test_a_spare_that_dies_is_replaced_by_a_worker_started_the_usual_way(tmp_path, monkeypatch):
-    final, _, prepared = count_study(tmp_path, monkeypatch, body="os._exit(3)")
+    final, folder, prepared = count_study(tmp_path, monkeypatch, body="os._exit(3)")
     assert [r.status for r in final.runs] == ["ok", "ok", "ok"]
     # the spares died in llem_prepare; the runs were done by fresh workers, which never call it
     assert set(int(x) for x in prepared.read_text().split()).isdisjoint(r.worker_pid for r in final.runs)
+    assert all("forked from" not in log_of(folder, r) for r in final.runs)
 
 
 def test_prepare_next_false_starts_each_worker_after_the_previous_one(tmp_path, monkeypatch):
@@ -204,3 +234,19 @@ def test_runs_left_over_by_a_crash_never_take_the_spare_prepared_for_the_next_ba
         workers_by_log.setdefault(run.log, set()).add(run.worker_pid)
     assert all(len(pids) == 1 for pids in workers_by_log.values()), workers_by_log
     assert final.runs[1].log == f"logs/{final.runs[1].id}.log"  # the left-over run has a log of its own
+
+
+def test_a_spare_that_initialised_cuda_forks_nothing_and_is_not_started_again(tmp_path, monkeypatch):
+    # A process forked after CUDA was initialised cannot use CUDA. There is no CUDA here, so the count
+    # backend's llem_prepare stands in a module for torch whose CUDA says it was initialised.
+    body = (
+        "import sys, types\n"
+        "    cuda = types.SimpleNamespace(is_initialized=lambda: True)\n"
+        "    sys.modules['torch'] = types.SimpleNamespace(cuda=cuda)"
+    )
+    final, folder, prepared = count_study(tmp_path, monkeypatch, body=body)
+    assert [r.status for r in final.runs] == ["ok", "ok", "ok"]
+    assert len(set(prepared.read_text().split())) == 1  # one spare, not one per experiment
+    log = (folder / "logs" / "spare-worker.log").read_text()
+    assert "CUDA was initialised while preparing: no worker can be forked from here" in log
+    assert all("forked from" not in log_of(folder, r) for r in final.runs)

@@ -6,8 +6,17 @@ import contextlib
 import os
 import signal
 import subprocess
+from typing import Protocol
 
 KILL_GRACE_S = 3.0
+
+
+class Leader(Protocol):
+    """A process that leads its own group: a `subprocess.Popen`, or a worker forked by the spare worker."""
+
+    pid: int
+
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 def pid_alive(pid: int) -> bool:
@@ -26,7 +35,7 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
+def kill_group(proc: Leader) -> None:
     """SIGTERM the process group `proc` leads, then SIGKILL whatever is left after a grace period."""
     for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 10.0)):
         try:

@@ -34,14 +34,15 @@ from llem.study.config import StudyConfig
 from llem.study.estimate import estimate, previous_rows
 from llem.study.manifest import RunRecord, StudyManifest, now_iso, save_manifest
 from llem.study.order import Run, model_key, worker_batches
-from llem.study.processes import kill_group
+from llem.study.processes import Leader, kill_group
 from llem.study.slurm_runner import run_on_slurm
-from llem.study.spare import GATE_FILE, Spare, clear_gate, start_spare
+from llem.study.spare import GATE_FILE, Forked, Spare, clear_gate, start_spare
 from llem.study.table import find_result, read_result, write_tables
 from llem.study.worker import Outcome
 
 JOBS_DIR = "jobs"
 LOGS_DIR = "logs"
+SPARE_LOG = "spare-worker.log"  # the spare worker's own lines; each forked worker logs to its batch's log
 POLL_S = 0.1
 
 
@@ -104,19 +105,26 @@ def run_study(
 
     previous = _install_signal_handlers()
     spare: Spare | None = None
+    prepare = study.prepare_next
     try:
         if study.executor == "slurm":
             queue.clear()
             run_on_slurm(manifest, study, study_dir, todo, state, progress, labels)
         while queue:
             batch = queue.popleft()
-            prepared, spare = spare, None
-            if queue and study.prepare_next:  # started before this batch's worker can reach a window
-                spare = _start_spare(python, study_dir, manifest, queue[0])
-            else:
+            forker = spare if spare is not None and spare.alive() else None
+            if forker is None and spare is not None:
+                # one that ended before forking anything cannot prepare here (it died, or initialised
+                # CUDA): the rest start the usual way rather than pay for a spare each time
+                prepare = prepare and spare.forked > 0
+                spare.discard()
+                spare = None
+            if spare is None and queue and prepare:  # before this batch's worker reaches a window
+                spare = _start_spare(python, study_dir, manifest, queue)
+            if spare is None:
                 clear_gate(study_dir / JOBS_DIR)
             leftover = _run_batch(
-                batch, manifest, study, study_dir, records, labels, state, progress, python, prepared
+                batch, manifest, study, study_dir, records, labels, state, progress, python, forker
             )
             if leftover:
                 queue.appendleft(leftover)
@@ -161,10 +169,10 @@ def _run_batch(
     state: Tally,
     progress: StudyProgress | None,
     python: str,
-    prepared: Spare | None = None,
+    forker: Spare | None = None,
 ) -> list[Run]:
-    """Run one worker process over `batch` (the `prepared` spare, if it is still there); returns the runs it
-    did not get to (after a crash or timeout)."""
+    """Run one worker process over `batch` (forked from the spare worker `forker`, if it can); returns the
+    runs it did not get to (after a crash or timeout)."""
     first = batch[0].id
     job = new_attempts_job(manifest, study.reuse_model, study_dir, batch, parent_pid=os.getpid())
     job.gate = str(study_dir / JOBS_DIR / GATE_FILE)
@@ -172,14 +180,7 @@ def _run_batch(
     write_bytes_atomic(job_path, msgspec.json.encode(job))
     log_path = _log_path(study_dir, batch)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    handed = None
-    if prepared is not None:
-        # A spare writes to the log of the batch it was prepared for; after a crash the runs left over from
-        # the previous batch come first, and they get a worker (and a log) of their own.
-        if prepared.log_path == log_path:
-            handed = prepared.hand(job_path)
-        if handed is None:
-            prepared.discard()
+    forked = forker.fork(job_path, log_path, timeout_s=study.timeout_s) if forker is not None else None
 
     def start(i: int) -> float:
         rec = records[batch[i].id]
@@ -192,8 +193,9 @@ def _run_batch(
         emit_one(progress, state, "start", rec, labels, remaining_of(manifest))
         return time.monotonic()
 
+    proc: subprocess.Popen[bytes] | Forked
     with open(log_path, "ab") as log:
-        proc = handed or subprocess.Popen(
+        proc = forked or subprocess.Popen(
             [python, "-m", "llem.study.worker", str(job_path)],
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -258,10 +260,13 @@ def _run_batch(
     return batch[i + 1 :]
 
 
-def _start_spare(python: str, study_dir: Path, manifest: StudyManifest, batch: list[Run]) -> Spare:
-    """A spare worker preparing for `batch` (its log is that batch's, should it run it)."""
-    config = manifest.point(batch[0].point_id).config
-    return start_spare(python, study_dir / JOBS_DIR, _log_path(study_dir, batch), config)
+def _start_spare(python: str, study_dir: Path, manifest: StudyManifest, queue: deque[list[Run]]) -> Spare:
+    """The study's spare worker, preparing for the distinct configs still to run."""
+    configs = {
+        msgspec.json.encode(c): c for c in (manifest.point(r.point_id).config for b in queue for r in b)
+    }
+    log = study_dir / LOGS_DIR / SPARE_LOG
+    return start_spare(python, study_dir / JOBS_DIR, log, list(configs.values()))
 
 
 def _log_path(study_dir: Path, batch: list[Run]) -> Path:
@@ -347,7 +352,7 @@ def _last_line(path: Path) -> str | None:
     return lines[-1].strip()[:300] if lines else None
 
 
-def _reap(proc: subprocess.Popen[bytes]) -> None:
+def _reap(proc: Leader) -> None:
     """Wait for a worker that has written its last outcome, then end what is left of its process group (a
     worker skips the interpreter's teardown, so helpers such as inductor's compile workers may remain)."""
     with contextlib.suppress(subprocess.TimeoutExpired):

@@ -30,11 +30,13 @@ from llem.plugins.manager import LlemPlugins, get_plugin_manager
 from llem.results.write import write_experiment
 from llem.run import run_experiment
 from llem.run.assemble import refused_result
+from llem.study.forkserver import serve
 from llem.study.reuse import ModelCache, reusing_plugin_manager
-from llem.study.spare import Ready, SpareJob, WindowGate, wait_for_job
+from llem.study.spare import Ready, SpareJob, WindowGate
 from llem.study.table import find_result
 
 OUTCOME = "outcome.json"
+NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
 
 class JobRun(msgspec.Struct, kw_only=True):
@@ -49,7 +51,7 @@ class WorkerJob(msgspec.Struct, kw_only=True):
     parent_pid: int
     reuse_model: bool = False
     runs: list[JobRun]
-    gate: str | None = None  # the study's gate file: a spare worker to stop while measuring (spare.py)
+    gate: str | None = None  # the study's gate file: a spare worker to stop while it prepares (spare.py)
 
 
 class Outcome(msgspec.Struct, kw_only=True):
@@ -79,26 +81,48 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_spare(spare_path: str) -> int:
-    """A spare worker (spare.py): prepare for the given config, say so, then run the job the runner hands over
-    on stdin (none: the runner had no more work; exit)."""
+    """The study's spare worker (spare.py): prepare for the study's configs once, say so, then fork a worker
+    for each job the runner asks for (forkserver.py) until it closes our stdin."""
     spare = msgspec.json.decode(Path(spare_path).read_bytes(), type=SpareJob)
     _die_with_parent(spare.parent_pid)
+    # torch.cuda.is_available() (validation asks it) initialises the CUDA driver unless it asks NVML instead,
+    # and a process forked after that cannot use CUDA; the forked workers get the setting the study had back
+    nvml_check = os.environ.get(NVML_CUDA_CHECK)
+    os.environ[NVML_CUDA_CHECK] = "1"
     t0 = time.perf_counter()
-    problem = _prepare(spare.config)
+    plugins = get_plugin_manager()
+    problems = [p for p in (_prepare(c, plugins) for c in spare.configs) if p is not None]
+    problem = "; ".join(dict.fromkeys(problems)) or None
     ready = Ready(pid=os.getpid(), prepare_s=time.perf_counter() - t0, problem=problem)
     write_bytes_atomic(Path(spare.ready_path), msgspec.json.encode(ready))
-    _log(f"prepared in {ready.prepare_s:.2f} s" + (f" (preparation failed: {problem})" if problem else ""))
-    job_path = wait_for_job(sys.stdin)
-    if job_path is None:
+    how = f"prepared in {ready.prepare_s:.2f} s" + (f" (preparation failed: {problem})" if problem else "")
+    _log(how)
+    if _cuda_initialised():
+        _log("CUDA was initialised while preparing: no worker can be forked from here; workers start afresh")
         return 0
-    return run_job(msgspec.json.decode(Path(job_path).read_bytes(), type=WorkerJob))
+    server = os.getpid()
+
+    def run(job_path: Path) -> int:
+        _die_with_parent(server)
+        if nvml_check is None:
+            os.environ.pop(NVML_CUDA_CHECK, None)
+        else:
+            os.environ[NVML_CUDA_CHECK] = nvml_check
+        _log(f"forked from the spare worker {server}, {how}")
+        return run_job(msgspec.json.decode(job_path.read_bytes(), type=WorkerJob))
+
+    return serve(sys.stdin.fileno(), run)
 
 
-def _prepare(config: dict[str, Any]) -> str | None:
+def _cuda_initialised() -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and bool(torch.cuda.is_initialized())
+
+
+def _prepare(config: dict[str, Any], plugins: LlemPlugins) -> str | None:
     """Import what running `config` needs, through its backend's `llem_prepare`; the problem in one line, if
     any (the job then runs as an unprepared worker would)."""
     try:
-        plugins = get_plugin_manager()
         resolved = load_experiment(config, plugins=plugins)
         plugins.backend(resolved.backend).prepare(resolved)
     except Exception as exc:
