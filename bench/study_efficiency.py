@@ -92,6 +92,7 @@ def run_mode(folder: Path, mode: str, args: argparse.Namespace) -> dict:
         "ratio": wall / part["window_s"],
         "energy": "measured" if measured else f"not measured ({ok[0]['energy_not_measured_reason']})",
         "j_per_tok": [r["energy_per_output_token_j"] for r in ok],
+        "tok_per_s": [r["output_tokens_per_s"] for r in ok],
         "per_point": [(r["load_s"], r["warmup_s"], r["window_s"], r["wall_s"]) for r in ok],
     }
 
@@ -146,6 +147,9 @@ def main() -> int:
             "/".join("—" if v is None else f"{v:.1f}" for v in point) for point in r["per_point"]
         )
         print(f"{r['mode']}: load / warm-up / window / run wall s by point: {shown}")
+    for r in results:
+        shown = ", ".join("—" if v is None else f"{v:.0f}" for v in r["tok_per_s"])
+        print(f"{r['mode']}: output tokens/s of the window by point: {shown}")
     for r in results:
         if any(v is not None for v in r["j_per_tok"]):
             shown = ", ".join("—" if v is None else f"{v:.4g}" for v in r["j_per_tok"])

@@ -93,9 +93,10 @@ def llem_capabilities() -> Capabilities:
 def llem_prepare(config: ExperimentBase) -> None:
     """Get ready to load `config` later, in a process that will run it: import the heavy libraries.
 
-    Optional. A study starts the next experiment's worker process while the current one loads, and calls this
-    there; the worker then waits for its turn. Touch no device (no CUDA context: it would change the running
-    experiment's idle power) and read no large files. A failure here is only logged.
+    Optional. A study calls this in its spare worker, once per distinct config, while the first experiment
+    loads; each later experiment's worker is forked from the spare, with these imports done. Touch no device:
+    no CUDA context (it would change the running experiment's idle power) and no CUDA driver call (a process
+    forked after one cannot use CUDA). Read no large files. A failure here is only logged.
     """
 
 

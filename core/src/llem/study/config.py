@@ -79,9 +79,10 @@ class StudyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     prepare_next: Annotated[
         bool,
         Meta(
-            description="Start the next experiment's worker process while the current one loads, so that "
-            "its interpreter start-up and library imports overlap that load; it is stopped through every "
-            "measured stage of the current experiment (local executor)."
+            description="Start one spare worker process while the first experiment loads: it imports the "
+            "backends' libraries once (stopped through every measured stage), and each later experiment's "
+            "worker is forked from it, a process of its own that starts with the imports done (local "
+            "executor)."
         ),
     ] = True
     timeout_s: Annotated[

@@ -69,9 +69,8 @@ def llem_validate(config: ExperimentBase, device: DeviceInfo) -> list[str]:
 
 @hookimpl
 def llem_prepare(config: ExperimentBase) -> None:
-    # deferred here, not at module import: torch and transformers take seconds to import, which a study's next
-    # worker pays while the current experiment loads instead of after it (no CUDA call: importing creates no
-    # context)
+    # deferred here, not at module import: torch and transformers take seconds to import, which a study's
+    # spare worker pays once, for every worker forked from it (no CUDA call: importing creates no context)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401  (resolves the lazy modules)
 

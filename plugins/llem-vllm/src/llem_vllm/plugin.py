@@ -74,8 +74,8 @@ def llem_validate(config: ExperimentBase, device: DeviceInfo) -> list[str]:
 
 @hookimpl
 def llem_prepare(config: ExperimentBase) -> None:
-    # deferred here, not at module import: vllm takes seconds to import, which a study's next worker pays
-    # while the current experiment loads (vLLM finds its platform through NVML at import: no CUDA context)
+    # deferred here, not at module import: vllm takes seconds to import, which a study's spare worker pays
+    # once, for every worker forked from it (vLLM finds its platform through NVML at import: no CUDA context)
     import vllm  # noqa: F401
 
     import llem_vllm._engine
