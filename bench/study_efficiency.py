@@ -78,7 +78,8 @@ def run_mode(folder: Path, mode: str, args: argparse.Namespace) -> dict:
     if len(ok) != len(runs):
         failed = "\n".join(f"  {r['run_id']}: {r['error']}" for r in runs if r["status"] != "ok")
         raise SystemExit(f"{mode}: {len(runs) - len(ok)} experiments failed:\n{failed}")
-    part = {k: sum(r[k] or 0.0 for r in ok) for k in ("window_s", "load_s", "warmup_s", "baseline_s")}
+    stages = ("window_s", "load_s", "warmup_s", "baseline_s", "prefill_s")
+    part = {k: sum(r[k] or 0.0 for r in ok) for k in stages}
     run_walls = sum(r["wall_s"] or 0.0 for r in ok)
     measured = any(r["energy_measured"] for r in ok)
     return {
@@ -133,12 +134,13 @@ def main() -> int:
     print(f"energy: {results[0]['energy']}")
     print(
         f"{'mode':9} {'points':>6} {'wall s':>8} {'windows s':>10} {'ratio':>6}   "
-        f"{'load s':>7} {'warm-up s':>9} {'baseline s':>10} {'worker other s':>14} {'outside s':>9}"
+        f"{'load s':>7} {'warm-up s':>9} {'baseline s':>10} {'prefill s':>9} {'worker other s':>14} "
+        f"{'outside s':>9}"
     )
     for r in results:
         print(
             f"{r['mode']:9} {r['points']:>6} {r['wall_s']:>8.1f} {r['window_s']:>10.1f} {r['ratio']:>6.2f}   "
-            f"{r['load_s']:>7.1f} {r['warmup_s']:>9.1f} {r['baseline_s']:>10.1f} "
+            f"{r['load_s']:>7.1f} {r['warmup_s']:>9.1f} {r['baseline_s']:>10.1f} {r['prefill_s']:>9.1f} "
             f"{r['worker_other_s']:>14.1f} "
             f"{r['study_other_s']:>9.1f}"
         )

@@ -186,6 +186,9 @@ def test_prefill_passes_repeat_until_they_resolve_a_coarse_counter(fake_run):
     assert e.prefill_window_s >= 3 * 0.05
     assert e.prefill_j + e.decode_j == pytest.approx(e.total_j)
     assert sum(1 for b in backend.seen if b[0] == "prefill") == 4 * e.prefill_passes
+    # the passes' time is reported beside the other stages: the passes plus their aligned edges
+    passes_s = e.prefill_passes * 4 * 0.01
+    assert passes_s <= result.timings.prefill_s <= passes_s + 3 * 0.05
 
 
 def test_converging_warmup_stops_when_latency_settles(fake_run):

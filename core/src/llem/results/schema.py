@@ -44,6 +44,10 @@ class Timings(_Block):
     window_s: Annotated[
         float | None, Meta(description="Measured window: first batch start to last batch end (perf_counter).")
     ] = None
+    prefill_s: Annotated[
+        float | None,
+        Meta(description="Prefill-only passes after the window that measure prefill energy (passes)."),
+    ] = None
     unload_s: float | None = None
 
 

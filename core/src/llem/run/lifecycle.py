@@ -324,6 +324,7 @@ def _measure_state(
     _measure(state, backend, handle, batches, state.window, emit)
     if state.meter.available and state.config.measurement.prefill_energy == "passes":
         emit(ProgressEvent(stage="prefill", state="start"))
+        t = time.perf_counter()
         state.window.prefill = measure_prefill(
             state.meter,
             state.config,
@@ -331,6 +332,7 @@ def _measure_state(
             state.window.outputs[: len(batches)],
             lambda batch: _run_batch(backend, handle, state.config, batch)[0],
         )
+        state.timings["prefill_s"] = time.perf_counter() - t
         emit(ProgressEvent(stage="prefill", state="done"))
 
 

@@ -81,6 +81,7 @@ METRICS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "load_s": _m("timings", "load_s"),
     "warmup_s": _m("timings", "warmup_s"),
     "baseline_s": _m("timings", "baseline_s"),
+    "prefill_s": _m("timings", "prefill_s"),
 }
 # Extra facts per run (not aggregated).
 FACTS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
