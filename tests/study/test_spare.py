@@ -250,3 +250,22 @@ def test_a_spare_that_initialised_cuda_forks_nothing_and_is_not_started_again(tm
     log = (folder / "logs" / "spare-worker.log").read_text()
     assert "CUDA was initialised while preparing: no worker can be forked from here" in log
     assert all("forked from" not in log_of(folder, r) for r in final.runs)
+
+
+def test_forked_workers_get_the_studys_own_cuda_check_setting_back(tmp_path, monkeypatch):
+    # The spare asks NVML instead of the CUDA driver (so that forking stays safe); the experiments must not.
+    record = (
+        "def llem_generate(handle, batch, config):\n"
+        "    import os\n"
+        "    with open(os.environ['LLEM_TEST_PREPARED'] + '.env', 'a') as f:\n"
+        "        f.write(f\"{os.getpid()} {os.environ.get('PYTORCH_NVML_BASED_CUDA_CHECK', '-')}\\n\")\n"
+    )
+    monkeypatch.delenv("PYTORCH_NVML_BASED_CUDA_CHECK", raising=False)
+    final, folder, prepared = count_study(
+        tmp_path, monkeypatch, replace={"def llem_generate(handle, batch, config):\n": record}
+    )
+    assert [r.status for r in final.runs] == ["ok", "ok", "ok"]
+    seen = {line.split()[0]: line.split()[1] for line in Path(f"{prepared}.env").read_text().splitlines()}
+    forked = {str(r.worker_pid) for r in final.runs[1:]}
+    assert forked <= set(seen) and all("forked from" in log_of(folder, r) for r in final.runs[1:])
+    assert set(seen.values()) == {"-"}  # unset in every worker, forked or not, as it was in the study

@@ -152,9 +152,9 @@ def start_spare(python: str, jobs_dir: Path, log_path: Path, configs: list[dict[
     """Start a spare worker preparing for `configs`, and name it in the gate file."""
     jobs_dir.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    ready_path = jobs_dir / "prepared.ready.json"
+    ready_path = jobs_dir / "spare-ready.json"
     ready_path.unlink(missing_ok=True)
-    spare_path = jobs_dir / "prepared.json"
+    spare_path = jobs_dir / "spare-job.json"
     job = SpareJob(parent_pid=os.getpid(), configs=configs, ready_path=str(ready_path))
     write_bytes_atomic(spare_path, msgspec.json.encode(job))
     with open(log_path, "ab") as log:
