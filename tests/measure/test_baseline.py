@@ -38,12 +38,16 @@ def test_idle_power_is_measured_from_the_counter(trace: Trace, replay) -> None:
     datetime.fromisoformat(b.measured_at)  # ISO 8601
 
 
-def test_cached_baseline_is_reused_after_a_quick_check(replay, cache) -> None:
+def cached_setup(replay, **fields):
+    """The fake counter's clock, a meter on it, a cached-baseline config with `fields`, and the cache key."""
     _fake, clock = replay([synthetic_trace()], start_s=0.3)
-    meter = NvmlMeter([0])
+    mc = MeasurementConfig(baseline="cached", **fields)
+    return clock, NvmlMeter([0]), mc, baseline_key(["GPU-synthetic-0"], STATE)
+
+
+def test_cached_baseline_is_reused_after_a_quick_check(replay, cache) -> None:
     # idle lasts until t = 5 s; recheck 0: every reuse is checked
-    mc = MeasurementConfig(baseline="cached", baseline_duration_s=2.0, baseline_recheck_s=0)
-    key = baseline_key(["GPU-synthetic-0"], STATE)
+    clock, meter, mc, key = cached_setup(replay, baseline_duration_s=2.0, baseline_recheck_s=0)
     first = idle_baseline(meter, mc, key, STATE)
     assert first.source == "fresh" and first.power_w == pytest.approx(120.0, rel=0.02)
     assert cache.exists() and not list(cache.parent.glob(".baselines.*"))  # written atomically, no leftovers
@@ -62,10 +66,7 @@ def _age_entry(cache, key: str, field: str, seconds: float) -> None:
 
 
 def test_a_baseline_confirmed_moments_ago_is_reused_without_reading_the_counter_again(replay, cache) -> None:
-    _fake, clock = replay([synthetic_trace()], start_s=0.3)
-    meter = NvmlMeter([0])
-    mc = MeasurementConfig(baseline="cached", baseline_duration_s=2.0, baseline_recheck_s=300)
-    key = baseline_key(["GPU-synthetic-0"], STATE)
+    clock, meter, mc, key = cached_setup(replay, baseline_duration_s=2.0, baseline_recheck_s=300)
     first = idle_baseline(meter, mc, key, STATE)
     assert first.checked_at == first.measured_at
     t0 = clock.t
@@ -76,10 +77,7 @@ def test_a_baseline_confirmed_moments_ago_is_reused_without_reading_the_counter_
 
 
 def test_a_baseline_confirmed_too_long_ago_is_checked_and_the_check_renews_it(replay, cache) -> None:
-    _fake, clock = replay([synthetic_trace()], start_s=0.3)
-    meter = NvmlMeter([0])
-    mc = MeasurementConfig(baseline="cached", baseline_duration_s=1.0, baseline_recheck_s=300)
-    key = baseline_key(["GPU-synthetic-0"], STATE)
+    clock, meter, mc, key = cached_setup(replay, baseline_duration_s=1.0, baseline_recheck_s=300)
     first = idle_baseline(meter, mc, key, STATE)
     _age_entry(cache, key, "checked_at", 301)
     t0 = clock.t
@@ -92,10 +90,7 @@ def test_a_baseline_confirmed_too_long_ago_is_checked_and_the_check_renews_it(re
 
 
 def test_a_recent_check_never_stretches_the_ttl(replay, cache) -> None:
-    _fake, _clock = replay([synthetic_trace()], start_s=0.3)
-    meter = NvmlMeter([0])
-    mc = MeasurementConfig(baseline="cached", baseline_duration_s=1.0, baseline_ttl_s=600)
-    key = baseline_key(["GPU-synthetic-0"], STATE)
+    _clock, meter, mc, key = cached_setup(replay, baseline_duration_s=1.0, baseline_ttl_s=600)
     idle_baseline(meter, mc, key, STATE)
     _age_entry(cache, key, "measured_at", 601)  # checked moments ago, but measured past its TTL
     assert idle_baseline(meter, mc, key, STATE).source == "fresh"
@@ -118,10 +113,7 @@ def test_drift_triggers_a_new_measurement(replay, cache) -> None:
 
 
 def test_expired_baseline_is_measured_again(replay, cache) -> None:
-    _fake, _clock = replay([synthetic_trace()], start_s=0.3)
-    meter = NvmlMeter([0])
-    mc = MeasurementConfig(baseline="cached", baseline_duration_s=1.0, baseline_ttl_s=600)
-    key = baseline_key(["GPU-synthetic-0"], STATE)
+    _clock, meter, mc, key = cached_setup(replay, baseline_duration_s=1.0, baseline_ttl_s=600)
     idle_baseline(meter, mc, key, STATE)
     stored = json.loads(cache.read_text())
     old = (datetime.now(UTC) - timedelta(seconds=601)).isoformat(timespec="seconds")

@@ -111,6 +111,14 @@ PREPARE = (
 )
 
 
+GENERATE = "def llem_generate(handle, batch, config):\n"
+
+
+def first_in_generate(*lines: str) -> dict[str, str]:
+    """count_study's `replace`: `lines` run first in the count backend's llem_generate."""
+    return {GENERATE: GENERATE + "".join(f"    {line}\n" for line in lines)}
+
+
 def count_study(
     tmp_path: Path, monkeypatch, body: str = "pass", replace: dict[str, str] | None = None, **study
 ):
@@ -164,16 +172,13 @@ def test_later_workers_are_forked_from_one_spare_worker_that_imported_once(tmp_p
 
 
 def test_a_forked_worker_that_crashes_is_recorded_and_the_next_one_is_forked_again(tmp_path, monkeypatch):
-    crash = (
-        "def llem_generate(handle, batch, config):\n"
-        "    import os\n"
-        "    if config.section(CountConfig).batch_size == 2:\n"
-        "        print('about to die', flush=True)\n"
-        "        os._exit(3)\n"
+    crash = first_in_generate(
+        "import os",
+        "if config.section(CountConfig).batch_size == 2:",
+        "    print('about to die', flush=True)",
+        "    os._exit(3)",
     )
-    final, folder, prepared = count_study(
-        tmp_path, monkeypatch, replace={"def llem_generate(handle, batch, config):\n": crash}
-    )
+    final, folder, prepared = count_study(tmp_path, monkeypatch, replace=crash)
     assert [(r.status, r.failure) for r in final.runs] == [("ok", None), ("failed", "crash"), ("ok", None)]
     error = final.runs[1].error or ""
     assert "exited with status 3 before writing a result" in error and "about to die" in error
@@ -206,18 +211,15 @@ def test_prepare_next_false_starts_each_worker_after_the_previous_one(tmp_path, 
 def test_runs_left_over_by_a_crash_never_take_the_spare_prepared_for_the_next_batch(tmp_path, monkeypatch):
     # Two models, reused within each: worker batches [m1 b1, m1 b2] and [m2 b1, m2 b2]. The first worker
     # crashes in m1 b1, so m1 b2 runs next, while the spare was prepared (and logs) for m2's batch.
-    crash = (
-        "def llem_generate(handle, batch, config):\n"
-        "    import os\n"
-        "    if config.model == 'random:tiny-llama' and len(batch.prompts) == 1:\n"
-        "        os._exit(3)\n"
+    crash = first_in_generate(
+        "import os", "if config.model == 'random:tiny-llama' and len(batch.prompts) == 1:", "    os._exit(3)"
     )
     site = tmp_path / "site"
     site.mkdir()
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("LLEM_DISABLE_PLUGINS", "pytorch,vllm,tensorrt,server")
-    source = count_plugin(**{"def llem_generate(handle, batch, config):\n": crash})
+    source = count_plugin(**crash)
     make_plugin_dist(site, "llem-count", {"llem_count": source}, {"count": "llem_count"})
     base = {"backend": "count", "n_prompts": 2, "max_output_tokens": 4}
     sweep = {"model": ["random:tiny-llama", "random:llama-3.2-1b"], "count.batch_size": [1, 2]}
@@ -254,16 +256,13 @@ def test_a_spare_that_initialised_cuda_forks_nothing_and_is_not_started_again(tm
 
 def test_forked_workers_get_the_studys_own_cuda_check_setting_back(tmp_path, monkeypatch):
     # The spare asks NVML instead of the CUDA driver (so that forking stays safe); the experiments must not.
-    record = (
-        "def llem_generate(handle, batch, config):\n"
-        "    import os\n"
-        "    with open(os.environ['LLEM_TEST_PREPARED'] + '.env', 'a') as f:\n"
-        "        f.write(f\"{os.getpid()} {os.environ.get('PYTORCH_NVML_BASED_CUDA_CHECK', '-')}\\n\")\n"
+    record = first_in_generate(
+        "import os",
+        "with open(os.environ['LLEM_TEST_PREPARED'] + '.env', 'a') as f:",
+        "    f.write(f\"{os.getpid()} {os.environ.get('PYTORCH_NVML_BASED_CUDA_CHECK', '-')}\\n\")",
     )
     monkeypatch.delenv("PYTORCH_NVML_BASED_CUDA_CHECK", raising=False)
-    final, folder, prepared = count_study(
-        tmp_path, monkeypatch, replace={"def llem_generate(handle, batch, config):\n": record}
-    )
+    final, folder, prepared = count_study(tmp_path, monkeypatch, replace=record)
     assert [r.status for r in final.runs] == ["ok", "ok", "ok"]
     seen = {line.split()[0]: line.split()[1] for line in Path(f"{prepared}.env").read_text().splitlines()}
     forked = {str(r.worker_pid) for r in final.runs[1:]}
