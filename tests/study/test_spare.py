@@ -268,3 +268,24 @@ def test_forked_workers_get_the_studys_own_cuda_check_setting_back(tmp_path, mon
     forked = {str(r.worker_pid) for r in final.runs[1:]}
     assert forked <= set(seen) and all("forked from" in log_of(folder, r) for r in final.runs[1:])
     assert set(seen.values()) == {"-"}  # unset in every worker, forked or not, as it was in the study
+
+
+def test_a_spare_killed_after_forking_is_replaced_and_its_running_worker_is_recorded(tmp_path, monkeypatch):
+    # The second experiment's worker kills its own parent, the spare (as an OOM kill from outside would); the
+    # kernel then ends that worker too (PR_SET_PDEATHSIG). The third starts afresh beside a new spare, from
+    # which the fourth is forked.
+    kill = first_in_generate(
+        "import os, signal",
+        "if config.section(CountConfig).batch_size == 2:",
+        "    os.kill(os.getppid(), signal.SIGKILL)",
+        "    signal.pause()",
+    )
+    final, folder, prepared = count_study(
+        tmp_path, monkeypatch, replace=kill, sweep={"count.batch_size": [1, 2, 3, 4]}
+    )
+    ok, crash = ("ok", None), ("failed", "crash")
+    assert [(r.status, r.failure) for r in final.runs] == [ok, crash, ok, ok]
+    first, second = dict.fromkeys(int(x) for x in prepared.read_text().split())  # two spares, in order
+    assert f"forked from the spare worker {first}" in log_of(folder, final.runs[1])
+    assert "forked from" not in log_of(folder, final.runs[2])
+    assert f"forked from the spare worker {second}" in log_of(folder, final.runs[3])
