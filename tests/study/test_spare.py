@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import msgspec
+import pytest
 from llem.plugins.manager import get_plugin_manager
 from llem.plugins.types import DeviceInfo
 from llem.run.progress import ProgressEvent
@@ -289,3 +290,20 @@ def test_a_spare_killed_after_forking_is_replaced_and_its_running_worker_is_reco
     assert f"forked from the spare worker {first}" in log_of(folder, final.runs[1])
     assert "forked from" not in log_of(folder, final.runs[2])
     assert f"forked from the spare worker {second}" in log_of(folder, final.runs[3])
+
+
+def test_forked_workers_find_the_result_writers_parquet_import_done(tmp_path, monkeypatch):
+    # Importing pyarrow (what writing each result's timeseries needs) took 0.3-0.9 s per experiment on an H200
+    # host; the spare imports it once. The first worker, started afresh, has not imported it at generate time.
+    pytest.importorskip("pyarrow")
+    record = first_in_generate(
+        "import os, sys",
+        "with open(os.environ['LLEM_TEST_PREPARED'] + '.pyarrow', 'a') as f:",
+        "    f.write(f\"{os.getpid()} {'pyarrow' in sys.modules}\\n\")",
+    )
+    final, folder, prepared = count_study(tmp_path, monkeypatch, replace=record)
+    assert [r.status for r in final.runs] == ["ok", "ok", "ok"]
+    seen = dict(line.split() for line in Path(f"{prepared}.pyarrow").read_text().splitlines())
+    assert all("forked from" in log_of(folder, r) for r in final.runs[1:])
+    assert [seen[str(r.worker_pid)] for r in final.runs] == ["False", "True", "True"]
+    assert all((folder / (r.result_dir or "-") / "timeseries.parquet").is_file() for r in final.runs)

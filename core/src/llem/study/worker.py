@@ -27,7 +27,7 @@ from llem.config.resolve import load_experiment
 from llem.errors import UserError, one_line
 from llem.files import write_bytes_atomic
 from llem.plugins.manager import LlemPlugins, get_plugin_manager
-from llem.results.write import write_experiment
+from llem.results.write import import_parquet, write_experiment
 from llem.run import run_experiment
 from llem.run.assemble import refused_result
 from llem.study.forkserver import serve
@@ -92,6 +92,7 @@ def run_spare(spare_path: str) -> int:
     t0 = time.perf_counter()
     plugins = get_plugin_manager()
     problems = [p for p in (_prepare(c, plugins) for c in spare.configs) if p is not None]
+    import_parquet()  # what writing each result imports: once here, not in every forked worker
     problem = "; ".join(dict.fromkeys(problems)) or None
     ready = Ready(pid=os.getpid(), prepare_s=time.perf_counter() - t0, problem=problem)
     write_bytes_atomic(Path(spare.ready_path), msgspec.json.encode(ready))
